@@ -1,0 +1,30 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "UMPTUI",
+    products: [
+        .executable(name: "umptui", targets: ["UMPTUI"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // ncurses for Swift: macros wrapped as static inline functions in shim.h.
+        .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        // Real-kernel probe: performs a script's actions with mmap/fork/madvise and reads /proc/self/pagemap.
+        .target(name: "CProbe"),
+        // The model: pure, deterministic, no terminal, no clock.
+        .target(name: "Engine"),
+        .executableTarget(
+            name: "UMPTUI",
+            dependencies: [
+                "Engine", "CNcurses", "CProbe",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "UMPTUITests", dependencies: ["UMPTUI", "Engine", "CProbe"]),
+    ]
+)

@@ -1,0 +1,240 @@
+// The scenario language's syntax tree: what the parser produces and the Engine consumes.
+// One line of a scenario file, the TUI's `:` prompt or a recording becomes one `Statement`.
+
+/// Where something is in a scenario source: 1-based line and column.
+public struct SourceLocation: Hashable, Sendable, Codable {
+    public var line: Int
+    public var column: Int
+    public init(line: Int, column: Int) {
+        self.line = line
+        self.column = column
+    }
+}
+
+/// A value with the place it was written, so later checks can point at it.
+public struct Located<Value: Hashable & Sendable>: Hashable, Sendable {
+    public var value: Value
+    public var location: SourceLocation
+    public init(_ value: Value, at location: SourceLocation) {
+        self.value = value
+        self.location = location
+    }
+}
+
+public enum THPMode: String, Hashable, Sendable, CaseIterable, Codable { case never, madvise, always }
+public enum KernelPreset: String, Hashable, Sendable, CaseIterable, Codable {
+    case v6_12 = "6.12"
+    case legacy
+}
+public enum UMPLimit: String, Hashable, Sendable, CaseIterable, Codable { case none, memlock }
+public enum IOMMUFormat: String, Hashable, Sendable, CaseIterable, Codable {
+    case vtd, armLPAE = "arm-lpae", armV7s = "arm-v7s", amdV1 = "amd-v1", sva, none
+}
+public enum IOTLBPolicy: String, Hashable, Sendable, CaseIterable, Codable { case lru, fifo, random }
+public enum FlushMode: String, Hashable, Sendable, CaseIterable, Codable { case strict, lazy }
+public enum DMAHeap: String, Hashable, Sendable, CaseIterable, Codable { case system, cma }
+public enum Access: String, Hashable, Sendable, CaseIterable, Codable { case read, write }
+public enum TraceUnit: String, Hashable, Sendable, CaseIterable, Codable { case addr, page }
+public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
+    case dontneed, dontfork, dofork, hugepage
+}
+
+/// `machine ...`: every option is nil when the script did not give it.
+public struct MachineDecl: Hashable, Sendable {
+    public var ram: UInt64?
+    public var thp: THPMode?
+    public var kernel: KernelPreset?
+    public var memlock: UInt64?
+    public var swap: UInt64?
+    public var cma: UInt64?
+    public var umpLimit: UMPLimit?
+    public var seed: UInt64?
+    public var fragment: Int?
+    public init() {}
+}
+
+/// `process NAME ...`
+public struct ProcessDecl: Hashable, Sendable {
+    public var name: String
+    public var memlock: UInt64?
+    public var capIPCLock: Bool
+    public init(name: String, memlock: UInt64? = nil, capIPCLock: Bool = false) {
+        self.name = name
+        self.memlock = memlock
+        self.capIPCLock = capIPCLock
+    }
+}
+
+/// `device NAME ...`
+public struct DeviceDecl: Hashable, Sendable {
+    public var name: String
+    public var iommu: IOMMUFormat?
+    public var pagesizes: [UInt64]?
+    public var iotlb: Int?
+    /// nil = not given; 0 = `ways=full`.
+    public var ways: Int?
+    public var policy: IOTLBPolicy?
+    public var walkNs: Int?
+    public var hitNs: Int?
+    public var flush: FlushMode?
+    public init(name: String) { self.name = name }
+}
+
+/// An optional `OFFSET SIZE` (or just `OFFSET`) range inside a buffer.
+public struct BufferRange: Hashable, Sendable {
+    public var offset: UInt64
+    /// nil: to the end of the buffer.
+    public var size: UInt64?
+    public init(offset: UInt64, size: UInt64?) {
+        self.offset = offset
+        self.size = size
+    }
+}
+
+/// DMA access patterns.
+public enum DMAPattern: Hashable, Sendable {
+    case seq
+    case random
+    case stride(UInt64)
+    /// tile:WxH@PITCH — W bytes wide, H rows, PITCH bytes between rows.
+    case tile(width: UInt64, height: UInt64, pitch: UInt64)
+}
+
+/// `PROC VERB ...`
+public enum ProcessEvent: Hashable, Sendable {
+    case malloc(buffer: String, size: UInt64)
+    case free(buffer: String)
+    case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool)
+    case munmap(buffer: String, range: BufferRange?)
+    case read(buffer: String, range: BufferRange?)
+    case write(buffer: String, range: BufferRange?)
+    case madvise(buffer: String, advice: MadviseAdvice, range: BufferRange?)
+    case mlock(buffer: String)
+    case munlock(buffer: String)
+    case fork(child: String)
+    case exit
+    case pin(buffer: String, range: BufferRange?, write: Bool, longterm: Bool, get: Bool)
+    case unpin(buffer: String)
+    case umpAlloc(buffer: String, size: UInt64, linear: Bool)
+    case umpImport(buffer: String, secureID: UInt64)
+    case dmabufAlloc(buffer: String, size: UInt64, heap: DMAHeap)
+    case send(buffer: String, to: String)
+
+    /// The verb as written in the language.
+    public var verb: String {
+        switch self {
+        case .malloc: "malloc"
+        case .free: "free"
+        case .mmap: "mmap"
+        case .munmap: "munmap"
+        case .read: "read"
+        case .write: "write"
+        case .madvise: "madvise"
+        case .mlock: "mlock"
+        case .munlock: "munlock"
+        case .fork: "fork"
+        case .exit: "exit"
+        case .pin: "pin"
+        case .unpin: "unpin"
+        case .umpAlloc: "ump-alloc"
+        case .umpImport: "ump-import"
+        case .dmabufAlloc: "dmabuf-alloc"
+        case .send: "send"
+        }
+    }
+}
+
+/// `PROC.BUF` as written.
+public struct BufferRef: Hashable, Sendable {
+    public var process: String
+    public var buffer: String
+    public init(process: String, buffer: String) {
+        self.process = process
+        self.buffer = buffer
+    }
+}
+
+/// `DEV VERB ...`
+public enum DeviceEvent: Hashable, Sendable {
+    case map(BufferRef, range: BufferRange?, iova: UInt64?, access: Access?)
+    case unmap(BufferRef)
+    case dma(BufferRef, access: Access, pattern: DMAPattern, size: UInt64, count: UInt64?, passes: UInt64, transient: Bool)
+    /// `path` as written; resolved relative to the script's directory by the runner.
+    case dmaTrace(path: String, unit: TraceUnit)
+
+    public var verb: String {
+        switch self {
+        case .map: "map"
+        case .unmap: "unmap"
+        case .dma: "dma"
+        case .dmaTrace: "dma-trace"
+        }
+    }
+}
+
+/// A value on the right of `expect TARGET KEY=VALUE`.
+public enum ExpectValue: Hashable, Sendable {
+    /// A plain number or a size (`16`, `8M`, `0x1000`): compared as an integer.
+    case integer(UInt64)
+    case bool(Bool)
+    /// A word such as `ENOMEM`, `SIGSEGV`, `null`.
+    case word(String)
+}
+
+public struct ExpectClause: Hashable, Sendable {
+    public var key: String
+    public var value: ExpectValue
+    /// Where the key starts, for error messages.
+    public var location: SourceLocation
+    public init(key: String, value: ExpectValue, location: SourceLocation) {
+        self.key = key
+        self.value = value
+        self.location = location
+    }
+}
+
+/// What `expect` checks: `machine`, `last` (the last step's outcome), `PROC`, `PROC.BUF` or `DEV`.
+public enum ExpectTarget: Hashable, Sendable {
+    case machine
+    case last
+    /// A bare name: a process or a device (resolved against declarations).
+    case name(String)
+    case buffer(BufferRef)
+}
+
+public enum StatementKind: Hashable, Sendable {
+    case machine(MachineDecl)
+    case process(ProcessDecl)
+    case device(DeviceDecl)
+    case processEvent(process: String, ProcessEvent)
+    case deviceEvent(device: String, DeviceEvent)
+    case pressure(UInt64)
+    case compact
+    case note(String)
+    /// Milliseconds.
+    case wait(Double)
+    case expect(ExpectTarget, [ExpectClause])
+}
+
+/// One parsed line.
+public struct Statement: Hashable, Sendable {
+    public var kind: StatementKind
+    public var location: SourceLocation
+    /// The source line as written, without a trailing comment or surrounding spaces.
+    public var text: String
+    public init(kind: StatementKind, location: SourceLocation, text: String) {
+        self.kind = kind
+        self.location = location
+        self.text = text
+    }
+}
+
+/// A parsed scenario file.
+public struct Script: Hashable, Sendable {
+    public var fileName: String
+    public var statements: [Statement]
+    public init(fileName: String, statements: [Statement]) {
+        self.fileName = fileName
+        self.statements = statements
+    }
+}
