@@ -1,0 +1,181 @@
+// Physical memory as Linux's mem_map sees it, held as flat arrays (one entry per 4 KiB frame),
+// never as an object per frame: a 16 GiB machine is 4M frames.
+
+public enum FrameUse: UInt8, Sendable, CaseIterable {
+    case free = 0, anon, zero, kernel, pagetable, ump, dmabuf, shmem
+
+    /// The name used in JSON and on screen.
+    public var name: String {
+        switch self {
+        case .free: "free"
+        case .anon: "anon"
+        case .zero: "zero"
+        case .kernel: "kernel"
+        case .pagetable: "pagetable"
+        case .ump: "ump"
+        case .dmabuf: "dmabuf"
+        case .shmem: "shmem"
+        }
+    }
+}
+
+/// Per-frame flag bits (a small subset of struct page's flags).
+public enum FrameFlag {
+    /// PageAnonExclusive: this anonymous page is mapped by exactly one process and may be reused on write.
+    public static let anonExclusive: UInt8 = 1 << 0
+    /// First page of an order-9 THP folio.
+    public static let head: UInt8 = 1 << 1
+    /// Any other page of an order-9 THP folio; its head is pfn & ~511.
+    public static let tail: UInt8 = 1 << 2
+}
+
+public let pageSize: UInt64 = 4096
+public let pageShift: UInt64 = 12
+/// Buddy orders 0...10: the largest block is 4 MiB (MAX_PAGE_ORDER = 10, inclusive, as in 6.12).
+public let maxPageOrder = 10
+/// A PMD maps 2 MiB: order 9.
+public let pmdOrder = 9
+public let pagesPerPMD = 512
+
+public struct PhysicalMemory: Equatable, Sendable {
+    public internal(set) var frameCount: Int
+    // struct page, split by field.
+    public internal(set) var use: [UInt8]
+    public internal(set) var flags: [UInt8]
+    public internal(set) var refcount: [Int32]
+    public internal(set) var mapcount: [Int32]
+    /// Logical FOLL_PIN pins (Linux folds them into refcount with a bias of 1024 for small folios).
+    public internal(set) var pincount: [Int32]
+    /// pid of the process the frame was allocated for; 0 for the kernel; -1 when free.
+    public internal(set) var owner: [Int32]
+    /// LRU age: the allocation clock when the frame was last allocated; reclaim takes the oldest first.
+    public internal(set) var stamp: [UInt32]
+
+    // The buddy allocator's free lists (zone->free_area[order]), threaded through the frames
+    // as Linux threads them through struct page's lru field.
+    /// order of the free block this frame heads, or -1.
+    public internal(set) var freeOrder: [Int8]
+    var next: [Int32]
+    var prev: [Int32]
+    var freeHead: [Int32]
+    var freeTail: [Int32]
+    public internal(set) var freeBlocks: [Int]
+    public internal(set) var freeFrames: Int
+
+    init(frames: Int) {
+        frameCount = frames
+        use = Array(repeating: FrameUse.kernel.rawValue, count: frames)
+        flags = Array(repeating: 0, count: frames)
+        refcount = Array(repeating: 0, count: frames)
+        mapcount = Array(repeating: 0, count: frames)
+        pincount = Array(repeating: 0, count: frames)
+        owner = Array(repeating: 0, count: frames)
+        stamp = Array(repeating: 0, count: frames)
+        freeOrder = Array(repeating: -1, count: frames)
+        next = Array(repeating: -1, count: frames)
+        prev = Array(repeating: -1, count: frames)
+        freeHead = Array(repeating: -1, count: maxPageOrder + 1)
+        freeTail = Array(repeating: -1, count: maxPageOrder + 1)
+        freeBlocks = Array(repeating: 0, count: maxPageOrder + 1)
+        freeFrames = 0
+    }
+
+    public func frameUse(_ pfn: Int) -> FrameUse { FrameUse(rawValue: use[pfn]) ?? .kernel }
+
+    /// The THP head of a frame, or the frame itself when it is a small page.
+    @inline(__always) public func folioHead(_ pfn: Int) -> Int {
+        flags[pfn] & FrameFlag.tail != 0 ? pfn & ~(pagesPerPMD - 1) : pfn
+    }
+
+    @inline(__always) public func isLarge(_ pfn: Int) -> Bool {
+        flags[pfn] & (FrameFlag.head | FrameFlag.tail) != 0
+    }
+
+    /// Everything one frame holds, for the change log and the inspector.
+    public struct Frame: Equatable, Sendable {
+        public var use: UInt8
+        public var flags: UInt8
+        public var refcount: Int32
+        public var mapcount: Int32
+        public var pincount: Int32
+        public var owner: Int32
+        public var stamp: UInt32
+    }
+
+    @inline(__always) func frame(_ pfn: Int) -> Frame {
+        Frame(use: use[pfn], flags: flags[pfn], refcount: refcount[pfn], mapcount: mapcount[pfn],
+              pincount: pincount[pfn], owner: owner[pfn], stamp: stamp[pfn])
+    }
+
+    @inline(__always) mutating func setFrame(_ pfn: Int, _ f: Frame) {
+        use[pfn] = f.use
+        flags[pfn] = f.flags
+        refcount[pfn] = f.refcount
+        mapcount[pfn] = f.mapcount
+        pincount[pfn] = f.pincount
+        owner[pfn] = f.owner
+        stamp[pfn] = f.stamp
+    }
+
+    /// Bytes the arrays above hold per frame (the bench's "Engine bytes per frame" starts here).
+    public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
+}
+
+// MARK: - Free lists (raw, unlogged; the Engine logs around them)
+
+extension PhysicalMemory {
+    mutating func listInsert(order: Int, pfn: Int, afterPrev prevPfn: Int32) {
+        let p = Int32(pfn)
+        if prevPfn < 0 {
+            next[pfn] = freeHead[order]
+            prev[pfn] = -1
+            if freeHead[order] >= 0 { prev[Int(freeHead[order])] = p } else { freeTail[order] = p }
+            freeHead[order] = p
+        } else {
+            let n = next[Int(prevPfn)]
+            next[pfn] = n
+            prev[pfn] = prevPfn
+            next[Int(prevPfn)] = p
+            if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
+        }
+        freeOrder[pfn] = Int8(order)
+        freeBlocks[order] += 1
+        freeFrames += 1 << order
+    }
+
+    mutating func listInsertTail(order: Int, pfn: Int) {
+        listInsert(order: order, pfn: pfn, afterPrev: freeTail[order])
+    }
+
+    /// Removes a free block; returns the block before it so the removal can be undone in place.
+    @discardableResult
+    mutating func listRemove(order: Int, pfn: Int) -> Int32 {
+        let p = prev[pfn], n = next[pfn]
+        if p >= 0 { next[Int(p)] = n } else { freeHead[order] = n }
+        if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
+        next[pfn] = -1
+        prev[pfn] = -1
+        freeOrder[pfn] = -1
+        freeBlocks[order] -= 1
+        freeFrames -= 1 << order
+        return p
+    }
+
+    /// The free block that contains pfn: (head, order), or nil when pfn is allocated.
+    func freeBlock(containing pfn: Int) -> (Int, Int)? {
+        for order in 0...maxPageOrder {
+            let head = pfn & ~((1 << order) - 1)
+            if head + (1 << order) > frameCount { break }
+            if Int(freeOrder[head]) == order { return (head, order) }
+        }
+        return nil
+    }
+
+    /// Free blocks of one order, head to tail: what /proc/buddyinfo counts.
+    public func freeList(order: Int) -> [Int] {
+        var out: [Int] = []
+        var p = freeHead[order]
+        while p >= 0 { out.append(Int(p)); p = next[Int(p)] }
+        return out
+    }
+}

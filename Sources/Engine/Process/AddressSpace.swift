@@ -1,0 +1,124 @@
+// VMA placement, splitting and merging (mm/mmap.c, mm/vma.c).
+
+/// x86-64 with ASLR off: mmap_base = TASK_SIZE (0x7ffffffff000) − 128 MiB (the minimum stack gap).
+public let mmapBaseDefault: UInt64 = 0x7fff_f7ff_f000
+/// ELF_ET_DYN_BASE rounded: where a PIE program image loads with ASLR off.
+public let imageBase: UInt64 = 0x5555_5555_4000
+let stackTop: UInt64 = 0x7fff_ffff_f000
+let mmapMinAddr: UInt64 = 0x10000
+let pmdSize: UInt64 = 2 << 20
+
+@inline(__always) func alignUp(_ v: UInt64, _ a: UInt64) -> UInt64 { (v + a - 1) & ~(a - 1) }
+@inline(__always) func alignDown(_ v: UInt64, _ a: UInt64) -> UInt64 { v & ~(a - 1) }
+
+extension Engine {
+    /// unmapped_area_topdown: the highest gap below mmap_base that fits, the mapping at its top.
+    /// With `thpAlign` (6.12: an anonymous private length that is a multiple of 2 MiB,
+    /// __thp_get_unmapped_area) it searches for len + 2 MiB and returns the 2 MiB-aligned address
+    /// inside that window, leaving the padding unmapped.
+    func getUnmappedArea(_ p: Int, length len: UInt64, thpAlign: Bool) -> UInt64? {
+        let vmas = state.processes[p].meta.vmas
+        let base = state.processes[p].meta.mmapBase
+        let need = thpAlign ? len + pmdSize : len
+        var gapEnd = base
+        for vma in vmas.reversed() {
+            if vma.start >= gapEnd { continue }
+            if vma.end < gapEnd, gapEnd - vma.end >= need { return place(gapEnd: gapEnd, len: len, thpAlign: thpAlign) }
+            gapEnd = min(gapEnd, vma.start)
+        }
+        if gapEnd > mmapMinAddr, gapEnd - mmapMinAddr >= need { return place(gapEnd: gapEnd, len: len, thpAlign: thpAlign) }
+        if thpAlign { return getUnmappedArea(p, length: len, thpAlign: false) }
+        return nil
+    }
+
+    private func place(gapEnd: UInt64, len: UInt64, thpAlign: Bool) -> UInt64 {
+        thpAlign ? alignDown(gapEnd - len, pmdSize) : gapEnd - len
+    }
+
+    /// Inserts a VMA (the range must be free) and merges it with compatible neighbours (vma_merge_new_range).
+    mutating func insertVMA(_ p: Int, _ vma: VMA) {
+        touchProcess(p)
+        var vmas = state.processes[p].meta.vmas
+        let i = vmas.firstIndex { $0.start >= vma.end } ?? vmas.count
+        vmas.insert(vma, at: i)
+        state.processes[p].meta.vmas = Engine.merged(vmas, around: i)
+    }
+
+    /// Merges vmas[i] with the VMAs before and after it where is_mergeable allows.
+    static func merged(_ input: [VMA], around i: Int) -> [VMA] {
+        var vmas = input
+        var i = i
+        if i + 1 < vmas.count, vmas[i].canMerge(withFollowing: vmas[i + 1]) {
+            let next = vmas.remove(at: i + 1)
+            vmas[i].end = next.end
+            if vmas[i].anonVMA == 0 { vmas[i].anonVMA = next.anonVMA }
+        }
+        if i > 0, vmas[i - 1].canMerge(withFollowing: vmas[i]) {
+            let cur = vmas.remove(at: i)
+            i -= 1
+            vmas[i].end = cur.end
+            if vmas[i].anonVMA == 0 { vmas[i].anonVMA = cur.anonVMA }
+        }
+        return vmas
+    }
+
+    /// split_vma: makes `addr` a VMA boundary if it falls inside one.
+    mutating func splitVMA(_ p: Int, at addr: UInt64) {
+        guard let v = state.processes[p].meta.vmaIndex(containing: addr), state.processes[p].meta.vmas[v].start != addr else { return }
+        touchProcess(p)
+        var upper = state.processes[p].meta.vmas[v]
+        upper.start = addr
+        if upper.shmem != 0 { upper.shmemOffset += (addr - state.processes[p].meta.vmas[v].start) >> pageShift }
+        state.processes[p].meta.vmas[v].end = addr
+        state.processes[p].meta.vmas.insert(upper, at: v + 1)
+    }
+
+    /// Indices of the VMAs inside [start, end) after splitting at both ends.
+    mutating func isolateVMAs(_ p: Int, start: UInt64, end: UInt64) -> Range<Int> {
+        splitVMA(p, at: start)
+        splitVMA(p, at: end)
+        let vmas = state.processes[p].meta.vmas
+        let lo = vmas.firstIndex { $0.end > start } ?? vmas.count
+        var hi = lo
+        while hi < vmas.count && vmas[hi].start < end { hi += 1 }
+        return lo..<hi
+    }
+
+    /// Sets or clears flags on [start, end), splitting and re-merging as vma_modify_flags does.
+    mutating func modifyVMAFlags(_ p: Int, start: UInt64, end: UInt64, set: VMFlags = [], clear: VMFlags = []) {
+        let range = isolateVMAs(p, start: start, end: end)
+        guard !range.isEmpty else { return }
+        touchProcess(p)
+        for i in range {
+            state.processes[p].meta.vmas[i].flags.formUnion(set)
+            state.processes[p].meta.vmas[i].flags.subtract(clear)
+        }
+        remergeAll(p)
+    }
+
+    /// Merges every adjacent compatible pair.
+    mutating func remergeAll(_ p: Int) {
+        touchProcess(p)
+        var vmas = state.processes[p].meta.vmas
+        var i = 0
+        while i + 1 < vmas.count {
+            if vmas[i].canMerge(withFollowing: vmas[i + 1]) {
+                let next = vmas.remove(at: i + 1)
+                vmas[i].end = next.end
+                if vmas[i].anonVMA == 0 { vmas[i].anonVMA = next.anonVMA }
+            } else {
+                i += 1
+            }
+        }
+        state.processes[p].meta.vmas = vmas
+    }
+
+    /// Bytes of [start, end) that no VMA covers.
+    func unmappedBytes(_ p: Int, start: UInt64, end: UInt64) -> UInt64 {
+        var covered: UInt64 = 0
+        for vma in state.processes[p].meta.vmas where vma.start < end && vma.end > start {
+            covered += min(vma.end, end) - max(vma.start, start)
+        }
+        return (end - start) - covered
+    }
+}

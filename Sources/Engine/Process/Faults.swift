@@ -1,0 +1,273 @@
+// Demand paging: handle_mm_fault and what it calls, for anonymous (and shared anonymous) memory.
+// Reference §1: the zero page on read, a zeroed exclusive page on write, wp_page_copy after the
+// zero page or a shared page, reuse when the page is exclusive or its refcount is back to 1.
+
+/// What one page touch ended in.
+enum FaultResult: Equatable {
+    case ok
+    case sigsegv(reason: String)
+    case oom
+}
+
+/// Event names the tally counts; the narration names the kernel function behind each.
+enum Ev {
+    static let mapped = "mapped"
+    static let zeroPage = "do_anonymous_page:zero"
+    static let anonPage = "do_anonymous_page"
+    static let wpCopyZero = "wp_page_copy:zero"
+    static let cowCopy = "wp_page_copy"
+    static let reuseExclusive = "wp_page_reuse:exclusive"
+    static let reuseRefcount = "wp_page_reuse:refcount"
+    static let thpFault = "do_huge_pmd_anonymous_page"
+    static let thpZero = "do_huge_pmd_anonymous_page:zero"
+    static let thpFallback = "thp_fault_fallback"
+    static let thpReuse = "do_huge_pmd_wp_page:reuse"
+    static let thpSplit = "__split_huge_pmd"
+    static let swapIn = "do_swap_page"
+    static let shmemFault = "shmem_fault"
+}
+
+extension Engine {
+    /// Is a THP fault possible for this 2 MiB region of this VMA? (thp_vma_allowable_order +
+    /// thp_vma_suitable_order: the policy allows it and the aligned range lies wholly inside the VMA.)
+    func thpAllowed(_ vma: VMA, region: UInt64) -> Bool {
+        guard vma.kind == .anon || vma.kind == .heap, !vma.flags.contains(.shared) else { return false }
+        switch state.config.thp {
+        case .never: return false
+        case .madvise: guard vma.flags.contains(.hugepage) else { return false }
+        case .always: break
+        }
+        let lo = region << 21
+        return lo >= vma.start && lo + (1 << 21) <= vma.end
+    }
+
+    /// anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma.
+    mutating func anonVMAPrepare(_ p: Int, vma v: Int) {
+        guard state.processes[p].meta.vmas[v].anonVMA == 0 else { return }
+        touchProcess(p)
+        touchMachine()
+        state.processes[p].meta.vmas[v].anonVMA = state.meta.nextAnonVMA
+        state.meta.nextAnonVMA += 1
+    }
+
+    /// Touches every page of [start, end) as the CPU would, faulting as needed.
+    /// Stops at the first SIGSEGV or OOM.
+    mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool) -> FaultResult {
+        var vpn = start >> pageShift
+        let endVPN = (end + pageSize - 1) >> pageShift
+        while vpn < endVPN {
+            let va = vpn << pageShift
+            guard let v = state.processes[p].meta.vmaIndex(containing: va) else {
+                return .sigsegv(reason: String(format0x(va)) + " is not in any VMA")
+            }
+            let vma = state.processes[p].meta.vmas[v]
+            if write && !vma.flags.contains(.write) {
+                return .sigsegv(reason: "\(format0x(va)) is in a VMA without write permission (\(vma.permissions))")
+            }
+            if !write && !vma.flags.contains(.read) {
+                return .sigsegv(reason: "\(format0x(va)) is in a VMA without read permission (\(vma.permissions))")
+            }
+            // Work one 2 MiB region of one VMA at a time.
+            let regionEnd = ((vpn >> 9) + 1) << 9
+            let stop = min(endVPN, regionEnd, vma.end >> pageShift)
+            let r = touchRegion(p, vma: v, from: vpn, to: stop, write: write)
+            if r != .ok { return r }
+            vpn = stop
+        }
+        return .ok
+    }
+
+    /// Pages [from, to) inside one 2 MiB region and one VMA.
+    private mutating func touchRegion(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool) -> FaultResult {
+        let region = from >> 9
+        if state.processes[p].pt.hugePMDs[region] != nil {
+            for vpn in from..<to {
+                guard state.processes[p].pt.hugePMDs[region] != nil else {
+                    return touchPTERange(p, vma: v, from: vpn, to: to, write: write)
+                }
+                let r = hugePMDFault(p, vma: v, vpn: vpn, write: write)
+                if r != .ok { return r }
+            }
+            return .ok
+        }
+        if state.processes[p].pt.tables[region] == nil, thpAllowed(state.processes[p].meta.vmas[v], region: region) {
+            let r = doHugePMDAnonymousPage(p, vma: v, region: region, write: write)
+            if r == .oom { return r }
+            if state.processes[p].pt.hugePMDs[region] != nil {
+                tally.add(Ev.mapped, Int(to - from) - 1)
+                return .ok
+            }
+        }
+        return touchPTERange(p, vma: v, from: from, to: to, write: write)
+    }
+
+    /// The PTE-level loop. The common cases (already mapped; a fresh private page on read or write)
+    /// run inline on a table moved out of the dictionary; everything else goes through handlePTEFault.
+    private mutating func touchPTERange(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool) -> FaultResult {
+        let region = from >> 9
+        guard ensurePTETable(p, region: region) else { return .oom }
+        let vma = state.processes[p].meta.vmas[v]
+        let privateAnon = !vma.flags.contains(.shared)
+        let writable = vma.flags.contains(.write)
+        let pid = state.processes[p].meta.pid
+        let zero = Int(state.meta.zeroPfn)
+        if write && privateAnon { anonVMAPrepare(p, vma: v) }
+        var mapped = 0, zeroMapped = 0, fresh = 0, freshTotal = 0
+        var table = state.processes[p].pt.tables.removeValue(forKey: region)!
+        var tableOut = true
+        var vpn = from
+        var result = FaultResult.ok
+        while vpn < to {
+            let i = Int(vpn & 511)
+            let e = table.entries[i]
+            if e.present && (!write || e.writable) {
+                mapped += 1
+            } else if e.isNone && privateAnon && !write {
+                log.changes.append(.pte(proc: Int32(p), vpn: vpn, old: e))
+                table.entries[i] = .page(pfn: zero, writable: false, zero: true)
+                table.used += 1
+                zeroMapped += 1
+            } else if e.isNone && privateAnon, let pfn = allocPage(use: .anon, owner: pid, exclusive: true) {
+                state.phys.mapcount[pfn] = 1
+                log.changes.append(.pte(proc: Int32(p), vpn: vpn, old: e))
+                table.entries[i] = .page(pfn: pfn, writable: writable)
+                table.used += 1
+                fresh += 1
+            } else {
+                // Everything else (and reclaim, which walks page tables) needs the table back in place.
+                state.processes[p].pt.tables[region] = table
+                tableOut = false
+                flushFresh(p, &fresh, &freshTotal)
+                result = handlePTEFault(p, vma: v, vpn: vpn, write: write)
+                guard result == .ok, let t = state.processes[p].pt.tables.removeValue(forKey: region) else { break }
+                table = t
+                tableOut = true
+            }
+            vpn += 1
+        }
+        if tableOut { state.processes[p].pt.tables[region] = table }
+        flushFresh(p, &fresh, &freshTotal)
+        tally.add(Ev.mapped, mapped)
+        tally.add(Ev.zeroPage, zeroMapped)
+        tally.add(Ev.anonPage, freshTotal)
+        return result
+    }
+
+    private mutating func flushFresh(_ p: Int, _ fresh: inout Int, _ total: inout Int) {
+        guard fresh > 0 else { return }
+        touchProcess(p)
+        state.processes[p].meta.rssPages += fresh
+        total += fresh
+        fresh = 0
+    }
+
+    /// One PTE-level fault the fast loop did not handle: handle_pte_fault.
+    mutating func handlePTEFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+        let vma = state.processes[p].meta.vmas[v]
+        let region = vpn >> 9, i = Int(vpn & 511)
+        let e = state.processes[p].pt.tables[region]!.entries[i]
+        if e.isNone {
+            if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn) }
+            // do_anonymous_page, write: a zeroed exclusive page (alloc failed on the fast path: reclaim or OOM).
+            anonVMAPrepare(p, vma: v)
+            guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true) else { return .oom }
+            guard state.processes[p].meta.alive else { return .oom }
+            logFrame(pfn)
+            state.phys.mapcount[pfn] = 1
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)))
+            touchProcess(p)
+            state.processes[p].meta.rssPages += 1
+            tally.add(Ev.anonPage)
+            return .ok
+        }
+        if e.isSwap {
+            let r = doSwapPage(p, vma: v, vpn: vpn, write: write)
+            if r != .ok { return r }
+            let now = state.processes[p].pt.tables[region]!.entries[i]
+            if !write || now.writable { return .ok }
+            return doWPPage(p, vma: v, vpn: vpn)
+        }
+        if e.present && write && !e.writable { return doWPPage(p, vma: v, vpn: vpn) }
+        tally.add(Ev.mapped)
+        return .ok
+    }
+
+    /// do_wp_page: a write to a present, write-protected PTE of a private mapping.
+    mutating func doWPPage(_ p: Int, vma v: Int, vpn: UInt64) -> FaultResult {
+        let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+        let writable = state.processes[p].meta.vmas[v].flags.contains(.write)
+        if e.isZero {
+            // vm_normal_page() is NULL for the zero page: no folio to reuse, wp_page_copy to a zeroed page.
+            return wpPageCopy(p, vma: v, vpn: vpn, from: nil, event: Ev.wpCopyZero)
+        }
+        let pfn = e.number
+        if state.phys.frameUse(pfn) == .shmem {
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
+            tally.add(Ev.mapped)
+            return .ok
+        }
+        if state.phys.flags[pfn] & FrameFlag.anonExclusive != 0 {
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
+            tally.add(Ev.reuseExclusive)
+            return .ok
+        }
+        // wp_can_reuse_anon_folio: large folios are never reused; otherwise only when nobody else holds a reference.
+        if !state.phys.isLarge(pfn), state.phys.refcount[pfn] == 1 {
+            logFrame(pfn)
+            state.phys.flags[pfn] |= FrameFlag.anonExclusive
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
+            tally.add(Ev.reuseRefcount)
+            return .ok
+        }
+        return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, event: Ev.cowCopy)
+    }
+
+    /// wp_page_copy: a new exclusive page (zeroed when copying from the zero page), the PTE switched
+    /// to it, then the old page's mapping and reference dropped (folio_remove_rmap_pte, folio_put).
+    mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, event: String) -> FaultResult {
+        anonVMAPrepare(p, vma: v)
+        guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true) else { return .oom }
+        guard state.processes[p].meta.alive else { return .oom }
+        logFrame(pfn)
+        state.phys.mapcount[pfn] = 1
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: state.processes[p].meta.vmas[v].flags.contains(.write)))
+        touchProcess(p)
+        if let old {
+            logFrame(old)
+            state.phys.mapcount[old] -= 1
+            putPage(old)
+        } else {
+            state.processes[p].meta.rssPages += 1
+        }
+        tally.add(event)
+        return .ok
+    }
+
+    /// shmem_fault for a shared anonymous mapping: the page lives in the shmem object (page cache)
+    /// and every mapper maps the same frame. No zero page here: even a read allocates.
+    mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64) -> FaultResult {
+        let vma = state.processes[p].meta.vmas[v]
+        let index = vma.shmemOffset + (vpn - (vma.start >> pageShift))
+        var pfn: Int
+        if let existing = state.shmem[vma.shmem]?[index] {
+            pfn = Int(existing)
+            logFrame(pfn)
+            state.phys.refcount[pfn] += 1
+        } else {
+            guard let new = allocPageOrReclaim(use: .shmem, owner: state.processes[p].meta.pid, exclusive: false) else { return .oom }
+            guard state.processes[p].meta.alive else { return .oom }
+            pfn = new
+            shmemSet(vma.shmem, index, Int32(pfn))
+            logFrame(pfn)
+            state.phys.refcount[pfn] += 1   // one for the page cache, one for this mapping
+        }
+        state.phys.mapcount[pfn] += 1
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)))
+        touchProcess(p)
+        state.processes[p].meta.rssPages += 1
+        tally.add(Ev.shmemFault)
+        return .ok
+    }
+}
+
+func format0x(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

@@ -1,0 +1,218 @@
+// The system calls a process event makes: execve (a `process` line), mmap, munmap, madvise,
+// mlock/munlock, fork, exit. Each returns its outcome and a sentence of narration; the faults
+// they cause are tallied and narrated by the caller.
+
+struct OpResult {
+    var outcome: Outcome = .ok
+    var text: String
+
+    static func fail(_ outcome: Outcome, _ text: String) -> OpResult { OpResult(outcome: outcome, text: text) }
+}
+
+extension Engine {
+    /// execve of a small PIE program: image VMAs at 0x555555554000, brk right after .bss, a stack,
+    /// and a PGD. (Shared libraries are left out: they would sit just below mmap_base.)
+    mutating func createProcess(_ decl: ProcessDecl) -> OpResult {
+        touchMachine()
+        let pid = state.meta.nextPid
+        state.meta.nextPid += 1
+        let image: [(UInt64, UInt64, VMFlags)] = [
+            (imageBase, 0x2000, [.read, .exec]),
+            (imageBase + 0x2000, 0x1000, [.read]),
+            (imageBase + 0x3000, 0x2000, [.read, .write]),
+        ]
+        var vmas = image.map { VMA(start: $0.0, end: $0.0 + $0.1, flags: $0.2, kind: .image, anonVMA: 0, shmem: 0, shmemOffset: 0, label: decl.name) }
+        vmas.append(VMA(start: stackTop - 0x21000, end: stackTop, flags: [.read, .write, .growsdown], kind: .stack,
+                        anonVMA: 0, shmem: 0, shmemOffset: 0, label: "[stack]"))
+        let brk = imageBase + 0x5000
+        let meta = ProcessMeta(name: decl.name, pid: pid, alive: true, exitReason: nil, vmas: vmas, buffers: [],
+                               startBrk: brk, brk: brk, mmapBase: mmapBaseDefault,
+                               memlockLimit: decl.memlock ?? state.config.memlock, capIPCLock: decl.capIPCLock)
+        state.processes.append(ProcessState(meta: meta, pt: PageTable()))
+        log.changes.append(.processAdded)
+        let p = state.processes.count - 1
+        guard let pgd = allocTablePage(p) else {
+            state.processes[p].meta.alive = false
+            state.processes[p].meta.exitReason = "execve failed: no memory for a page table"
+            return .fail(.oom, "no memory even for the new process's page table (pgd_alloc)")
+        }
+        log.changes.append(.upperTable(proc: Int32(p), key: Engine.pgdKey, old: nil))
+        state.processes[p].pt.pgd = pgd
+        tally.add("ptalloc")
+        let limit = decl.capIPCLock ? "CAP_IPC_LOCK (no memlock limit)" : "RLIMIT_MEMLOCK \(formatSize(meta.memlockLimit))"
+        return OpResult(text: "\(decl.name) starts as pid \(pid): program image at \(format0x(imageBase)), brk heap from \(format0x(brk)), mmap area below \(format0x(mmapBaseDefault)); \(limit); one page-table page (pgd_alloc)")
+    }
+
+    /// can_do_mlock + mlock_future_ok for `pages` more locked pages.
+    func memlockCheck(_ p: Int, pages: Int) -> String? {
+        let m = state.processes[p].meta
+        if m.capIPCLock { return nil }
+        if m.memlockLimit == 0 { return "EPERM" }
+        if UInt64(m.lockedVMPages + pages) << pageShift > m.memlockLimit { return "over" }
+        return nil
+    }
+
+    func memlockMessage(_ p: Int, request pages: Int, counter: String, current: Int) -> String {
+        let m = state.processes[p].meta
+        return "RLIMIT_MEMLOCK is \(formatSize(m.memlockLimit)); \(counter) is \(formatSize(UInt64(current) << pageShift)) and the request adds \(formatSize(UInt64(pages) << pageShift))"
+    }
+
+    /// mmap(MAP_PRIVATE|MAP_ANONYMOUS or MAP_SHARED|MAP_ANONYMOUS) of a named buffer.
+    mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool) -> OpResult {
+        let len = alignUp(max(size, 1), pageSize)
+        let pages = Int(len >> pageShift)
+        if locked {
+            switch memlockCheck(p, pages: pages) {
+            case "EPERM"?: return .fail(.errno("EPERM"), "mmap(MAP_LOCKED) refused: RLIMIT_MEMLOCK is 0 and there is no CAP_IPC_LOCK (can_do_mlock)")
+            case "over"?: return .fail(.errno("EAGAIN"), "mmap(MAP_LOCKED) refused with EAGAIN (mlock_future_ok): " + memlockMessage(p, request: pages, counter: "locked_vm", current: state.processes[p].meta.lockedVMPages))
+            default: break
+            }
+        }
+        let thpAlign = !shared && state.config.kernel == .v6_12 && len % pmdSize == 0
+        guard let addr = getUnmappedArea(p, length: len, thpAlign: thpAlign) else {
+            return .fail(.errno("ENOMEM"), "mmap: no gap of \(formatSize(len)) left in the address space")
+        }
+        var flags: VMFlags = [.read, .write]
+        if shared { flags.insert(.shared) }
+        if locked { flags.insert(.locked) }
+        if hugepage { flags.insert(.hugepage) }
+        var shmem: Int32 = 0
+        if shared {
+            touchMachine()
+            shmem = state.meta.nextShmem
+            state.meta.nextShmem += 1
+        }
+        insertVMA(p, VMA(start: addr, end: addr + len, flags: flags, kind: .anon, anonVMA: 0, shmem: shmem, shmemOffset: 0, label: name))
+        state.processes[p].meta.buffers.append(Buffer(name: name, start: addr, size: size, kind: .mmap, chunkStart: addr, chunkSize: len))
+        var text = "mmap(\(formatSize(len)), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(format0x(addr))"
+        text += thpAlign ? ": a multiple of 2 MiB, so 6.12 aligns it to 2 MiB (__thp_get_unmapped_area)" : ""
+        if hugepage { text += "; MADV_HUGEPAGE sets VM_HUGEPAGE" }
+        if locked {
+            state.processes[p].meta.lockedVMPages += pages
+            text += "; VM_LOCKED charges locked_vm \(formatSize(len))"
+        }
+        if populate || locked {
+            let r = populateRange(p, start: addr, end: addr + len)
+            if r != .ok { return faultOutcome(r, text: text) }
+            text += "; populate_vma_page_range faults every page in now"
+        } else {
+            text += "; only a VMA: no frame until the first touch"
+        }
+        return OpResult(text: text)
+    }
+
+    /// populate_vma_page_range: FOLL_WRITE for a private writable mapping (so real pages, not the zero page).
+    mutating func populateRange(_ p: Int, start: UInt64, end: UInt64) -> FaultResult {
+        var va = start
+        while va < end {
+            guard let v = state.processes[p].meta.vmaIndex(containing: va) else { break }
+            let vma = state.processes[p].meta.vmas[v]
+            let stop = min(end, vma.end)
+            let write = vma.flags.contains(.write) && !vma.flags.contains(.shared)
+            let r = touchRange(p, start: va, end: stop, write: write)
+            if r != .ok { return r }
+            va = stop
+        }
+        return .ok
+    }
+
+    func faultOutcome(_ r: FaultResult, text: String) -> OpResult {
+        switch r {
+        case .ok: OpResult(text: text)
+        case let .sigsegv(reason): .fail(.signal("SIGSEGV"), text + "; SIGSEGV: " + reason)
+        case .oom: .fail(.oom, text + "; out of memory")
+        }
+    }
+
+    /// munmap BUF [OFFSET SIZE].
+    mutating func doMunmap(_ p: Int, buffer b: Buffer, range: BufferRange?) -> OpResult {
+        let start = b.start + (range?.offset ?? 0)
+        guard start % pageSize == 0 else {
+            return .fail(.errno("EINVAL"), "munmap(\(format0x(start))) fails with EINVAL: the address is not page aligned (\(b.kind == .heap || b.chunkStart != b.start ? "malloc returns the chunk + 16 bytes" : "offset inside a page"))")
+        }
+        let len = alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
+        let end = start + len
+        unmapRange(p, start: start, end: end)
+        if range == nil || (start <= b.start && end >= b.start + b.size) {
+            state.processes[p].meta.buffers.removeAll { $0.name == b.name }
+        }
+        return OpResult(text: "munmap(\(format0x(start)), \(formatSize(len))): zap_page_range drops the pages, the VMA goes, free_pgtables frees page tables no VMA needs")
+    }
+
+    /// madvise BUF ADVICE [OFFSET SIZE].
+    mutating func doMadvise(_ p: Int, buffer b: Buffer, advice: MadviseAdvice, range: BufferRange?) -> OpResult {
+        let start = b.start + (range?.offset ?? 0)
+        guard start % pageSize == 0 else {
+            return .fail(.errno("EINVAL"), "madvise(\(format0x(start))) fails with EINVAL: the start is not page aligned\(b.kind == .heap || b.chunkStart != b.start ? " (malloc returns the chunk + 16 bytes; use mmap for page-aligned memory)" : "")")
+        }
+        let end = start + alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
+        let unmapped = unmappedBytes(p, start: start, end: end)
+        let vmas = state.processes[p].meta.vmas.filter { $0.start < end && $0.end > start }
+        switch advice {
+        case .dontneed:
+            if vmas.contains(where: { $0.flags.contains(.locked) }) {
+                return .fail(.errno("EINVAL"), "MADV_DONTNEED fails with EINVAL on a VM_LOCKED range (madvise_dontneed_free_valid_vma)")
+            }
+            zapRange(p, start: start, end: end)
+        case .dontfork:
+            modifyVMAFlags(p, start: start, end: end, set: .dontcopy)
+        case .dofork:
+            modifyVMAFlags(p, start: start, end: end, clear: .dontcopy)
+        case .hugepage:
+            modifyVMAFlags(p, start: start, end: end, set: .hugepage)
+        }
+        let what: String
+        switch advice {
+        case .dontneed: what = "MADV_DONTNEED: zap_page_range drops the pages; the next touch faults a fresh zero-filled page"
+        case .dontfork: what = "MADV_DONTFORK sets VM_DONTCOPY: a child of fork gets no mapping here"
+        case .dofork: what = "MADV_DOFORK clears VM_DONTCOPY"
+        case .hugepage: what = "MADV_HUGEPAGE sets VM_HUGEPAGE: with thp=madvise, faults in whole 2 MiB-aligned ranges map THPs"
+        }
+        if unmapped > 0 {
+            return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
+        }
+        return OpResult(text: "madvise(\(format0x(start)), \(formatSize(end - start))) " + what)
+    }
+
+    /// mlock / munlock of a buffer's pages.
+    mutating func doMlock(_ p: Int, buffer b: Buffer, lock: Bool) -> OpResult {
+        let start = b.firstPage, end = b.endPage
+        var newPages = 0
+        for vma in state.processes[p].meta.vmas where vma.start < end && vma.end > start && vma.flags.contains(.locked) != lock {
+            newPages += Int((min(vma.end, end) - max(vma.start, start)) >> pageShift)
+        }
+        if unmappedBytes(p, start: start, end: end) > 0 {
+            return .fail(.errno("ENOMEM"), "\(lock ? "mlock" : "munlock") fails with ENOMEM: part of the range is not mapped")
+        }
+        if lock {
+            switch memlockCheck(p, pages: newPages) {
+            case "EPERM"?: return .fail(.errno("EPERM"), "mlock refused: RLIMIT_MEMLOCK is 0 and there is no CAP_IPC_LOCK (can_do_mlock)")
+            case "over"?: return .fail(.errno("ENOMEM"), "mlock fails with ENOMEM: " + memlockMessage(p, request: newPages, counter: "locked_vm", current: state.processes[p].meta.lockedVMPages))
+            default: break
+            }
+            modifyVMAFlags(p, start: start, end: end, set: .locked)
+            state.processes[p].meta.lockedVMPages += newPages
+            let r = populateRange(p, start: start, end: end)
+            let text = "mlock(\(format0x(start)), \(formatSize(end - start))): VM_LOCKED, locked_vm +\(formatSize(UInt64(newPages) << pageShift)); populate_vma_page_range faults the pages in (write faults for private memory); reclaim will not touch them"
+            return faultOutcome(r, text: text)
+        }
+        modifyVMAFlags(p, start: start, end: end, clear: .locked)
+        state.processes[p].meta.lockedVMPages -= newPages
+        return OpResult(text: "munlock(\(format0x(start)), \(formatSize(end - start))): VM_LOCKED cleared, locked_vm −\(formatSize(UInt64(newPages) << pageShift)); the pages become reclaimable")
+    }
+}
+
+/// 8388608 → "8 MiB", 4096 → "4 KiB", 1234 → "1234 B".
+public func formatSize(_ bytes: UInt64) -> String {
+    let units: [(UInt64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+    for (unit, name) in units where bytes >= unit {
+        if bytes % unit == 0 { return "\(bytes / unit) \(name)" }
+        // Exact in a smaller unit when that stays short (8 MiB + 4 KiB → 8196 KiB).
+        if let (small, smallName) = units.first(where: { bytes % $0.0 == 0 && bytes / $0.0 < 10000 }) {
+            return "\(bytes / small) \(smallName)"
+        }
+        let tenths = (bytes * 10 + unit / 2) / unit
+        return "\(tenths / 10).\(tenths % 10) \(name)"
+    }
+    return "\(bytes) B"
+}

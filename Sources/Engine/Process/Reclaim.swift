@@ -1,0 +1,184 @@
+// Reclaim to swap, swap-in, and the OOM killer.
+//
+// Swap behaves like a synchronous device (zram): swap-in of an entry nobody else references frees
+// the slot at once and maps the page exclusive; an entry shared after fork goes through the swap
+// cache, which holds its own reference to the page until the last PTE is swapped in.
+
+/// What one reclaim pass did and why it stopped short.
+struct ReclaimResult {
+    var reclaimed = 0
+    var skippedPinned = 0
+    var skippedLocked = 0
+    var swapFull = false
+}
+
+extension Engine {
+    /// alloc_pages with the slow path: direct reclaim, then the OOM killer. Returns nil when the
+    /// requesting process was the OOM victim, or nothing could be freed.
+    mutating func allocPageOrReclaim(use: FrameUse, owner: Int32, exclusive: Bool) -> Int? {
+        while true {
+            if let pfn = allocPage(use: use, owner: owner, exclusive: exclusive) { return pfn }
+            if reclaim(pages: 32).reclaimed > 0 {
+                tally.add("direct_reclaim")
+                continue
+            }
+            guard let victim = oomVictim() else {
+                oomNothingToKill = true
+                return nil
+            }
+            oomKill(victim)
+            if owner > 0, !(state.processes.first { $0.meta.pid == owner }?.meta.alive ?? false) { return nil }
+        }
+    }
+
+    /// oom_badness: rss + swap entries + page-table pages. Ties go to the later task, as the scan does.
+    func oomVictim() -> Int? {
+        var chosen: Int?, best = 0
+        for (i, proc) in state.processes.enumerated() where proc.meta.alive {
+            let points = proc.meta.rssPages + proc.meta.swapPages + proc.meta.pageTablePages
+            if points > 0 && points >= best {
+                best = points
+                chosen = i
+            }
+        }
+        return chosen
+    }
+
+    mutating func oomKill(_ p: Int) {
+        let m = state.processes[p].meta
+        oomKilled.append("\(m.name) (pid \(m.pid), oom_badness \(m.rssPages + m.swapPages + m.pageTablePages) pages)")
+        touchMachine()
+        state.meta.oomKills += 1
+        exitProcess(p, reason: "killed by the OOM killer (out_of_memory)")
+    }
+
+    /// shrink_inactive_list → try_to_unmap → swap out: the oldest unpinned, unlocked anonymous pages first.
+    mutating func reclaim(pages wanted: Int) -> ReclaimResult {
+        var result = ReclaimResult()
+        guard wanted > 0, !state.swapMap.isEmpty else {
+            result.swapFull = true
+            return result
+        }
+        // The rmap, built by walking page tables (anonymous pages keep their address across fork).
+        var small: [Int: [(Int, UInt64)]] = [:]
+        var huge: [Int: [(Int, UInt64)]] = [:]
+        for (p, proc) in state.processes.enumerated() where proc.meta.alive {
+            for (region, pmd) in proc.pt.hugePMDs where !pmd.isZero { huge[pmd.number, default: []].append((p, region)) }
+            for (region, table) in proc.pt.tables where table.used > 0 {
+                for (i, e) in table.entries.enumerated() where e.present && !e.isZero {
+                    small[e.number, default: []].append((p, (region << 9) + UInt64(i)))
+                }
+            }
+        }
+        func locked(_ p: Int, _ va: UInt64) -> Bool {
+            guard let v = state.processes[p].meta.vmaIndex(containing: va) else { return false }
+            return state.processes[p].meta.vmas[v].flags.contains(.locked)
+        }
+        var candidates: [Int] = []
+        for pfn in small.keys where state.phys.frameUse(pfn) == .anon { candidates.append(pfn) }
+        for head in huge.keys { candidates.append(head) }
+        candidates.sort { (state.phys.stamp[$0], $0) < (state.phys.stamp[$1], $1) }
+        for pfn in candidates where result.reclaimed < wanted {
+            if let maps = huge[pfn] {
+                // A THP is split (every PMD into PTEs, then the folio) and its subpages go one by one.
+                if maps.contains(where: { locked($0.0, $0.1 << 21) }) { result.skippedLocked += 1; continue }
+                if (0..<pagesPerPMD).contains(where: { state.phys.pincount[pfn + $0] > 0 }) { result.skippedPinned += 1; continue }
+                for (p, region) in maps { splitHugePMD(p, region: region) }
+                splitFolio(pfn)
+                for i in 0..<pagesPerPMD where result.reclaimed < wanted && state.phys.refcount[pfn + i] > 0 {
+                    let vpns = maps.map { ($0.0, ($0.1 << 9) + UInt64(i)) } + (small[pfn + i] ?? [])
+                    if !swapOut(pfn + i, mappings: vpns, result: &result) { return result }
+                }
+                continue
+            }
+            guard let maps = small[pfn] else { continue }
+            if maps.contains(where: { locked($0.0, $0.1 << pageShift) }) { result.skippedLocked += 1; continue }
+            if !swapOut(pfn, mappings: maps, result: &result) { return result }
+        }
+        return result
+    }
+
+    /// Replaces every PTE that maps pfn with a swap entry and frees the frame. False when swap is full.
+    private mutating func swapOut(_ pfn: Int, mappings: [(Int, UInt64)], result: inout ReclaimResult) -> Bool {
+        // A pin, a GUP reference or the swap cache holds a reference no PTE accounts for: not reclaimable.
+        if state.phys.pincount[pfn] > 0 || Int(state.phys.refcount[pfn]) != mappings.count {
+            result.skippedPinned += 1
+            return true
+        }
+        guard let slot = allocSwapSlot() else {
+            result.swapFull = true
+            return false
+        }
+        let exclusive = state.phys.flags[pfn] & FrameFlag.anonExclusive != 0
+        swapSet(slot, UInt16(mappings.count))
+        for (p, vpn) in mappings {
+            setPTE(p, vpn: vpn, .swapEntry(slot: slot, exclusive: exclusive))
+            touchProcess(p)
+            state.processes[p].meta.rssPages -= 1
+            state.processes[p].meta.swapPages += 1
+        }
+        logFrame(pfn)
+        state.phys.mapcount[pfn] = 0
+        state.phys.refcount[pfn] = 1
+        putPage(pfn)
+        result.reclaimed += 1
+        return true
+    }
+
+    private mutating func allocSwapSlot() -> Int? {
+        var s = state.meta.swapHint
+        while s < state.swapMap.count, state.swapMap[s] != 0 { s += 1 }
+        guard s < state.swapMap.count else { return nil }
+        touchMachine()
+        state.meta.swapUsed += 1
+        state.meta.swapHint = s + 1
+        return s
+    }
+
+    /// swap_free: one PTE's reference to a slot goes; the last one frees the slot (and the swap cache entry).
+    mutating func swapFree(_ slot: Int) {
+        swapSet(slot, state.swapMap[slot] - 1)
+        guard state.swapMap[slot] == 0 else { return }
+        touchMachine()
+        state.meta.swapUsed -= 1
+        state.meta.swapHint = min(state.meta.swapHint, slot)
+        if let cached = state.swapCache[Int32(slot)] {
+            swapCacheSet(slot, nil)
+            putPage(Int(cached))
+        }
+    }
+
+    /// do_swap_page.
+    mutating func doSwapPage(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+        let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+        let slot = e.number
+        let pfn: Int
+        if let cached = state.swapCache[Int32(slot)] {
+            pfn = Int(cached)
+            logFrame(pfn)
+            state.phys.refcount[pfn] += 1
+        } else {
+            guard let new = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: false) else { return .oom }
+            guard state.processes[p].meta.alive else { return .oom }
+            pfn = new
+            if state.swapMap[slot] > 1 {
+                // Other PTEs still name this slot: keep the page in the swap cache for them (its own reference).
+                swapCacheSet(slot, Int32(pfn))
+                logFrame(pfn)
+                state.phys.refcount[pfn] += 1
+            }
+        }
+        logFrame(pfn)
+        state.phys.mapcount[pfn] += 1
+        swapFree(slot)
+        let exclusive = e.raw & PTE.swapExclusiveBit != 0 || state.phys.refcount[pfn] == 1
+        if exclusive { state.phys.flags[pfn] |= FrameFlag.anonExclusive }
+        let writable = exclusive && state.processes[p].meta.vmas[v].flags.contains(.write)
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
+        touchProcess(p)
+        state.processes[p].meta.rssPages += 1
+        state.processes[p].meta.swapPages -= 1
+        tally.add(Ev.swapIn)
+        return .ok
+    }
+}

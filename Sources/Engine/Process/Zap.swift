@@ -1,0 +1,91 @@
+// Taking mappings away: zap_page_range (MADV_DONTNEED, munmap, exit) and exit_mmap.
+
+extension Engine {
+    /// zap_pte_range / zap_pmd_range over [start, end): PTEs cleared, rmap and references dropped,
+    /// swap entries freed. A huge PMD the range only partly covers is split first.
+    /// Frames whose last reference goes are freed; a frame someone else still references
+    /// (another process, a pin, the swap cache) stays.
+    mutating func zapRange(_ p: Int, start: UInt64, end: UInt64) {
+        var vpn = start >> pageShift
+        let endVPN = end >> pageShift
+        while vpn < endVPN {
+            let region = vpn >> 9
+            let regionEnd = (region + 1) << 9
+            let stop = min(endVPN, regionEnd)
+            if state.processes[p].pt.hugePMDs[region] != nil {
+                if vpn == region << 9 && stop == regionEnd {
+                    zapHugePMD(p, region: region)
+                    tally.add("zap_huge_pmd")
+                    vpn = stop
+                    continue
+                }
+                splitHugePMD(p, region: region)
+            }
+            if let table = state.processes[p].pt.tables[region], table.used > 0 {
+                for v in vpn..<stop {
+                    let e = state.processes[p].pt.tables[region]!.entries[Int(v & 511)]
+                    if e.isNone { continue }
+                    zapPTE(p, vpn: v, e)
+                }
+            }
+            vpn = stop
+        }
+    }
+
+    private mutating func zapPTE(_ p: Int, vpn: UInt64, _ e: PTE) {
+        setPTE(p, vpn: vpn, .none)
+        touchProcess(p)
+        if e.isSwap {
+            state.processes[p].meta.swapPages -= 1
+            swapFree(e.number)
+            tally.add("zap:swap")
+            return
+        }
+        if e.isZero {
+            tally.add("zap:zero")
+            return
+        }
+        let pfn = e.number
+        state.processes[p].meta.rssPages -= 1
+        logFrame(pfn)
+        state.phys.mapcount[pfn] -= 1
+        if state.phys.refcount[pfn] > 1 { tally.add("zap:kept") } else { tally.add("zap:freed") }
+        putPage(pfn)
+    }
+
+    /// munmap of [start, end): zap, drop the VMAs (splitting at the edges), free page tables no VMA needs.
+    mutating func unmapRange(_ p: Int, start: UInt64, end: UInt64) {
+        let range = isolateVMAs(p, start: start, end: end)
+        for i in range {
+            let vma = state.processes[p].meta.vmas[i]
+            if vma.flags.contains(.locked) { state.processes[p].meta.lockedVMPages -= Int(vma.length >> pageShift) }
+        }
+        zapRange(p, start: start, end: end)
+        touchProcess(p)
+        state.processes[p].meta.vmas.removeSubrange(range)
+        freeUnusedTables(p)
+    }
+
+    /// do_exit → exit_mmap: everything unmapped, every page table and the PGD freed.
+    mutating func exitProcess(_ p: Int, reason: String) {
+        guard state.processes[p].meta.alive else { return }
+        touchProcess(p)
+        for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end) }
+        state.processes[p].meta.vmas = []
+        state.processes[p].meta.lockedVMPages = 0
+        state.processes[p].meta.pinnedVMPages = 0
+        state.processes[p].meta.buffers = []
+        freeUnusedTables(p)
+        if state.processes[p].pt.pgd >= 0 {
+            let pgd = state.processes[p].pt.pgd
+            log.changes.append(.upperTable(proc: Int32(p), key: Engine.pgdKey, old: pgd))
+            state.processes[p].pt.pgd = -1
+            releaseTablePage(p, Int(pgd))
+        }
+        state.processes[p].meta.alive = false
+        state.processes[p].meta.exitReason = reason
+    }
+
+    /// The change-log key that stands for the PGD slot.
+    static let pgdKey: UInt64 = UInt64.max
+}

@@ -1,0 +1,231 @@
+// The STATE object of SCENARIO.md, written by hand: fixed key order, integers for every address,
+// and fast enough for a 4M-frame machine (no Foundation encoder in between).
+
+/// A minimal JSON writer into a byte buffer.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    private var needComma: [Bool] = [false]
+
+    public init() { bytes.reserveCapacity(4096) }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    private mutating func comma() {
+        if needComma[needComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needComma[needComma.count - 1] = true
+    }
+
+    private mutating func key(_ k: String?) {
+        comma()
+        if let k {
+            appendString(k)
+            bytes.append(UInt8(ascii: ":"))
+        }
+    }
+
+    public mutating func beginObject(_ k: String? = nil) {
+        key(k)
+        bytes.append(UInt8(ascii: "{"))
+        needComma.append(false)
+    }
+
+    public mutating func endObject() {
+        needComma.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    public mutating func beginArray(_ k: String? = nil) {
+        key(k)
+        bytes.append(UInt8(ascii: "["))
+        needComma.append(false)
+    }
+
+    public mutating func endArray() {
+        needComma.removeLast()
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func field(_ k: String?, _ v: Int) {
+        key(k)
+        bytes.append(contentsOf: String(v).utf8)
+    }
+
+    public mutating func field(_ k: String?, _ v: UInt64) {
+        key(k)
+        bytes.append(contentsOf: String(v).utf8)
+    }
+
+    public mutating func field(_ k: String?, _ v: Bool) {
+        key(k)
+        bytes.append(contentsOf: (v ? "true" : "false").utf8)
+    }
+
+    public mutating func field(_ k: String?, _ v: String?) {
+        key(k)
+        if let v { appendString(v) } else { bytes.append(contentsOf: "null".utf8) }
+    }
+
+    public mutating func nullField(_ k: String?) {
+        key(k)
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// Inserts already-encoded JSON as a value.
+    public mutating func raw(_ k: String?, _ json: String) {
+        key(k)
+        bytes.append(contentsOf: json.utf8)
+    }
+
+    private mutating func appendString(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for u in s.utf8 {
+            switch u {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: "\\\"".utf8)
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: "\\\\".utf8)
+            case 0x0A: bytes.append(contentsOf: "\\n".utf8)
+            case 0x0D: bytes.append(contentsOf: "\\r".utf8)
+            case 0x09: bytes.append(contentsOf: "\\t".utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: "\\u00".utf8)
+                bytes.append(hex[Int(u >> 4)])
+                bytes.append(hex[Int(u & 15)])
+            default: bytes.append(u)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension Engine {
+    /// The pages `STATE.processes[].pages` lists: present or swapped pages inside any buffer, by address.
+    public func listedPages(_ p: Int) -> [(vpn: UInt64, pte: PTE)] {
+        let proc = state.processes[p]
+        var vpns = Set<UInt64>()
+        var out: [(UInt64, PTE)] = []
+        for b in proc.meta.buffers.sorted(by: { $0.start < $1.start }) {
+            var vpn = b.firstPage >> pageShift
+            let end = b.endPage >> pageShift
+            while vpn < end {
+                let region = vpn >> 9
+                if proc.pt.hugePMDs[region] == nil && proc.pt.tables[region] == nil {
+                    vpn = (region + 1) << 9
+                    continue
+                }
+                let e = proc.pt.entry(vpn: vpn)
+                if (e.present || e.isSwap) && vpns.insert(vpn).inserted { out.append((vpn, e)) }
+                vpn += 1
+            }
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// The STATE object of SCENARIO.md.
+    public func stateJSON() -> String {
+        var w = JSONWriter()
+        writeState(into: &w)
+        return w.string
+    }
+
+    public func writeState(into w: inout JSONWriter) {
+        let phys = state.phys
+        w.beginObject()
+        w.beginObject("machine")
+        w.field("ram", state.config.ram)
+        w.field("frames", phys.frameCount)
+        w.field("free_frames", phys.freeFrames)
+        w.field("zero_pfn", Int(state.meta.zeroPfn))
+        w.field("swap_used_pages", state.meta.swapUsed)
+        w.field("swap_pages", state.swapMap.count)
+        w.field("kernel_reserved_frames", state.meta.kernelReservedFrames)
+        if state.meta.hugeZeroPfn >= 0 { w.field("huge_zero_pfn", Int(state.meta.hugeZeroPfn)) } else { w.nullField("huge_zero_pfn") }
+        w.field("thp", state.config.thp.rawValue)
+        w.field("kernel", state.config.kernel.rawValue)
+        w.field("seed", state.config.seed)
+        w.beginArray("buddy_free_blocks")
+        for n in phys.freeBlocks { w.field(nil, n) }
+        w.endArray()
+        w.endObject()
+
+        w.beginArray("processes")
+        for (p, proc) in state.processes.enumerated() {
+            let m = proc.meta
+            w.beginObject()
+            w.field("name", m.name)
+            w.field("pid", Int(m.pid))
+            w.field("alive", m.alive)
+            w.field("rss_pages", m.rssPages)
+            w.field("locked_vm_pages", m.lockedVMPages)
+            w.field("pinned_vm_pages", m.pinnedVMPages)
+            w.field("memlock_limit", m.memlockLimit)
+            w.field("swap_pages", m.swapPages)
+            w.field("page_table_pages", m.pageTablePages)
+            w.field("mmap_threshold", m.malloc.mmapThreshold)
+            w.field("brk", m.brk)
+            w.beginArray("vmas")
+            for v in m.vmas {
+                w.beginObject()
+                w.field("start", v.start)
+                w.field("end", v.end)
+                w.field("perms", v.permissions)
+                w.field("kind", "\(v.kind)")
+                w.field("label", v.label)
+                w.field("anon_vma", v.anonVMA != 0)
+                var flags: [String] = []
+                if v.flags.contains(.locked) { flags.append("locked") }
+                if v.flags.contains(.dontcopy) { flags.append("dontcopy") }
+                if v.flags.contains(.hugepage) { flags.append("hugepage") }
+                w.beginArray("flags")
+                for f in flags { w.field(nil, f) }
+                w.endArray()
+                w.endObject()
+            }
+            w.endArray()
+            w.beginArray("buffers")
+            for b in m.buffers {
+                w.beginObject()
+                w.field("name", b.name)
+                w.field("start", b.start)
+                w.field("size", b.size)
+                w.field("kind", b.kind.rawValue)
+                w.endObject()
+            }
+            w.endArray()
+            w.beginArray("pages")
+            for (vpn, e) in listedPages(p) {
+                w.beginObject()
+                w.field("va", vpn << pageShift)
+                w.field("present", e.present)
+                if e.present { w.field("pfn", e.number) } else { w.nullField("pfn") }
+                w.field("zero", e.present && e.isZero)
+                w.field("writable", e.present && e.writable)
+                w.field("swapped", e.isSwap)
+                w.field("huge", e.present && proc.pt.hugePMDs[vpn >> 9] != nil)
+                w.endObject()
+            }
+            w.endArray()
+            w.endObject()
+        }
+        w.endArray()
+
+        // Frames allocated since boot (and the zero page); the boot reservation is the count above.
+        w.beginArray("frames")
+        let reserved = state.meta.kernelReservedFrames
+        for pfn in 0..<phys.frameCount where phys.use[pfn] != FrameUse.free.rawValue {
+            if pfn < reserved && pfn != Int(state.meta.zeroPfn) { continue }
+            w.beginObject()
+            w.field("pfn", pfn)
+            w.field("use", phys.frameUse(pfn).name)
+            w.field("refcount", Int(phys.refcount[pfn]))
+            w.field("mapcount", Int(phys.mapcount[pfn]))
+            w.field("pins", Int(phys.pincount[pfn]))
+            w.field("owner", Int(phys.owner[pfn]))
+            w.field("exclusive", phys.flags[pfn] & FrameFlag.anonExclusive != 0)
+            w.endObject()
+        }
+        w.endArray()
+        w.beginArray("devices")
+        w.endArray()
+        w.endObject()
+    }
+}

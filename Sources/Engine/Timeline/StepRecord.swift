@@ -1,0 +1,53 @@
+// What one step did: the command, its outcome, the narration and the Changes that undo it.
+
+/// A kernel-level result. Script mistakes never get here: they are Diagnostics before anything runs.
+public enum Outcome: Equatable, Sendable {
+    case ok
+    /// A system call failed: ENOMEM, EAGAIN, EINVAL, EPERM, ESRCH, ENOSYS, ...
+    case errno(String)
+    /// The process took a signal (SIGSEGV), which killed it.
+    case signal(String)
+    /// Out of memory: the OOM killer ran (or found nothing to kill).
+    case oom
+
+    public var ok: Bool { self == .ok }
+
+    public var errnoName: String? {
+        switch self {
+        case let .errno(e): e
+        case .oom: "ENOMEM"
+        default: nil
+        }
+    }
+
+    public var signalName: String? {
+        if case let .signal(s) = self { return s }
+        return nil
+    }
+
+    /// One word for `expect last outcome=...` and the log pane: ok, ENOMEM, SIGSEGV, OOM, ...
+    public var word: String {
+        switch self {
+        case .ok: "ok"
+        case let .errno(e): e
+        case let .signal(s): s
+        case .oom: "OOM"
+        }
+    }
+}
+
+public struct StepRecord: Sendable {
+    /// 1-based step number in the run.
+    public var step: Int
+    /// Source line of the statement (0 for the prompt).
+    public var line: Int
+    public var command: String
+    public var outcome: Outcome
+    /// The narration: what happened and which kernel function did it. Never a line per page.
+    public var text: String
+    /// `note` lines written just before this step.
+    public var notes: [String]
+    public var changes: [Change]
+    /// Event counts behind the narration (kernel function → pages), in the order they first happened.
+    public var counts: [(String, Int)]
+}

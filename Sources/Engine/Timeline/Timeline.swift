@@ -1,0 +1,89 @@
+// A script laid out as steps, and the Timeline that moves an Engine along it, forwards and back.
+
+/// One step of a script: the statement, the notes written before it, and the expects after it.
+public struct ScriptStep: Sendable {
+    public var statement: Statement
+    public var notes: [String]
+    public var expects: [Statement]
+}
+
+/// A script cut into steps. `machine` configures the boot; notes attach to the next step;
+/// expects attach to the step before them (those before any step check the booted machine).
+public struct StepPlan: Sendable {
+    public var machine: MachineDecl?
+    public var steps: [ScriptStep] = []
+    public var bootExpects: [Statement] = []
+    /// Notes after the last step.
+    public var trailingNotes: [String] = []
+
+    public init(_ script: Script) {
+        var notes: [String] = []
+        for st in script.statements {
+            switch st.kind {
+            case let .machine(decl): machine = decl
+            case let .note(text): notes.append(text)
+            case .wait: break
+            case .expect:
+                if steps.isEmpty { bootExpects.append(st) } else { steps[steps.count - 1].expects.append(st) }
+            default:
+                steps.append(ScriptStep(statement: st, notes: notes, expects: []))
+                notes = []
+            }
+        }
+        trailingNotes = notes
+    }
+}
+
+/// An Engine plus the records of the steps it has applied: step forward, step back.
+public struct Timeline: Sendable {
+    public private(set) var engine: Engine
+    public private(set) var records: [StepRecord] = []
+
+    public init(engine: Engine) { self.engine = engine }
+
+    public mutating func apply(_ st: Statement, notes: [String] = []) -> StepRecord {
+        let r = engine.apply(st, step: records.count + 1, notes: notes)
+        records.append(r)
+        return r
+    }
+
+    /// Undoes the newest step; returns it, or nil at the start.
+    @discardableResult
+    public mutating func stepBack() -> StepRecord? {
+        guard let last = records.popLast() else { return nil }
+        engine.undo(last)
+        return last
+    }
+}
+
+/// What `umptui run` produces.
+public struct RunResult: Sendable {
+    public var records: [StepRecord]
+    public var failures: [ExpectFailure]
+    public var engine: Engine
+}
+
+public enum ScenarioRunner {
+    /// Boots the machine of the script and runs every step, checking expects as it goes.
+    /// `onStep` sees each record as soon as it exists (for streaming output).
+    public static func run(_ script: Script, onStep: (StepRecord, Engine) -> Void = { _, _ in }) -> RunResult {
+        let plan = StepPlan(script)
+        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
+        var failures: [ExpectFailure] = []
+        for st in plan.bootExpects {
+            if case let .expect(target, clauses) = st.kind {
+                failures += timeline.engine.check(target, clauses, last: nil, statement: st)
+            }
+        }
+        for step in plan.steps {
+            let r = timeline.apply(step.statement, notes: step.notes)
+            onStep(r, timeline.engine)
+            for st in step.expects {
+                if case let .expect(target, clauses) = st.kind {
+                    failures += timeline.engine.check(target, clauses, last: r, statement: st)
+                }
+            }
+        }
+        return RunResult(records: timeline.records, failures: failures, engine: timeline.engine)
+    }
+}

@@ -1,0 +1,90 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure the Engine: faults per second and bytes per frame for a 4 GiB write-touch on a 16 GiB machine.",
+        discussion: "Run it from a release build: swift run -c release umptui bench")
+
+    @Flag(help: "Print the results as one JSON object.")
+    var json = false
+
+    @Option(help: "Size of the buffer the benchmark writes (default 4G).")
+    var touch: String = "4G"
+
+    func run() throws {
+        guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
+            printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
+            throw ExitCode(2)
+        }
+        let results = BenchRunner.faults(touchBytes: bytes)
+        #if DEBUG
+        let build = "debug"
+        #else
+        let build = "release"
+        #endif
+        if json {
+            var w = JSONWriter()
+            w.beginObject()
+            w.field("build", build)
+            w.field("faults", results.faults)
+            w.field("fault_seconds", String(format: "%.4f", results.seconds))
+            w.field("faults_per_second", Int(results.faultsPerSecond))
+            w.field("engine_bytes_per_frame", String(format: "%.2f", results.bytesPerFrame))
+            w.field("change_log_bytes_per_fault", String(format: "%.1f", results.changeBytesPerFault))
+            w.field("undo_seconds", String(format: "%.4f", results.undoSeconds))
+            w.field("target_faults_per_second", 5_000_000)
+            w.field("target_bytes_per_frame", 64)
+            w.endObject()
+            print(w.string)
+            return
+        }
+        print("umptui bench (\(build) build)\(build == "debug" ? " — numbers from a debug build mean little; use swift run -c release umptui bench" : "")")
+        print(String(format: "  write-touch %@ on machine ram=16G: %d faults in %.3f s = %.2f million faults/s (target ≥ 5)",
+                     formatSize(bytes), results.faults, results.seconds, results.faultsPerSecond / 1e6))
+        print(String(format: "  Engine state: %.1f bytes per frame (target ≤ 64; Linux's struct page is 64)", results.bytesPerFrame))
+        print(String(format: "  change log for undo: %.1f bytes per fault; undoing the step took %.3f s", results.changeBytesPerFault, results.undoSeconds))
+    }
+}
+
+enum BenchRunner {
+    struct FaultResults {
+        var faults: Int
+        var seconds: Double
+        var faultsPerSecond: Double
+        var bytesPerFrame: Double
+        var changeBytesPerFault: Double
+        var undoSeconds: Double
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    static func faults(touchBytes: UInt64) -> FaultResults {
+        var config = MachineConfig()
+        config.ram = 16 << 30
+        config.thp = .never
+        var timeline = Timeline(engine: Engine(config: config))
+        func st(_ line: String) -> Statement {
+            // The bench's own lines are fixed and valid.
+            guard let s = try? parseStatement(line) else { preconditionFailure("bench statement does not parse: \(line)") }
+            return s
+        }
+        _ = timeline.apply(st("process bench"))
+        _ = timeline.apply(st("bench mmap buf \(touchBytes)"))
+        let t0 = now()
+        let record = timeline.apply(st("bench write buf"))
+        let t1 = now()
+        let faults = record.counts.filter { $0.0 != "mapped" && $0.0 != "ptalloc" }.reduce(0) { $0 + $1.1 }
+        let engine = timeline.engine
+        let frames = engine.state.phys.frameCount
+        let stateBytes = engine.approximateStateBytes()
+        let changeBytes = record.changes.count * MemoryLayout<Change>.stride
+        let u0 = now()
+        timeline.stepBack()
+        let u1 = now()
+        return FaultResults(faults: faults, seconds: t1 - t0, faultsPerSecond: Double(faults) / max(t1 - t0, 1e-9),
+                            bytesPerFrame: Double(stateBytes) / Double(frames),
+                            changeBytesPerFault: Double(changeBytes) / Double(max(faults, 1)), undoSeconds: u1 - u0)
+    }
+}

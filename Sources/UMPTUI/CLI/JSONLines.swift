@@ -1,0 +1,47 @@
+// `umptui run --json`: the JSON Lines contract of SCENARIO.md.
+
+import Engine
+
+enum JSONLines {
+    static func step(_ r: StepRecord) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("step", r.step)
+        w.field("line", r.line)
+        w.field("command", r.command)
+        w.field("ok", r.outcome.ok)
+        w.field("errno", r.outcome.errnoName)
+        w.field("signal", r.outcome.signalName)
+        w.field("outcome", r.outcome.word)
+        w.field("text", r.text)
+        w.beginArray("notes")
+        for n in r.notes { w.field(nil, n) }
+        w.endArray()
+        w.beginObject("counts")
+        for (k, v) in r.counts { w.field(k, v) }
+        w.endObject()
+        w.field("changes", r.changes.count)
+        w.endObject()
+        return w.string
+    }
+
+    static func final(_ result: RunResult) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        var state = JSONWriter()
+        result.engine.writeState(into: &state)
+        w.raw("final", state.string)
+        w.beginArray("expect_failures")
+        for f in result.failures {
+            w.beginObject()
+            w.field("line", f.location.line)
+            w.field("column", f.location.column)
+            w.field("statement", f.statement)
+            w.field("message", f.message)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.string
+    }
+}

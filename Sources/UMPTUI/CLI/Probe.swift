@@ -1,0 +1,45 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Probe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Do the actions of fork-and-write scripts for real (mmap, touches, fork, MADV_DONTNEED) and compare /proc/self/pagemap with the Engine, page by page.",
+        discussion: "Needs Linux and root (pagemap hides frame numbers otherwise). Exit 0 when the Engine agrees with the kernel, 1 when it does not, 2 when the probe cannot run.")
+
+    @Flag(help: "One JSON object per script: name, agrees, mismatches.")
+    var json = false
+
+    func run() throws {
+        var disagree = false
+        for script in ProbeScript.all {
+            let real: RealProbeResult
+            let report: ProbeComparison.Report
+            do {
+                real = try RealProbe.run(script)
+                report = try ProbeComparison.report(engineState: try EngineProbe.state(for: script), real: real)
+            } catch {
+                printError("umptui probe: \(script.name): \(error)")
+                throw ExitCode(2)
+            }
+            if !report.agrees { disagree = true }
+            if json {
+                var w = JSONWriter()
+                w.beginObject()
+                w.field("script", script.name)
+                w.field("agrees", report.agrees)
+                w.beginArray("mismatches")
+                for m in report.mismatches { w.field(nil, m) }
+                w.endArray()
+                w.endObject()
+                print(w.string)
+            } else {
+                print("probe \(script.name): \(script.summary)")
+                print(script.scenarioText)
+                print(report.table)
+                print(report.agrees ? "the Engine agrees with the kernel on every page\n" : report.mismatches.joined(separator: "\n") + "\n")
+            }
+        }
+        if disagree { throw ExitCode(1) }
+    }
+}

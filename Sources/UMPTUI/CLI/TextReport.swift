@@ -1,0 +1,65 @@
+// `umptui run` without --json: a short narration per step, then a summary. Never a line per page.
+
+import Engine
+import Foundation
+
+struct TextReport {
+    var fileName: String
+    var width: Int
+
+    static func terminalWidth() -> Int {
+        if let c = ProcessInfo.processInfo.environment["COLUMNS"], let n = Int(c), n >= 40 { return min(n, 200) }
+        return 100
+    }
+
+    func step(_ r: StepRecord) -> String {
+        var s = "\(r.step). \(r.command)" + (r.line > 0 ? "   [line \(r.line)]" : "") + "\n"
+        for n in r.notes { s += wrap("note: " + n, indent: "   ") }
+        let tag = r.outcome.ok ? "" : "[\(r.outcome.word)] "
+        s += wrap(tag + r.text, indent: "   ")
+        return s
+    }
+
+    func summary(_ result: RunResult) -> String {
+        var outcomes: [String: Int] = [:]
+        for r in result.records { outcomes[r.outcome.word, default: 0] += 1 }
+        let steps = result.records.count
+        let detail = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let st = result.engine.state
+        var s = "\nsummary: \(steps) step\(steps == 1 ? "" : "s") (\(detail.isEmpty ? "none" : detail))\n"
+        s += "  machine: \(formatSize(UInt64(st.phys.freeFrames) << 12)) free of \(formatSize(st.config.ram))"
+        if !st.swapMap.isEmpty { s += ", swap \(st.meta.swapUsed) of \(st.swapMap.count) pages used" }
+        s += "\n"
+        for p in st.processes {
+            let m = p.meta
+            if m.alive {
+                s += "  \(m.name) (pid \(m.pid)): rss \(m.rssPages) page\(m.rssPages == 1 ? "" : "s"), \(m.vmas.count) VMAs, \(m.pageTablePages) page-table pages"
+                if m.swapPages > 0 { s += ", \(m.swapPages) swapped" }
+                if m.lockedVMPages > 0 { s += ", locked_vm \(formatSize(UInt64(m.lockedVMPages) << 12))" }
+                s += "\n"
+            } else {
+                s += "  \(m.name) (pid \(m.pid)): \(m.exitReason == "exit" || m.exitReason == nil ? "exited" : m.exitReason!)\n"
+            }
+        }
+        let checks = result.failures.isEmpty ? "every expect held" : "\(result.failures.count) expect\(result.failures.count == 1 ? "" : "s") failed"
+        s += "  \(checks)"
+        return s
+    }
+
+    func failure(_ f: ExpectFailure) -> String {
+        "\(fileName):\(f.location.line):\(f.location.column): expect failed: \(f.message)\n    \(f.statement)"
+    }
+
+    /// Word-wraps to the width with a hanging indent.
+    func wrap(_ text: String, indent: String) -> String {
+        var out = "", line = indent
+        for word in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if line.count + word.count + 1 > width && line.count > indent.count {
+                out += line + "\n"
+                line = indent + "  "
+            }
+            line += (line.count > indent.count && !line.hasSuffix("  ") ? " " : "") + word
+        }
+        return out + line + "\n"
+    }
+}

@@ -1,0 +1,17 @@
+// The command line: `umptui run|check|bench|probe`. The TUI (`umptui [FILE]`) arrives with its own issue.
+
+import ArgumentParser
+
+@main
+struct Umptui: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "umptui",
+        abstract: "Explore how Linux backs memory for devices: demand paging, pinning and the IOMMU, step by step.",
+        discussion: """
+            Scenario files (*.ump) describe a machine, processes and what they do; see docs/scenario-language.md.
+            Exit status: 0 the script ran (kernel-level outcomes such as SIGSEGV or ENOMEM included),
+            1 an `expect` failed, 2 an error in the script, its files or the command line.
+            """,
+        subcommands: [Run.self, Check.self, Bench.self, Probe.self]
+    )
+}
