@@ -24,7 +24,7 @@ public struct Diagnostic: Error, Hashable, Sendable {
         if let sourceLine {
             out += "\n" + sourceLine
             // Keep tabs so the caret lines up under tab-indented text.
-            let prefix = sourceLine.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }
+            let prefix = sourceLine.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " as Character }
             out += "\n" + String(prefix) + "^"
         }
         if let hint { out += "\nhint: \(hint)" }

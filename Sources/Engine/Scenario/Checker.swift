@@ -1,0 +1,275 @@
+// Checks what the parser cannot see on one line: that names are declared before use, that buffers
+// exist when used, that `machine` comes first, that trace files exist and that expect keys fit
+// their target. What a process does after `exit` is an outcome at run time, not an error here.
+
+/// Every semantic error of `script`, in statement order. `sourceLines` are the lines as
+/// `scenarioSourceLines` splits them (for the caret); `fileExists` gets `dma-trace` paths as written.
+public func checkScript(_ script: Script, sourceLines: [String], fileExists: (String) -> Bool) -> [Diagnostic] {
+    var checker = ScriptChecker(fileName: script.fileName, sourceLines: sourceLines)
+    for statement in script.statements { checker.check(statement, fileExists: fileExists) }
+    return checker.diagnostics
+}
+
+/// The keys `expect` accepts for each kind of target.
+enum ExpectKeys {
+    static let machine = ["ram", "frames", "free_frames", "free", "swap_used"]
+    static let last = ["ok", "errno", "signal", "outcome"]
+    static let process = ["alive", "pid", "rss", "rss_pages", "locked_vm", "pinned_vm", "swap_pages", "vmas",
+                          "memlock_limit", "mmap_threshold"]
+    static let buffer = ["present", "zero", "writable", "swapped", "huge", "exclusive", "shared", "pinned", "size", "frames"]
+    static let device = ["accesses", "hits", "misses", "walks", "stall_ns", "faults", "mappings", "iotlb_entries"]
+}
+
+struct ScriptChecker {
+    private struct Process {
+        /// "declared on line 2", "created by fork on line 9".
+        var origin: String
+        /// Buffer name → how it came to exist, e.g. "created on line 4".
+        var buffers: [String: (line: Int, origin: String)] = [:]
+        /// Buffer name → how it went away, e.g. "freed on line 7".
+        var gone: [String: String] = [:]
+    }
+
+    let fileName: String
+    let sourceLines: [String]
+    private(set) var diagnostics: [Diagnostic] = []
+    private var processes: [String: Process] = [:]
+    private var processOrder: [String] = []
+    private var devices: [String: String] = [:]
+    private var deviceOrder: [String] = []
+    private var machineLine: Int?
+    private var firstEventLine: Int?
+
+    init(fileName: String, sourceLines: [String]) {
+        self.fileName = fileName
+        self.sourceLines = sourceLines
+    }
+
+    mutating func check(_ s: Statement, fileExists: (String) -> Bool) {
+        let at = Columns(s)
+        let line = s.location.line
+        switch s.kind {
+        case .machine:
+            if let machineLine {
+                report(s, at[0], "'machine' is declared twice", hint: "the first 'machine' is on line \(machineLine)")
+            } else if let firstEventLine {
+                report(s, at[0], "'machine' must come before the first event", hint: "the first event is on line \(firstEventLine)")
+            }
+            machineLine = machineLine ?? line
+        case .process(let d):
+            declareProcess(d.name, s, at[1], origin: "declared on line \(line)")
+        case .device(let d):
+            if declarable(d.name, s, at[1]) {
+                devices[d.name] = "declared on line \(line)"
+                deviceOrder.append(d.name)
+            }
+        case .processEvent(let name, let event):
+            markEvent(line)
+            if requireProcess(name, s, at[0], verb: event.verb) { checkProcessEvent(name, event, s, at) }
+        case .deviceEvent(let name, let event):
+            markEvent(line)
+            requireDevice(name, s, at[0], verb: event.verb)
+            checkDeviceEvent(event, s, at, fileExists: fileExists)
+        case .pressure, .compact:
+            markEvent(line)
+        case .note, .wait:
+            break
+        case .expect(let target, let clauses):
+            markEvent(line)
+            checkExpect(target, clauses, s, at)
+        }
+    }
+
+    private mutating func markEvent(_ line: Int) {
+        firstEventLine = firstEventLine ?? line
+    }
+
+    // MARK: Events
+
+    private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns) {
+        let line = s.location.line
+        switch event {
+        case .malloc(let b, _), .mmap(let b, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _),
+             .dmabufAlloc(let b, _, _):
+            create(b, in: p, s, at[2], origin: "created on line \(line)")
+        case .free(let b):
+            if use(b, in: p, s, at[2]) { remove(b, from: p, "freed on line \(line)") }
+        case .munmap(let b, let range):
+            if use(b, in: p, s, at[2]), range == nil { remove(b, from: p, "unmapped on line \(line)") }
+        case .read(let b, _), .write(let b, _), .madvise(let b, _, _), .mlock(let b), .munlock(let b),
+             .pin(let b, _, _, _, _), .unpin(let b):
+            use(b, in: p, s, at[2])
+        case .fork(let child):
+            guard declareProcess(child, s, at[2], origin: "created by fork on line \(line)"),
+                  let parent = processes[p] else { return }
+            for (name, _) in parent.buffers { processes[child]?.buffers[name] = (line, "inherited by fork on line \(line)") }
+        case .send(let b, let other):
+            guard use(b, in: p, s, at[2]), requireProcess(other, s, at[3], verb: nil) else { return }
+            create(b, in: other, s, at[3], origin: "received by send on line \(line)")
+        case .exit:
+            break
+        }
+    }
+
+    private mutating func checkDeviceEvent(_ event: DeviceEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
+        switch event {
+        case .map(let ref, _, _, _), .unmap(let ref), .dma(let ref, _, _, _, _, _, _):
+            useBuffer(ref, s, at[2])
+        case .dmaTrace(let path, _):
+            if !fileExists(path) {
+                report(s, at[2], "cannot read trace file '\(path)'",
+                       hint: "relative paths resolve against the script's directory")
+            }
+        }
+    }
+
+    // MARK: expect
+
+    private mutating func checkExpect(_ target: ExpectTarget, _ clauses: [ExpectClause], _ s: Statement, _ at: Columns) {
+        /// How the message names the target, how the hint names its keys, and the keys.
+        let keys: (target: String, label: String, valid: [String])
+        switch target {
+        case .machine: keys = ("machine", "machine", ExpectKeys.machine)
+        case .last: keys = ("last", "last", ExpectKeys.last)
+        case .buffer(let ref):
+            useBuffer(ref, s, at[1])
+            keys = ("a buffer", "buffer", ExpectKeys.buffer)
+        case .name(let name):
+            if processes[name] != nil {
+                keys = ("a process", "process", ExpectKeys.process)
+            } else if devices[name] != nil {
+                keys = ("a device", "device", ExpectKeys.device)
+            } else {
+                let known = processOrder + deviceOrder
+                let here = known.isEmpty ? "no process or device is declared yet"
+                    : "processes here: \(list(processOrder)); devices here: \(list(deviceOrder))"
+                report(s, at[1], "unknown process or device '\(name)'", hint: Suggest.prefix(name, among: known) + here)
+                return
+            }
+        }
+        for clause in clauses where !keys.valid.contains(clause.key) {
+            report(s, clause.location.column, "unknown key '\(clause.key)' for \(keys.target)",
+                   hint: Suggest.prefix(clause.key, among: keys.valid) + "\(keys.label) keys: " + keys.valid.joined(separator: ", "))
+        }
+    }
+
+    // MARK: Names
+
+    /// Declares a process; false when the name cannot be used.
+    @discardableResult
+    private mutating func declareProcess(_ name: String, _ s: Statement, _ column: Int, origin: String) -> Bool {
+        guard declarable(name, s, column) else { return false }
+        processes[name] = Process(origin: origin)
+        processOrder.append(name)
+        return true
+    }
+
+    /// Reports a reserved or already used name.
+    private mutating func declarable(_ name: String, _ s: Statement, _ column: Int) -> Bool {
+        if Keyword.reserved.contains(name) {
+            report(s, column, "'\(name)' is a reserved word",
+                   hint: "pick another name; reserved words: " + Keyword.reserved.joined(separator: ", "))
+            return false
+        }
+        if let process = processes[name] {
+            report(s, column, "process '\(name)' already exists", hint: "it was \(process.origin)")
+            return false
+        }
+        if let device = devices[name] {
+            report(s, column, "'\(name)' is already a device",
+                   hint: "it was \(device); processes and devices share one set of names")
+            return false
+        }
+        return true
+    }
+
+    /// Reports `name` unless it is a process; `verb` explains a device used with a process verb.
+    @discardableResult
+    private mutating func requireProcess(_ name: String, _ s: Statement, _ column: Int, verb: String?) -> Bool {
+        if processes[name] != nil { return true }
+        let here = processOrder.isEmpty ? "no process is declared yet" : "processes here: \(list(processOrder))"
+        if devices[name] != nil, let verb {
+            report(s, column, "'\(name)' is a device, and '\(verb)' is a process verb",
+                   hint: "device verbs: " + EventParser.deviceVerbNames.joined(separator: ", "))
+        } else if devices[name] != nil {
+            report(s, column, "'\(name)' is a device, not a process", hint: here)
+        } else {
+            report(s, column, "unknown process '\(name)'", hint: Suggest.prefix(name, among: processOrder) + here)
+        }
+        return false
+    }
+
+    private mutating func requireDevice(_ name: String, _ s: Statement, _ column: Int, verb: String) {
+        if devices[name] != nil { return }
+        if processes[name] != nil {
+            report(s, column, "'\(name)' is a process, and '\(verb)' is a device verb",
+                   hint: "process verbs: " + EventParser.processVerbNames.joined(separator: ", "))
+        } else {
+            let here = deviceOrder.isEmpty ? "no device is declared yet" : "devices here: \(list(deviceOrder))"
+            report(s, column, "unknown device '\(name)'", hint: Suggest.prefix(name, among: deviceOrder) + here)
+        }
+    }
+
+    // MARK: Buffers
+
+    private mutating func create(_ b: String, in p: String, _ s: Statement, _ column: Int, origin: String) {
+        if let existing = processes[p]?.buffers[b] {
+            report(s, column, "process '\(p)' already has a buffer '\(b)'",
+                   hint: "'\(b)' was \(existing.origin); free or munmap it first, or pick another name")
+            return
+        }
+        processes[p]?.buffers[b] = (s.location.line, origin)
+        processes[p]?.gone[b] = nil
+    }
+
+    private mutating func remove(_ b: String, from p: String, _ how: String) {
+        processes[p]?.buffers[b] = nil
+        processes[p]?.gone[b] = how
+    }
+
+    /// Reports `b` unless process `p` has it now.
+    @discardableResult
+    private mutating func use(_ b: String, in p: String, _ s: Statement, _ column: Int) -> Bool {
+        guard let process = processes[p] else { return false }
+        if process.buffers[b] != nil { return true }
+        let names = process.buffers.sorted { ($0.value.line, $0.key) < ($1.value.line, $1.key) }.map(\.key)
+        let hint = if let gone = process.gone[b] {
+            "'\(b)' was \(gone)"
+        } else {
+            Suggest.prefix(b, among: names) + (names.isEmpty ? "\(p) has no buffers yet" : "buffers of \(p) here: \(list(names))")
+        }
+        report(s, column, "process '\(p)' has no buffer '\(b)'", hint: hint)
+        return false
+    }
+
+    /// `PROC.BUF` at `column`: the process, then the buffer after the dot.
+    private mutating func useBuffer(_ ref: BufferRef, _ s: Statement, _ column: Int) {
+        guard requireProcess(ref.process, s, column, verb: nil) else { return }
+        use(ref.buffer, in: ref.process, s, column + ref.process.count + 1)
+    }
+
+    // MARK: Output
+
+    private func list(_ names: [String]) -> String { names.isEmpty ? "none" : names.joined(separator: ", ") }
+
+    private mutating func report(_ s: Statement, _ column: Int, _ message: String, hint: String?) {
+        let index = s.location.line - 1
+        diagnostics.append(Diagnostic(
+            file: fileName, location: SourceLocation(line: s.location.line, column: column), message: message,
+            hint: hint, sourceLine: sourceLines.indices.contains(index) ? sourceLines[index] : nil))
+    }
+}
+
+/// The column of each word of a statement, found by reading its text again.
+private struct Columns {
+    private let columns: [Int]
+    private let fallback: Int
+
+    init(_ s: Statement) {
+        let tokens = (try? Lexer.lex(s.text))?.tokens ?? []
+        columns = tokens.map { $0.column + s.location.column - 1 }
+        fallback = s.location.column
+    }
+
+    subscript(_ i: Int) -> Int { columns.indices.contains(i) ? columns[i] : fallback }
+}

@@ -1,0 +1,226 @@
+// Reads scenario lines into `Statement`s: declarations, global commands and `expect` here,
+// process and device events in EventParser.swift. Syntax only; names are checked by Checker.swift.
+
+/// Parses a whole scenario. Every bad line gives one diagnostic; all of them are thrown together.
+public func parseScript(_ source: String, fileName: String) throws(Diagnostics) -> Script {
+    var statements: [Statement] = []
+    var errors: [Diagnostic] = []
+    for (index, line) in scenarioSourceLines(source).enumerated() {
+        do {
+            if let statement = try parseStatement(line, lineNumber: index + 1, fileName: fileName) {
+                statements.append(statement)
+            }
+        } catch {
+            errors.append(error)
+        }
+    }
+    guard errors.isEmpty else { throw Diagnostics(errors) }
+    return Script(fileName: fileName, statements: statements)
+}
+
+/// Parses one line (a scenario line or the TUI's `:` prompt); nil for a blank or comment line.
+public func parseStatement(_ line: String, lineNumber: Int = 1, fileName: String = "<prompt>") throws(Diagnostic) -> Statement? {
+    do {
+        let lexed = try Lexer.lex(line)
+        guard let first = lexed.tokens.first else { return nil }
+        let kind = try LineParser(lexed: lexed, lineNumber: lineNumber).statement()
+        return Statement(kind: kind, location: SourceLocation(line: lineNumber, column: first.column), text: lexed.text)
+    } catch {
+        throw Diagnostic(file: fileName, location: SourceLocation(line: lineNumber, column: error.column),
+                         message: error.message, hint: error.hint, sourceLine: line)
+    }
+}
+
+/// The lines of a scenario as `parseScript` numbers them (`\n`, `\r\n` or `\r` end a line),
+/// for `checkScript(_:sourceLines:fileExists:)` and for showing a line.
+public func scenarioSourceLines(_ source: String) -> [String] {
+    source.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+}
+
+/// The words that start a statement rather than naming a process or device.
+enum Keyword {
+    static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect"]
+    /// Words no process or device may be called.
+    static let reserved = statements + ["last"]
+}
+
+struct LineParser {
+    let lexed: LexedLine
+    let lineNumber: Int
+    var tokens: [Token] { lexed.tokens }
+
+    func statement() throws(LineError) -> StatementKind {
+        let first = tokens[0]
+        switch first.raw {
+        case "machine": return .machine(try machine())
+        case "process": return .process(try process())
+        case "device": return .device(try device())
+        case "pressure":
+            let args = try arguments(CommandShape(name: "pressure", subject: "'pressure'", usage: "pressure SIZE",
+                                                  needs: "a size", required: 1))
+            return .pressure(try value(args.positionals[0], Literal.size))
+        case "compact":
+            _ = try arguments(CommandShape(name: "compact", subject: "'compact'", usage: "compact"))
+            return .compact
+        case "note": return .note(try note())
+        case "wait":
+            let args = try arguments(CommandShape(name: "wait", subject: "'wait'", usage: "wait DURATION",
+                                                  needs: "a duration like 500ms or 1.5s", required: 1))
+            return .wait(try value(args.positionals[0], Literal.duration))
+        case "expect": return try expect()
+        default:
+            guard Literal.isName(first.raw) else {
+                throw LineError(
+                    "expected a command or a process or device name, got '\(first.raw)'", at: first.column,
+                    hint: Suggest.prefix(first.raw, among: Keyword.statements)
+                        + "commands: " + Keyword.statements.joined(separator: ", "))
+            }
+            return try EventParser(line: self).event()
+        }
+    }
+
+    /// The words after the first one, split for `shape`.
+    func arguments(_ shape: CommandShape, from index: Int = 1) throws(LineError) -> Arguments {
+        try Arguments.split(tokens.dropFirst(index), as: shape, endColumn: lexed.endColumn)
+    }
+
+    /// Reads a positional word; a string never passes, since its raw form keeps the quotes.
+    func value<T>(_ token: Token, _ read: (String) throws(ValueError) -> T) throws(LineError) -> T {
+        do { return try read(token.raw) } catch { throw LineError(error.message, at: token.column + error.offset, hint: error.hint) }
+    }
+
+    /// Reads option `key` if it was given.
+    func option<T>(_ args: Arguments, _ key: String, _ read: (String) throws(ValueError) -> T) throws(LineError) -> T? {
+        guard let token = args.options[key] else { return nil }
+        return try optionValue(token, read)
+    }
+
+    func optionValue<T>(_ token: Token, _ read: (String) throws(ValueError) -> T) throws(LineError) -> T {
+        do { return try read(token.optionValue) } catch {
+            throw LineError(error.message, at: token.optionValueColumn + error.offset, hint: error.hint)
+        }
+    }
+
+    /// A process, device, buffer or child name; `what` says which in the message.
+    func name(_ token: Token, _ what: String) throws(LineError) -> String {
+        guard Literal.isName(token.raw) else {
+            throw LineError("expected \(what), got '\(token.raw)'", at: token.column, hint: Literal.nameRule)
+        }
+        return token.raw
+    }
+
+    // MARK: Declarations
+
+    private func machine() throws(LineError) -> MachineDecl {
+        let args = try arguments(DeclarationOptions.machineShape)
+        var decl = MachineDecl()
+        try apply(args, DeclarationOptions.machine, to: &decl)
+        return decl
+    }
+
+    private func process() throws(LineError) -> ProcessDecl {
+        let args = try arguments(DeclarationOptions.processShape)
+        var decl = ProcessDecl(name: try name(args.positionals[0], "a process name"))
+        try apply(args, DeclarationOptions.process, to: &decl)
+        return decl
+    }
+
+    private func device() throws(LineError) -> DeviceDecl {
+        let args = try arguments(DeclarationOptions.deviceShape)
+        var decl = DeviceDecl(name: try name(args.positionals[0], "a device name"))
+        try apply(args, DeclarationOptions.device, to: &decl)
+        if let (key, error) = DeclarationOptions.consistency(of: decl), let token = args.options[key] {
+            throw LineError(error.message, at: token.column, hint: error.hint)
+        }
+        return decl
+    }
+
+    private func apply<Decl>(_ args: Arguments, _ table: [DeclarationOption<Decl>], to decl: inout Decl) throws(LineError) {
+        for token in args.orderedOptions {
+            guard let option = DeclarationOptions.option(token.optionKey, in: table) else { continue }
+            try optionValue(token) { (v: String) throws(ValueError) in try option.set(&decl, v) }
+        }
+    }
+
+    // MARK: Global commands
+
+    /// `note "TEXT"`, or the rest of the line as written when it is not quoted.
+    private func note() throws(LineError) -> String {
+        guard tokens.count > 1 else {
+            throw LineError("'note' needs a text", at: lexed.endColumn, hint: "usage: note \"TEXT\"")
+        }
+        let text = tokens[1]
+        guard text.isString else {
+            return String(lexed.text.dropFirst(text.column - tokens[0].column))
+        }
+        if tokens.count > 2 {
+            throw LineError("unexpected '\(tokens[2].raw)' after the note's text", at: tokens[2].column,
+                            hint: "put the whole text inside the quotes")
+        }
+        return text.text
+    }
+
+    // MARK: expect
+
+    private func expect() throws(LineError) -> StatementKind {
+        let usage = "usage: expect TARGET KEY=VALUE ..., e.g. expect app.buf present=16"
+        guard tokens.count > 1, !tokens[1].isOption else {
+            throw LineError("'expect' needs a target and at least one KEY=VALUE",
+                            at: tokens.count > 1 ? tokens[1].column : lexed.endColumn, hint: usage)
+        }
+        let target = try expectTarget(tokens[1])
+        guard tokens.count > 2 else {
+            throw LineError("'expect' needs at least one KEY=VALUE", at: lexed.endColumn, hint: usage)
+        }
+        var clauses: [ExpectClause] = []
+        for token in tokens.dropFirst(2) {
+            guard token.isOption, !token.optionKey.isEmpty else {
+                throw LineError("expected KEY=VALUE, got '\(token.raw)'", at: token.column, hint: usage)
+            }
+            let key = token.optionKey
+            guard !clauses.contains(where: { $0.key == key }) else {
+                throw LineError("'\(key)' is given twice", at: token.column)
+            }
+            guard !token.optionValue.isEmpty else {
+                throw LineError("'\(key)' needs a value", at: token.optionValueColumn)
+            }
+            let value = try optionValue(token, Self.expectValue)
+            clauses.append(ExpectClause(key: key, value: value, location: SourceLocation(line: lineNumber, column: token.column)))
+        }
+        return .expect(target, clauses)
+    }
+
+    private func expectTarget(_ token: Token) throws(LineError) -> ExpectTarget {
+        switch token.raw {
+        case "machine": return .machine
+        case "last": return .last
+        case let raw where raw.contains("."): return .buffer(try bufferRef(token))
+        default:
+            guard Literal.isName(token.raw) else {
+                throw LineError("expected machine, last, a process, PROC.BUF or a device, got '\(token.raw)'",
+                                at: token.column, hint: Literal.nameRule)
+            }
+            return .name(token.raw)
+        }
+    }
+
+    /// `16`, `8M`, `0x1000` → integer; `true`/`false` → bool; any other word → word.
+    static func expectValue(_ v: String) throws(ValueError) -> ExpectValue {
+        if v.first?.isASCII == true, v.first?.isNumber == true { return .integer(try Literal.size(v)) }
+        switch v {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        default: return .word(v)
+        }
+    }
+
+    /// `PROC.BUF`.
+    func bufferRef(_ token: Token) throws(LineError) -> BufferRef {
+        let parts = token.raw.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, Literal.isName(parts[0]), Literal.isName(parts[1]) else {
+            throw LineError("expected a buffer as PROC.BUF, got '\(token.raw)'", at: token.column,
+                            hint: "name the buffer with its process, e.g. app.frame")
+        }
+        return BufferRef(process: parts[0], buffer: parts[1])
+    }
+}
