@@ -55,13 +55,13 @@ extension Engine {
 
     /// munmap of [start, end): zap, drop the VMAs (splitting at the edges), free page tables no VMA needs.
     mutating func unmapRange(_ p: Int, start: UInt64, end: UInt64) {
+        touchProcess(p)
         let range = isolateVMAs(p, start: start, end: end)
         for i in range {
             let vma = state.processes[p].meta.vmas[i]
             if vma.flags.contains(.locked) { state.processes[p].meta.lockedVMPages -= Int(vma.length >> pageShift) }
         }
         zapRange(p, start: start, end: end)
-        touchProcess(p)
         state.processes[p].meta.vmas.removeSubrange(range)
         freeUnusedTables(p)
     }

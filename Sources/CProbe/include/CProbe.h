@@ -1,0 +1,77 @@
+// Real-kernel probe: performs a tiny script of page actions on one anonymous private mapping
+// (mmap / touch / fork / MADV_DONTNEED) and reads /proc/self/pagemap in the parent and, when the
+// script forks, in the child while both are still alive. The Swift side (RealProbe.swift) wraps it.
+//
+// Linux only. PFNs in pagemap need CAP_SYS_ADMIN; without it the probe fails with
+// UMPTUI_PROBE_ENOPFN instead of returning zeros.
+#ifndef UMPTUI_CPROBE_H
+#define UMPTUI_CPROBE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// What an op does.
+enum umptui_probe_op_kind {
+    UMPTUI_PROBE_READ = 1,      ///< volatile read of one byte in each page of [first, first+count)
+    UMPTUI_PROBE_WRITE = 2,     ///< write one byte to each page of the range
+    UMPTUI_PROBE_FORK = 3,      ///< fork(); only once, by the parent; range ignored
+    UMPTUI_PROBE_DONTNEED = 4,  ///< madvise(MADV_DONTNEED) on the range
+};
+
+/// Who performs an op. Before the FORK op only the parent exists.
+enum umptui_probe_actor {
+    UMPTUI_PROBE_PARENT = 0,
+    UMPTUI_PROBE_CHILD = 1,
+};
+
+struct umptui_probe_op {
+    int32_t kind;    ///< enum umptui_probe_op_kind
+    int32_t actor;   ///< enum umptui_probe_actor
+    int64_t first;   ///< first page index
+    int64_t count;   ///< number of pages
+};
+
+/// One decoded pagemap entry.
+struct umptui_probe_page {
+    uint64_t raw;      ///< the 64-bit pagemap entry as read
+    uint64_t pfn;      ///< bits 0-54 (only meaningful when present)
+    uint8_t present;   ///< bit 63
+    uint8_t swapped;   ///< bit 62
+    uint8_t exclusive; ///< bit 56: page exclusively mapped (mapcount 1)
+    uint8_t zero;      ///< present and pfn == zero_pfn
+};
+
+/// Filled by umptui_probe_run. The caller provides the two page arrays (npages entries each).
+struct umptui_probe_result {
+    struct umptui_probe_page *parent;  ///< in: caller array of npages; out: parent's pages
+    struct umptui_probe_page *child;   ///< in: caller array of npages (may be NULL if no FORK); out
+    uint64_t zero_pfn;                 ///< out: PFN of the shared zero page
+    int32_t forked;                    ///< out: 1 if the script forked and child[] is filled
+    int32_t child_pid;                 ///< out: the child's pid (informational)
+    char message[256];                 ///< out: human-readable error when the return value < 0
+};
+
+// Error codes (negative return values).
+#define UMPTUI_PROBE_EINVAL  (-1)  ///< bad op list (range outside the buffer, second FORK, child op before FORK, ...)
+#define UMPTUI_PROBE_ESYS    (-2)  ///< a system call failed (mmap, open, pipe, fork, madvise, ...)
+#define UMPTUI_PROBE_ENOPFN  (-3)  ///< pagemap hides PFNs (not root / no CAP_SYS_ADMIN)
+#define UMPTUI_PROBE_ECHILD  (-4)  ///< the child failed or died before reporting
+
+/// Run the script. Returns 0 on success, a negative UMPTUI_PROBE_E* code with out->message on error.
+/// Never aborts the process. Safe to call from a multithreaded process: the child only uses
+/// async-signal-safe calls (read, write, open, pread, close, madvise, _exit).
+int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages,
+                     struct umptui_probe_result *out);
+
+/// The page size the probe uses (sysconf(_SC_PAGESIZE)).
+size_t umptui_probe_page_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,232 @@
+import Foundation
+import XCTest
+
+@testable import UMPTUI
+
+final class ProbeComparisonTests: XCTestCase {
+    // MARK: - The real kernel (needs root for PFNs; skipped otherwise)
+
+    private func probe(_ npages: Int, _ ops: [ProbeOp], file: StaticString = #filePath, line: UInt = #line) throws -> RealProbeResult {
+        do {
+            return try RealProbe.run(npages: npages, ops: ops)
+        } catch let error as RealProbeError where error.kind == .noPFNs || error.kind == .unsupportedPageSize {
+            throw XCTSkip("real-kernel probe unavailable: \(error.message)")
+        }
+    }
+
+    /// `-`, `swap`, `zero`, `excl`, `anon` per page.
+    private func cells(_ pages: [RealPage]?) -> [String] {
+        (pages ?? []).map(RealProbeResult.cell)
+    }
+
+    private func sharedPages(_ r: RealProbeResult) -> [Int] {
+        guard let child = r.child else { return [] }
+        return (0..<r.npages).filter { i in
+            let p = r.parent[i], c = child[i]
+            return p.present && c.present && !p.zero && !c.zero && p.pfn == c.pfn
+        }
+    }
+
+    func testReadOnlyTouchMapsTheZeroPage() throws {
+        let r = try probe(4, [.read(0..<2)])
+        XCTAssertNil(r.child)
+        XCTAssertNotEqual(r.zeroPFN, 0)
+        XCTAssertEqual(cells(r.parent), ["zero", "zero", "-", "-"])
+        XCTAssertEqual(r.parent[0].pfn, r.zeroPFN)
+        XCTAssertEqual(r.parent[1].pfn, r.zeroPFN)
+        XCTAssertFalse(r.parent[0].exclusive)
+    }
+
+    func testWriteGivesAPrivateExclusivePage() throws {
+        let r = try probe(4, [.read(0..<1), .write(0..<2)])
+        XCTAssertEqual(cells(r.parent), ["excl", "excl", "-", "-"])
+        XCTAssertNotEqual(r.parent[0].pfn, r.zeroPFN)  // write after read: COW from the zero page
+        XCTAssertNotEqual(r.parent[0].pfn, r.parent[1].pfn)
+    }
+
+    func testDontneedUnmaps() throws {
+        let r = try probe(4, [.write(0..<4), .read(0..<4), .dontneed(1..<3)])
+        XCTAssertEqual(cells(r.parent), ["excl", "-", "-", "excl"])
+    }
+
+    func testForkWithoutWritesSharesPages() throws {
+        let r = try probe(4, [.write(0..<2), .fork])
+        XCTAssertEqual(cells(r.parent), ["anon", "anon", "-", "-"])
+        XCTAssertEqual(cells(r.child), ["anon", "anon", "-", "-"])
+        XCTAssertEqual(sharedPages(r), [0, 1])
+    }
+
+    func testChildWriteBreaksCOWAndTheParentIsExclusiveAgain() throws {
+        let r = try probe(4, [.write(0..<2), .fork, .write(0..<1, by: .child)])
+        XCTAssertEqual(cells(r.parent), ["excl", "anon", "-", "-"])
+        XCTAssertEqual(cells(r.child), ["excl", "anon", "-", "-"])
+        XCTAssertEqual(sharedPages(r), [1])
+        XCTAssertNotEqual(r.parent[0].pfn, r.child?[0].pfn)
+    }
+
+    func testDontneedInTheParentAfterForkLeavesTheChildExclusive() throws {
+        let r = try probe(2, [.write(0..<2), .fork, .dontneed(0..<1)])
+        XCTAssertEqual(cells(r.parent), ["-", "anon"])
+        XCTAssertEqual(cells(r.child), ["excl", "anon"])
+    }
+
+    func testStandardScript() throws {
+        let r = try probe(ProbeScript.standard.npages, ProbeScript.standard.ops)
+        let z = "zero", a = "anon", x = "excl"
+        XCTAssertEqual(cells(r.parent), [z, z, z, z, a, a, a, a, x, x, x, x, "-", z, "-", "-"])
+        XCTAssertEqual(cells(r.child), [z, z, z, z, a, a, a, a, x, x, x, x, x, x, z, "-"])
+        XCTAssertEqual(sharedPages(r), [4, 5, 6, 7])
+    }
+
+    func testReadOnlyBeforeForkCopiesNoPageTables() throws {
+        let r = try probe(ProbeScript.readOnlyBeforeFork.npages, ProbeScript.readOnlyBeforeFork.ops)
+        let z = "zero", x = "excl", n = "-"
+        XCTAssertEqual(cells(r.parent), [z, z, x, x, z, z, z, z] + Array(repeating: n, count: 8))
+        XCTAssertEqual(cells(r.child), [z, z, n, n, x, n, n, n] + Array(repeating: n, count: 8))
+        XCTAssertEqual(sharedPages(r), [])
+    }
+
+    func testInvalidScriptsThrowInsteadOfCrashing() {
+        XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.write(0..<1, by: .child)])) { error in
+            XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
+        }
+        XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.fork, .fork])) { error in
+            XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
+        }
+        XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.read(2..<5)])) { error in
+            XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
+        }
+    }
+
+    // MARK: - Scenario text
+
+    func testStandardScenarioText() {
+        XCTAssertEqual(ProbeScript.standard.scenarioText, """
+            # probe script "standard": fork after reads and writes, COW on both sides, MADV_DONTNEED in the parent
+            machine ram=64M thp=never
+            process parent
+            parent mmap buf 64K
+            parent read buf 0 16K  # pages 0-3
+            parent write buf 16K 36K  # pages 4-12
+            parent read buf 52K 4K  # page 13
+            parent fork child
+            child write buf 32K 8K  # pages 8-9
+            parent write buf 40K 8K  # pages 10-11
+            parent madvise buf dontneed 48K 4K  # page 12
+            child write buf 52K 4K  # page 13
+            child read buf 56K 4K  # page 14
+
+            """)
+    }
+
+    // MARK: - Comparison on hand-written Engine state (no kernel needed)
+
+    /// 4 pages: parent wrote 0-1 and read 2 before fork; the child then wrote page 1.
+    private let kernel = RealProbeResult(
+        npages: 4, zeroPFN: 7,
+        parent: [
+            RealPage(index: 0, present: true, zero: false, exclusive: false, pfn: 500),
+            RealPage(index: 1, present: true, zero: false, exclusive: true, pfn: 501),
+            RealPage(index: 2, present: true, zero: true, exclusive: false, pfn: 7),
+            RealPage(index: 3, present: false, zero: false, exclusive: false, pfn: 0),
+        ],
+        child: [
+            RealPage(index: 0, present: true, zero: false, exclusive: false, pfn: 500),
+            RealPage(index: 1, present: true, zero: false, exclusive: true, pfn: 502),
+            RealPage(index: 2, present: true, zero: true, exclusive: false, pfn: 7),
+            RealPage(index: 3, present: false, zero: false, exclusive: false, pfn: 0),
+        ])
+
+    // Buffer at 0x7f0000000000 = 139637976727552; PFNs deliberately unlike the kernel's.
+    private let agreeingState = Data("""
+        {"machine":{"ram":67108864,"frames":16384,"free_frames":16000,"zero_pfn":1,"swap_used_pages":0},
+         "processes":[
+          {"name":"parent","pid":1,"alive":true,"rss_pages":2,"locked_vm_pages":0,"pinned_vm_pages":0,"memlock_limit":8388608,
+           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
+           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"writable":false,"swapped":false,"huge":false},
+                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"writable":false,"swapped":false,"huge":false},
+                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"writable":false,"swapped":false,"huge":false}]},
+          {"name":"child","pid":2,"alive":true,"rss_pages":2,"locked_vm_pages":0,"pinned_vm_pages":0,"memlock_limit":8388608,
+           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
+           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"writable":false,"swapped":false,"huge":false},
+                    {"va":139637976731648,"present":true,"pfn":42,"zero":false,"writable":true,"swapped":false,"huge":false},
+                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"writable":false,"swapped":false,"huge":false}]}],
+         "frames":[{"pfn":1,"use":"zero","refcount":1,"mapcount":0,"pins":0},
+                   {"pfn":40,"use":"anon","refcount":2,"mapcount":2,"pins":0},
+                   {"pfn":41,"use":"anon","refcount":1,"mapcount":1,"pins":0},
+                   {"pfn":42,"use":"anon","refcount":1,"mapcount":1,"pins":0}],
+         "devices":[]}
+        """.utf8)
+
+    // The Engine forgot to COW page 1 (both map frame 41, mapcount 2), did not copy the zero-page
+    // PTE of page 2 to the child, and shows page 3 present in the parent.
+    private let disagreeingState = Data("""
+        {"final":{"machine":{"ram":67108864,"frames":16384,"free_frames":16000,"zero_pfn":1,"swap_used_pages":0},
+         "processes":[
+          {"name":"parent","pid":1,"alive":true,
+           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
+           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"swapped":false},
+                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"swapped":false},
+                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"swapped":false},
+                    {"va":139637976739840,"present":true,"pfn":1,"zero":true,"swapped":false}]},
+          {"name":"child","pid":2,"alive":true,
+           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
+           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"swapped":false},
+                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"swapped":false}]}],
+         "frames":[{"pfn":40,"use":"anon","refcount":2,"mapcount":2,"pins":0},
+                   {"pfn":41,"use":"anon","refcount":2,"mapcount":2,"pins":0}]}}
+        """.utf8)
+
+    func testComparisonAgrees() throws {
+        XCTAssertEqual(try ProbeComparison.compare(engineState: agreeingState, real: kernel), [])
+        XCTAssertEqual(try ProbeComparison.table(engineState: agreeingState, real: kernel), """
+            pages        parent engine/kernel  child engine/kernel   shared engine/kernel
+            page 0       anon/anon             anon/anon             yes/yes
+            page 1       excl/excl             excl/excl             no/no
+            page 2       zero/zero             zero/zero             no/no
+            page 3       -/-                   -/-                   no/no
+            """)
+    }
+
+    func testComparisonDisagrees() throws {
+        let report = try ProbeComparison.report(engineState: disagreeingState, real: kernel)
+        XCTAssertFalse(report.agrees)
+        XCTAssertEqual(report.mismatches, [
+            "page 1: parent exclusive engine=false kernel=true",
+            "page 1: child exclusive engine=false kernel=true",
+            "page 1: shared engine=true kernel=false",
+            "page 2: child present engine=false kernel=true",
+            "page 3: parent present engine=true kernel=false",
+        ])
+        XCTAssertEqual(report.table, """
+            pages        parent engine/kernel  child engine/kernel   shared engine/kernel
+            page 0       anon/anon             anon/anon             yes/yes
+            page 1       anon/excl             anon/excl             yes/no  <-- differs
+            page 2       zero/zero             -/zero                no/no  <-- differs
+            page 3       zero/-                -/-                   no/no  <-- differs
+            """)
+    }
+
+    func testComparisonWithoutEngineChild() throws {
+        let noChild = Data("""
+            {"processes":[{"name":"parent","buffers":[{"name":"buf","start":4096,"size":16384}],
+              "pages":[{"va":4096,"present":true,"pfn":40,"zero":false,"swapped":false}]}],
+             "frames":[{"pfn":40,"mapcount":1,"refcount":1}]}
+            """.utf8)
+        XCTAssertEqual(try ProbeComparison.compare(engineState: noChild, real: kernel), [
+            "child: process missing in engine state",
+            "page 0: parent exclusive engine=true kernel=false",
+            "page 1: parent present engine=false kernel=true",
+            "page 2: parent present engine=false kernel=true",
+        ])
+        XCTAssertThrowsError(try ProbeComparison.compare(engineState: noChild, real: kernel, buffer: "other"))
+        XCTAssertThrowsError(try ProbeComparison.compare(engineState: Data("{}".utf8), real: kernel))
+    }
+
+    /// The kernel run of a script compared with itself agrees (exercises kernelSide end to end).
+    func testKernelAgreesWithItself() throws {
+        let r = try probe(ProbeScript.standard.npages, ProbeScript.standard.ops)
+        let side = ProbeComparison.kernelSide(r)
+        XCTAssertEqual(ProbeComparison.compare(engine: side, kernel: side), [])
+    }
+}
