@@ -40,7 +40,7 @@ extension Engine {
         state.processes[p].pt.pgd = pgd
         tally.add("ptalloc")
         let limit = decl.capIPCLock ? "CAP_IPC_LOCK (no memlock limit)" : "RLIMIT_MEMLOCK \(formatSize(meta.memlockLimit))"
-        return OpResult(text: "\(decl.name) starts as pid \(pid): program image at \(format0x(imageBase)), brk heap from \(format0x(brk)), mmap area below \(format0x(mmapBaseDefault)); \(limit); one page-table page (pgd_alloc)")
+        return OpResult(text: "\(decl.name) starts as pid \(pid): program image at \(format0x(imageBase)), brk heap from \(format0x(brk)), mmap area below \(format0x(mmapBaseDefault)); \(limit)")
     }
 
     /// can_do_mlock + mlock_future_ok for `pages` more locked pages.
