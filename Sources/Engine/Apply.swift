@@ -128,6 +128,9 @@ extension Engine {
         var text = "memory pressure asks for \(formatSize(bytes)): shrink_folio_list swaps out \(r.reclaimed) anonymous page\(r.reclaimed == 1 ? "" : "s"), oldest first (add_to_swap, try_to_unmap)"
         if r.skippedPinned > 0 { text += "; \(r.skippedPinned) pinned or otherwise referenced page\(r.skippedPinned == 1 ? "" : "s") cannot be reclaimed" }
         if r.skippedLocked > 0 { text += "; \(r.skippedLocked) mlocked page\(r.skippedLocked == 1 ? " is" : "s are") unevictable" }
+        if r.reclaimed == 0 && r.skippedPinned == 0 && r.skippedLocked == 0 && !state.swapMap.isEmpty && !r.swapFull {
+            text += "; no unpinned anonymous page is resident, so there is nothing to reclaim"
+        }
         if state.swapMap.isEmpty {
             text += "; there is no swap (machine swap=0), so anonymous memory cannot be reclaimed at all"
         } else if r.swapFull {
