@@ -39,6 +39,12 @@ public struct Engine: Sendable {
         }
     }
 
+    mutating func touchDevice(_ d: Int) {
+        if log.devicesLogged.insert(Int32(d)).inserted {
+            log.changes.append(.device(index: Int32(d), old: state.devices[d]))
+        }
+    }
+
     mutating func swapSet(_ slot: Int, _ count: UInt16) {
         log.changes.append(.swapSlot(slot: Int32(slot), old: state.swapMap[slot]))
         state.swapMap[slot] = count
@@ -92,6 +98,10 @@ public struct Engine: Sendable {
             state.processes[Int(index)].meta = old
         case .processAdded:
             state.processes.removeLast()
+        case let .device(index, old):
+            state.devices[Int(index)] = old
+        case .deviceAdded:
+            state.devices.removeLast()
         case let .machine(old):
             state.meta = old
         case let .swapSlot(slot, old):

@@ -52,6 +52,7 @@ public struct EngineState: Equatable, Sendable {
     public internal(set) var phys: PhysicalMemory
     public internal(set) var meta: MachineMeta
     public internal(set) var processes: [ProcessState] = []
+    public internal(set) var devices: [DeviceState] = []
     /// swap_map: use count per swap slot.
     public internal(set) var swapMap: [UInt16]
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.
@@ -61,5 +62,9 @@ public struct EngineState: Equatable, Sendable {
 
     public func processIndex(named name: String) -> Int? {
         processes.firstIndex { $0.meta.name == name }
+    }
+
+    public func deviceIndex(named name: String) -> Int? {
+        devices.firstIndex { $0.name == name }
     }
 }

@@ -120,6 +120,12 @@ final class UndoFuzzTests: XCTestCase {
         let marked = s.phys.use.reduce(0) { $0 + ($1 == FrameUse.free.rawValue ? 1 : 0) }
         XCTAssertEqual(onLists, s.phys.freeFrames, context)
         XCTAssertEqual(marked, s.phys.freeFrames, "frames marked free vs on free lists: \(context)")
+        // The per-block use summaries agree with the frames.
+        var counts = [UInt16](repeating: 0, count: s.phys.blockUseCounts.count)
+        for pfn in 0..<s.phys.frameCount {
+            counts[(pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount + Int(s.phys.use[pfn])] += 1
+        }
+        XCTAssertEqual(counts, s.phys.blockUseCounts, "block summaries: \(context)")
         // mapcount of each anon/shmem frame equals the PTEs and PMDs that map it; rss equals the pages mapped.
         var maps = [Int: Int]()
         for proc in s.processes {

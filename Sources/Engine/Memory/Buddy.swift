@@ -140,7 +140,9 @@ extension Engine {
         }
         // empty_zero_page lives in the kernel image's bss.
         let zero = low + memmap
-        state.phys.use[zero] = FrameUse.zero.rawValue
+        var zf = state.phys.frame(zero)
+        zf.use = FrameUse.zero.rawValue
+        state.phys.setFrame(zero, zf)
         state.meta.zeroPfn = Int32(zero)
         state.meta.kernelReservedFrames = reserved
         var pfn = reserved
@@ -182,10 +184,7 @@ extension Engine {
             i -= 1
             small.swapAt(i, j)
         }
-        for (pfn, order) in small {
-            for k in 0..<(1 << order) { state.phys.use[pfn + k] = FrameUse.free.rawValue }
-            freePages(pfn, order: order)
-        }
+        for (pfn, order) in small { freePages(pfn, order: order) }
     }
 
     private mutating func rmqueueSmallestExact(order: Int) -> Int? {

@@ -2,7 +2,7 @@
 // never as an object per frame: a 16 GiB machine is 4M frames.
 
 public enum FrameUse: UInt8, Sendable, CaseIterable {
-    case free = 0, anon, zero, kernel, pagetable, ump, dmabuf, shmem
+    case free = 0, anon, zero, kernel, pagetable, ump, dmabuf, shmem, iopagetable
 
     /// The name used in JSON and on screen.
     public var name: String {
@@ -15,6 +15,7 @@ public enum FrameUse: UInt8, Sendable, CaseIterable {
         case .ump: "ump"
         case .dmabuf: "dmabuf"
         case .shmem: "shmem"
+        case .iopagetable: "iopagetable"
         }
     }
 }
@@ -62,6 +63,15 @@ public struct PhysicalMemory: Equatable, Sendable {
     public internal(set) var freeBlocks: [Int]
     public internal(set) var freeFrames: Int
 
+    /// Frames per use in each block of `summaryBlockFrames` frames, kept up to date on every change
+    /// of a frame's use, so a view can draw a 4M-frame machine in time proportional to its cells.
+    /// Index: block * FrameUse.allCases.count + use.
+    public internal(set) var blockUseCounts: [UInt16]
+    /// Frames with a non-zero pin count, per block.
+    public internal(set) var blockPinned: [UInt16]
+    public static let summaryBlockFrames = 512
+    public static let useCount = FrameUse.allCases.count
+
     init(frames: Int) {
         frameCount = frames
         use = Array(repeating: FrameUse.kernel.rawValue, count: frames)
@@ -78,7 +88,20 @@ public struct PhysicalMemory: Equatable, Sendable {
         freeTail = Array(repeating: -1, count: maxPageOrder + 1)
         freeBlocks = Array(repeating: 0, count: maxPageOrder + 1)
         freeFrames = 0
+        let blocks = (frames + PhysicalMemory.summaryBlockFrames - 1) / PhysicalMemory.summaryBlockFrames
+        blockUseCounts = Array(repeating: 0, count: blocks * PhysicalMemory.useCount)
+        blockPinned = Array(repeating: 0, count: blocks)
+        for pfn in 0..<frames {
+            blockUseCounts[(pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount + Int(FrameUse.kernel.rawValue)] += 1
+        }
     }
+
+    /// Frames of `use` in summary block `block`.
+    public func blockCount(_ block: Int, _ use: FrameUse) -> Int {
+        Int(blockUseCounts[block * PhysicalMemory.useCount + Int(use.rawValue)])
+    }
+
+    public var summaryBlocks: Int { blockPinned.count }
 
     public func frameUse(_ pfn: Int) -> FrameUse { FrameUse(rawValue: use[pfn]) ?? .kernel }
 
@@ -108,6 +131,14 @@ public struct PhysicalMemory: Equatable, Sendable {
     }
 
     @inline(__always) mutating func setFrame(_ pfn: Int, _ f: Frame) {
+        if use[pfn] != f.use {
+            let base = (pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount
+            blockUseCounts[base + Int(use[pfn])] -= 1
+            blockUseCounts[base + Int(f.use)] += 1
+        }
+        if (pincount[pfn] > 0) != (f.pincount > 0) {
+            blockPinned[pfn / PhysicalMemory.summaryBlockFrames] &+= f.pincount > 0 ? 1 : UInt16.max
+        }
         use[pfn] = f.use
         flags[pfn] = f.flags
         refcount[pfn] = f.refcount
@@ -118,7 +149,7 @@ public struct PhysicalMemory: Equatable, Sendable {
     }
 
     /// Bytes the arrays above hold per frame (the bench's "Engine bytes per frame" starts here).
-    public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
+    public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 1
 }
 
 // MARK: - Free lists (raw, unlogged; the Engine logs around them)

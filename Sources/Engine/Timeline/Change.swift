@@ -26,6 +26,10 @@ public enum Change: Sendable {
     indirect case process(index: Int32, old: ProcessMeta)
     /// A process was created (fork, or a `process` declaration run as a step).
     case processAdded
+    /// A device (IOPTEs, mappings, IOTLB, counters) before this step first touched it.
+    indirect case device(index: Int32, old: DeviceState)
+    /// A device was declared.
+    case deviceAdded
     /// Machine-wide scalars before this step first touched them.
     indirect case machine(old: MachineMeta)
     /// A swap slot's use count before the change.
@@ -41,10 +45,12 @@ struct ChangeLog: Sendable {
     var changes: [Change] = []
     var machineLogged = false
     var processesLogged = Set<Int32>()
+    var devicesLogged = Set<Int32>()
 
     mutating func reset() {
         changes.removeAll(keepingCapacity: false)
         machineLogged = false
         processesLogged.removeAll()
+        devicesLogged.removeAll()
     }
 }

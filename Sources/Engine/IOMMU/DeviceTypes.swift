@@ -1,0 +1,130 @@
+// What a device is made of: an IOMMU domain (format, page sizes, an I/O page table whose table
+// pages are frames), the mappings drivers made, an IOTLB and its counters.
+
+/// The page-size bitmap and walk depth of an IOMMU page-table format (reference §4.2).
+public struct IOMMUFormatInfo: Equatable, Sendable {
+    public var format: IOMMUFormat
+    /// Supported page sizes, one bit each (bit n = 2^n bytes).
+    public var pgsizeBitmap: UInt64
+    /// Levels of a full walk from the root to a 4 KiB leaf.
+    public var levels: Int
+
+    public static func of(_ f: IOMMUFormat) -> IOMMUFormatInfo {
+        switch f {
+        case .vtd: IOMMUFormatInfo(format: f, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30), levels: 4)
+        case .armLPAE: IOMMUFormatInfo(format: f, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30), levels: 4)
+        case .armV7s: IOMMUFormatInfo(format: f, pgsizeBitmap: (1 << 12) | (1 << 16) | (1 << 20) | (1 << 24), levels: 2)
+        // AMD v1: every power of two from 4 KiB to 2^51 except 512 GiB; 3 levels for a 39-bit IOVA space.
+        case .amdV1: IOMMUFormatInfo(format: f, pgsizeBitmap: ((1 << 52) - (1 << 12)) & ~(UInt64(1) << 39), levels: 3)
+        // SVA walks the CPU's own 4-level page table (4K|2M|1G).
+        case .sva: IOMMUFormatInfo(format: f, pgsizeBitmap: (1 << 12) | (1 << 21) | (1 << 30), levels: 4)
+        case .none: IOMMUFormatInfo(format: f, pgsizeBitmap: 0, levels: 0)
+        }
+    }
+
+    /// How many levels a walk takes to reach a leaf of this size.
+    public func walkLevels(forPageSize size: UInt64) -> Int {
+        switch format {
+        case .armV7s: return size >= 1 << 20 ? 1 : 2
+        case .none: return 0
+        default:
+            // 9 bits per level above the 4 KiB leaf: 2 MiB leaves sit one level up, 1 GiB two.
+            var levels = self.levels
+            var s = size >> 12
+            while s >= 512 && levels > 1 { s >>= 9; levels -= 1 }
+            return levels
+        }
+    }
+}
+
+/// One I/O page-table entry: a translation of `size` bytes at `iova` to `pa`.
+public struct IOPTE: Equatable, Sendable {
+    public var iova: UInt64
+    public var pa: UInt64
+    public var size: UInt64
+    public var writable: Bool
+}
+
+/// One IOTLB entry: a cached IOPTE (one entry per IOPTE, at its size).
+public struct IOTLBEntry: Equatable, Sendable {
+    public var iova: UInt64
+    public var pa: UInt64
+    public var size: UInt64
+    /// Replacement bookkeeping: last use (LRU) or fill time (FIFO).
+    public var stamp: UInt64
+    /// Still cached although its IOPTE is gone (lazy flush): a DMA through it is a hazard.
+    public var stale: Bool
+}
+
+public struct IOTLBState: Equatable, Sendable {
+    public var capacity: Int
+    /// Associativity; equal to capacity when fully associative.
+    public var ways: Int
+    public var policy: IOTLBPolicy
+    /// sets × ways slots; a set's live entries first.
+    public var sets: [[IOTLBEntry]]
+    public var clock: UInt64 = 0
+    public var rng: SplitMix64
+
+    public var setCount: Int { max(1, capacity / ways) }
+    public var entryCount: Int { sets.reduce(0) { $0 + $1.count } }
+}
+
+/// A driver's mapping of (part of) a process buffer: what `map` pinned and where it put it.
+public struct IOMapping: Equatable, Sendable {
+    public var process: String
+    public var buffer: String
+    public var iova: UInt64
+    public var size: UInt64
+    /// Process virtual address that IOVA `iova` stands for.
+    public var va: UInt64
+    /// The frames behind each 4 KiB of the mapping, in order (the pinned pages for user memory).
+    public var pfns: [Int32]
+    public var writable: Bool
+    /// Pages pinned (FOLL_PIN | FOLL_LONGTERM) for this mapping; 0 for ump and dma-buf memory.
+    public var pinnedPages: Int
+    /// Pages charged to the process's locked_vm.
+    public var lockedPages: Int
+}
+
+/// An invalidation waiting in a lazy flush queue.
+public struct PendingFlush: Equatable, Sendable {
+    public var iova: UInt64
+    public var size: UInt64
+}
+
+public struct DeviceStats: Equatable, Sendable {
+    public var accesses = 0
+    public var hits = 0
+    public var misses = 0
+    public var walks = 0
+    public var stallNs = 0
+    public var faults = 0
+    /// DMA that went through a stale IOTLB entry (lazy flush) or reached a frame the process no longer maps.
+    public var hazards = 0
+    /// I/O page faults handled by the CPU fault path (SVA).
+    public var ioPageFaults = 0
+}
+
+public struct DeviceState: Equatable, Sendable {
+    public var name: String
+    public var info: IOMMUFormatInfo
+    /// The format's bitmap restricted by `pagesizes=`.
+    public var pgsizeBitmap: UInt64
+    public var walkNs: Int
+    public var hitNs: Int
+    public var flush: FlushMode
+    /// IOPTEs by IOVA (one per mapped page of its own size).
+    public var ioptes: [UInt64: IOPTE] = [:]
+    /// I/O page-table pages by (level, index) key → frame.
+    public var tablePages: [UInt64: Int32] = [:]
+    public var mappings: [IOMapping] = []
+    public var iotlb: IOTLBState
+    public var flushQueue: [PendingFlush] = []
+    public var stats = DeviceStats()
+    /// SVA: the process whose page table the device walks (bound by its first map).
+    public var svaProcess: String?
+
+    /// IOPTEs in IOVA order.
+    public var sortedIOPTEs: [IOPTE] { ioptes.values.sorted { $0.iova < $1.iova } }
+}
