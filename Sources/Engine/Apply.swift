@@ -3,12 +3,15 @@
 extension Engine {
     /// Runs one statement as one step. Declarations of the machine, notes, waits and expects are
     /// not steps (the runner handles them); given here they come back as an EINVAL outcome.
-    public mutating func apply(_ st: Statement, step: Int, notes: [String] = []) -> StepRecord {
+    public mutating func apply(_ st: Statement, step: Int, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
         log.reset()
         tally = Tally()
         oomKilled = []
         oomNothingToKill = false
-        var result = run(st.kind)
+        hazards = []
+        flushNotes = []
+        var result = run(st.kind, traces: traces)
+        for note in flushNotes { result.text += "; " + note }
         if !oomKilled.isEmpty {
             result.text += "; out_of_memory() kills " + oomKilled.joined(separator: ", then ")
             if result.outcome == .ok { result.outcome = .oom }
@@ -19,12 +22,12 @@ extension Engine {
         let text = story.isEmpty ? result.text : result.text + ". " + story
         let counts = tally.order.compactMap { k in tally[k] > 0 ? (k, tally[k]) : nil }
         let record = StepRecord(step: step, line: st.location.line, command: st.text, outcome: result.outcome,
-                                text: text, notes: notes, changes: log.changes, counts: counts)
+                                text: text, notes: notes, changes: log.changes, counts: counts, hazards: hazards)
         log.reset()
         return record
     }
 
-    private mutating func run(_ kind: StatementKind) -> OpResult {
+    private mutating func run(_ kind: StatementKind, traces: (any TraceProvider)?) -> OpResult {
         switch kind {
         case .machine:
             return .fail(.errno("EINVAL"), "'machine' sets up the machine before it boots; it cannot run as a step")
@@ -36,7 +39,7 @@ extension Engine {
             }
             return createProcess(decl)
         case let .device(decl):
-            return notImplemented("device \(decl.name)", issue: "devices and the IOMMU")
+            return createDevice(decl)
         case let .processEvent(name, event):
             guard let p = state.processIndex(named: name) else {
                 return .fail(.errno("ESRCH"), "there is no process named \(name)")
@@ -46,11 +49,23 @@ extension Engine {
             }
             return runProcessEvent(p, event)
         case let .deviceEvent(device, event):
-            return notImplemented("\(device) \(event.verb)", issue: "devices and the IOMMU")
+            guard let d = state.deviceIndex(named: device) else {
+                return .fail(.errno("ENODEV"), "there is no device named \(device)")
+            }
+            switch event {
+            case let .map(ref, range, iova, access):
+                return doMap(d, ref: ref, range: range, iova: iova, access: access)
+            case let .unmap(ref):
+                return doUnmap(d, ref: ref)
+            case let .dma(ref, access, pattern, size, count, passes, transient):
+                return doDMA(d, ref: ref, access: access, pattern: pattern, size: size, count: count, passes: passes, transient: transient)
+            case let .dmaTrace(path, unit):
+                return doDMATrace(d, path: path, unit: unit, traces: traces)
+            }
         case let .pressure(bytes):
             return doPressure(bytes)
         case .compact:
-            return notImplemented("compact", issue: "pinning and compaction")
+            return doCompact()
         }
     }
 
@@ -70,6 +85,13 @@ extension Engine {
             return doMalloc(p, name: name, size: size)
         case let .free(name):
             guard let b = buffer(name) else { return noBuffer(name) }
+            if b.kernelBuffer >= 0 {
+                unmapRange(p, start: b.start, end: b.start + b.chunkSize)
+                state.processes[p].meta.buffers.removeAll { $0.name == name }
+                dropKernelBufferHold(p, b)
+                let freed = state.kernelBuffers[Int(b.kernelBuffer)].freed
+                return OpResult(text: "\(b.kind == .ump ? "ump_reference_release" : "close(fd)"): \(meta.name) unmaps \(name) and lets go of it; \(freed ? "nobody holds it any more, so its frames are freed" : "others still hold it (a process or a device mapping), so the memory stays")")
+            }
             return doFree(p, buffer: b)
         case let .mmap(name, size, shared, populate, locked, hugepage):
             if buffer(name) != nil { return .fail(.errno("EEXIST"), "\(meta.name) already has a buffer named \(name)") }
@@ -98,10 +120,22 @@ extension Engine {
             let rss = meta.rssPages
             exitProcess(p, reason: "exit")
             return OpResult(text: "\(meta.name) exits: exit_mmap unmaps every VMA (\(rss) resident pages), frees its page tables; frames nobody else references go back to the buddy allocator")
-        case .pin, .unpin:
-            return notImplemented("\(meta.name) \(event.verb)", issue: "pinning and get_user_pages")
-        case .umpAlloc, .umpImport, .dmabufAlloc, .send:
-            return notImplemented("\(meta.name) \(event.verb)", issue: "UMP and dma-buf sharing")
+        case let .pin(name, range, write, longterm, get):
+            guard let b = buffer(name) else { return noBuffer(name) }
+            return doPin(p, buffer: b, range: range, flags: FollFlags(write: write, longterm: longterm, get: get))
+        case let .unpin(name):
+            return doUnpin(p, buffer: name)
+        case let .umpAlloc(name, size, linear):
+            if buffer(name) != nil { return .fail(.errno("EEXIST"), "\(meta.name) already has a buffer named \(name)") }
+            return doUMPAlloc(p, name: name, size: size, linear: linear)
+        case let .umpImport(name, id):
+            if buffer(name) != nil { return .fail(.errno("EEXIST"), "\(meta.name) already has a buffer named \(name)") }
+            return doUMPImport(p, name: name, id: id)
+        case let .dmabufAlloc(name, size, heap):
+            if buffer(name) != nil { return .fail(.errno("EEXIST"), "\(meta.name) already has a buffer named \(name)") }
+            return doDmabufAlloc(p, name: name, size: size, heap: heap)
+        case let .send(name, other):
+            return doSend(p, name: name, to: other)
         }
     }
 

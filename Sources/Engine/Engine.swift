@@ -10,6 +10,10 @@ public struct Engine: Sendable {
     var oomKilled: [String] = []
     /// The OOM killer found nothing to kill during the current step.
     var oomNothingToKill = false
+    /// Hazards found during the current step.
+    var hazards: [String] = []
+    /// Lazy flush queues drained during the current step.
+    var flushNotes: [String] = []
 
     /// Boots a machine: reserves kernel memory, frees the rest into the buddy allocator, fragments on request.
     public init(config: MachineConfig) {
@@ -36,6 +40,13 @@ public struct Engine: Sendable {
     mutating func touchProcess(_ p: Int) {
         if log.processesLogged.insert(Int32(p)).inserted {
             log.changes.append(.process(index: Int32(p), old: state.processes[p].meta))
+        }
+    }
+
+    mutating func touchKernelBuffers() {
+        if !log.kernelBuffersLogged {
+            log.kernelBuffersLogged = true
+            log.changes.append(.kernelBuffers(old: state.kernelBuffers))
         }
     }
 
@@ -104,6 +115,8 @@ public struct Engine: Sendable {
             state.devices.removeLast()
         case let .machine(old):
             state.meta = old
+        case let .kernelBuffers(old):
+            state.kernelBuffers = old
         case let .swapSlot(slot, old):
             state.swapMap[Int(slot)] = old
         case let .swapCache(slot, old):

@@ -30,6 +30,25 @@ public struct MachineConfig: Equatable, Sendable {
     public var frames: Int { Int(ram >> pageShift) }
 }
 
+/// A UMP allocation or a dma-buf: non-swappable kernel memory handed to user space.
+public struct KernelBuffer: Equatable, Sendable {
+    /// The UMP secure id (1...4095), or the dma-buf's inode-like number.
+    public var id: Int32
+    public var kind: BufferKind
+    public var size: UInt64
+    public var pfns: [Int32]
+    /// Physically contiguous (ump `linear`, the CMA heap).
+    public var contiguous: Bool
+    public var creator: String
+    /// Processes that hold it: the fd (dma-buf) or a UMP handle.
+    public var holders: [String]
+    /// Device mappings that use it.
+    public var deviceMaps: Int
+    /// Pages charged to the creator's locked_vm (`ump-limit=memlock`).
+    public var chargedPages: Int
+    public var freed: Bool
+}
+
 /// Machine-wide scalars, logged whole once per step.
 public struct MachineMeta: Equatable, Sendable {
     public var zeroPfn: Int32 = 0
@@ -53,6 +72,8 @@ public struct EngineState: Equatable, Sendable {
     public internal(set) var meta: MachineMeta
     public internal(set) var processes: [ProcessState] = []
     public internal(set) var devices: [DeviceState] = []
+    /// UMP allocations and dma-bufs: kernel memory that processes map and devices use.
+    public internal(set) var kernelBuffers: [KernelBuffer] = []
     /// swap_map: use count per swap slot.
     public internal(set) var swapMap: [UInt16]
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.

@@ -85,12 +85,8 @@ public struct IOMapping: Equatable, Sendable {
     public var pinnedPages: Int
     /// Pages charged to the process's locked_vm.
     public var lockedPages: Int
-}
-
-/// An invalidation waiting in a lazy flush queue.
-public struct PendingFlush: Equatable, Sendable {
-    public var iova: UInt64
-    public var size: UInt64
+    /// Index in EngineState.kernelBuffers for ump and dma-buf memory, else -1.
+    public var kernelBuffer: Int32 = -1
 }
 
 public struct DeviceStats: Equatable, Sendable {
@@ -120,8 +116,12 @@ public struct DeviceState: Equatable, Sendable {
     public var tablePages: [UInt64: Int32] = [:]
     public var mappings: [IOMapping] = []
     public var iotlb: IOTLBState
-    public var flushQueue: [PendingFlush] = []
+    /// flush=lazy: mappings already unmapped whose IOTLB invalidation waits in the flush queue.
+    /// Their IOVA stays allocated and their IOTLB entries stay usable until the queue drains.
+    public var lazyUnmapped: [IOMapping] = []
     public var stats = DeviceStats()
+    /// The seeded generator behind `pattern=random`.
+    public var dmaRng = SplitMix64(seed: 1)
     /// SVA: the process whose page table the device walks (bound by its first map).
     public var svaProcess: String?
 

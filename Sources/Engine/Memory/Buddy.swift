@@ -13,11 +13,12 @@ extension Engine {
 
     /// __rmqueue_smallest: take the first block of the smallest order that fits, and give the
     /// upper halves back to the lower free lists (expand()). Returns the first pfn, or nil.
-    mutating func rmqueueSmallest(order: Int) -> Int? {
+    mutating func rmqueueSmallest(order: Int, cma: Bool = false) -> Int? {
+        let base = cma ? PhysicalMemory.cmaList : 0
         var o = order
-        while o <= maxPageOrder, state.phys.freeHead[o] < 0 { o += 1 }
+        while o <= maxPageOrder, state.phys.freeHead[base + o] < 0 { o += 1 }
         guard o <= maxPageOrder else { return nil }
-        let pfn = Int(state.phys.freeHead[o])
+        let pfn = Int(state.phys.freeHead[base + o])
         freeListRemove(order: o, pfn: pfn)
         while o > order {
             o -= 1
@@ -26,10 +27,22 @@ extension Engine {
         return pfn
     }
 
+    /// __rmqueue: movable allocations take CMA memory first while more than half of the free memory
+    /// is CMA (and fall back to it otherwise); everything else stays out of CMA.
+    /// `avoidCMA` is memalloc_pin_save's rule for pages about to be pinned long-term.
+    @inline(__always) mutating func rmqueue(order: Int, use: FrameUse, avoidCMA: Bool = false) -> Int? {
+        let phys = state.phys
+        guard phys.cmaEnd > phys.cmaStart, PhysicalMemory.isMovable(use), !avoidCMA else {
+            return rmqueueSmallest(order: order)
+        }
+        if phys.freeCMAFrames > phys.freeFrames / 2, let pfn = rmqueueSmallest(order: order, cma: true) { return pfn }
+        return rmqueueSmallest(order: order) ?? rmqueueSmallest(order: order, cma: true)
+    }
+
     /// Allocates 2^order frames for `use` on behalf of `owner`, refcount 1 on each page.
     /// An order-9 anonymous allocation becomes a THP folio (head + tails).
-    mutating func allocPages(order: Int, use: FrameUse, owner: Int32) -> Int? {
-        guard let pfn = rmqueueSmallest(order: order) else { return nil }
+    mutating func allocPages(order: Int, use: FrameUse, owner: Int32, avoidCMA: Bool = false) -> Int? {
+        guard let pfn = rmqueue(order: order, use: use, avoidCMA: avoidCMA) else { return nil }
         touchMachine()
         state.meta.allocClock &+= 1
         let stamp = state.meta.allocClock
@@ -45,8 +58,8 @@ extension Engine {
     }
 
     /// The hot path for one order-0 page: the same as allocPages(order: 0) without the loop.
-    @inline(__always) mutating func allocPage(use: FrameUse, owner: Int32, exclusive: Bool) -> Int? {
-        guard let pfn = rmqueueSmallest(order: 0) else { return nil }
+    @inline(__always) mutating func allocPage(use: FrameUse, owner: Int32, exclusive: Bool, avoidCMA: Bool = false) -> Int? {
+        guard let pfn = rmqueue(order: 0, use: use, avoidCMA: avoidCMA) else { return nil }
         touchMachine()
         state.meta.allocClock &+= 1
         logFrame(pfn)
@@ -145,10 +158,17 @@ extension Engine {
         state.phys.setFrame(zero, zf)
         state.meta.zeroPfn = Int32(zero)
         state.meta.kernelReservedFrames = reserved
+        // cma=SIZE: a region at the top of memory, in whole 4 MiB blocks so buddies never straddle it.
+        let cmaFrames = min(Int(alignUp(state.config.cma, 4 << 20) >> pageShift), (frames - reserved) & ~((1 << maxPageOrder) - 1))
+        if cmaFrames > 0 {
+            state.phys.cmaEnd = frames & ~((1 << maxPageOrder) - 1)
+            state.phys.cmaStart = state.phys.cmaEnd - cmaFrames
+        }
         var pfn = reserved
         while pfn < frames {
             var order = maxPageOrder
-            while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > frames) { order -= 1 }
+            while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > frames
+                                || (pfn < state.phys.cmaStart && pfn + (1 << order) > state.phys.cmaStart)) { order -= 1 }
             for i in 0..<(1 << order) {
                 state.phys.setFrame(pfn + i, PhysicalMemory.Frame(use: FrameUse.free.rawValue, flags: 0, refcount: 0,
                                                                   mapcount: 0, pincount: 0, owner: -1, stamp: 0))

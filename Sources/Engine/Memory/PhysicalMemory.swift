@@ -58,10 +58,17 @@ public struct PhysicalMemory: Equatable, Sendable {
     public internal(set) var freeOrder: [Int8]
     var next: [Int32]
     var prev: [Int32]
+    /// Free lists per migratetype and order: index `order` for ordinary memory, `cmaList + order` for CMA.
     var freeHead: [Int32]
     var freeTail: [Int32]
     public internal(set) var freeBlocks: [Int]
     public internal(set) var freeFrames: Int
+    /// Free frames inside the CMA region (NR_FREE_CMA_PAGES).
+    public internal(set) var freeCMAFrames: Int = 0
+    /// The CMA region [cmaStart, cmaEnd): MIGRATE_CMA pageblocks, movable allocations only.
+    public internal(set) var cmaStart: Int
+    public internal(set) var cmaEnd: Int
+    static let cmaList = maxPageOrder + 1
 
     /// Frames per use in each block of `summaryBlockFrames` frames, kept up to date on every change
     /// of a frame's use, so a view can draw a 4M-frame machine in time proportional to its cells.
@@ -84,8 +91,10 @@ public struct PhysicalMemory: Equatable, Sendable {
         freeOrder = Array(repeating: -1, count: frames)
         next = Array(repeating: -1, count: frames)
         prev = Array(repeating: -1, count: frames)
-        freeHead = Array(repeating: -1, count: maxPageOrder + 1)
-        freeTail = Array(repeating: -1, count: maxPageOrder + 1)
+        freeHead = Array(repeating: -1, count: 2 * (maxPageOrder + 1))
+        freeTail = Array(repeating: -1, count: 2 * (maxPageOrder + 1))
+        cmaStart = frames
+        cmaEnd = frames
         freeBlocks = Array(repeating: 0, count: maxPageOrder + 1)
         freeFrames = 0
         let blocks = (frames + PhysicalMemory.summaryBlockFrames - 1) / PhysicalMemory.summaryBlockFrames
@@ -155,7 +164,15 @@ public struct PhysicalMemory: Equatable, Sendable {
 // MARK: - Free lists (raw, unlogged; the Engine logs around them)
 
 extension PhysicalMemory {
-    mutating func listInsert(order: Int, pfn: Int, afterPrev prevPfn: Int32) {
+    @inline(__always) public func isCMA(_ pfn: Int) -> Bool { pfn >= cmaStart && pfn < cmaEnd }
+
+    /// Movable allocations (anonymous and shmem pages) may live in CMA and be migrated.
+    @inline(__always) static func isMovable(_ use: FrameUse) -> Bool { use == .anon || use == .shmem }
+
+    mutating func listInsert(order o: Int, pfn: Int, afterPrev prevPfn: Int32) {
+        let cma = isCMA(pfn)
+        let order = cma ? PhysicalMemory.cmaList + o : o
+        if cma { freeCMAFrames += 1 << o }
         let p = Int32(pfn)
         if prevPfn < 0 {
             next[pfn] = freeHead[order]
@@ -169,26 +186,29 @@ extension PhysicalMemory {
             next[Int(prevPfn)] = p
             if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
         }
-        freeOrder[pfn] = Int8(order)
-        freeBlocks[order] += 1
-        freeFrames += 1 << order
+        freeOrder[pfn] = Int8(o)
+        freeBlocks[o] += 1
+        freeFrames += 1 << o
     }
 
     mutating func listInsertTail(order: Int, pfn: Int) {
-        listInsert(order: order, pfn: pfn, afterPrev: freeTail[order])
+        listInsert(order: order, pfn: pfn, afterPrev: freeTail[isCMA(pfn) ? PhysicalMemory.cmaList + order : order])
     }
 
     /// Removes a free block; returns the block before it so the removal can be undone in place.
     @discardableResult
-    mutating func listRemove(order: Int, pfn: Int) -> Int32 {
+    mutating func listRemove(order o: Int, pfn: Int) -> Int32 {
+        let cma = isCMA(pfn)
+        let order = cma ? PhysicalMemory.cmaList + o : o
+        if cma { freeCMAFrames -= 1 << o }
         let p = prev[pfn], n = next[pfn]
         if p >= 0 { next[Int(p)] = n } else { freeHead[order] = n }
         if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
         next[pfn] = -1
         prev[pfn] = -1
         freeOrder[pfn] = -1
-        freeBlocks[order] -= 1
-        freeFrames -= 1 << order
+        freeBlocks[o] -= 1
+        freeFrames -= 1 << o
         return p
     }
 
@@ -202,10 +222,10 @@ extension PhysicalMemory {
         return nil
     }
 
-    /// Free blocks of one order, head to tail: what /proc/buddyinfo counts.
-    public func freeList(order: Int) -> [Int] {
+    /// Free blocks of one order, head to tail: what /proc/buddyinfo counts (ordinary memory, or CMA).
+    public func freeList(order: Int, cma: Bool = false) -> [Int] {
         var out: [Int] = []
-        var p = freeHead[order]
+        var p = freeHead[cma ? PhysicalMemory.cmaList + order : order]
         while p >= 0 { out.append(Int(p)); p = next[Int(p)] }
         return out
     }

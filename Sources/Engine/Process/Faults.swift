@@ -167,6 +167,7 @@ extension Engine {
         let region = vpn >> 9, i = Int(vpn & 511)
         let e = state.processes[p].pt.tables[region]!.entries[i]
         if e.isNone {
+            if vma.kind == .device { return .sigsegv(reason: "\(format0x(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
             if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn) }
             // do_anonymous_page, write: a zeroed exclusive page (alloc failed on the fast path: reclaim or OOM).
             anonVMAPrepare(p, vma: v)
@@ -211,8 +212,17 @@ extension Engine {
             tally.add(Ev.reuseExclusive)
             return .ok
         }
+        // Before 5.9 (kernel=legacy) reuse was decided by mapcount (reuse_swap_page): a page mapped
+        // once is reused even if GUP holds references — which is how COW "broke the wrong way".
+        if state.config.kernel == .legacy, !state.phys.isLarge(pfn), state.phys.mapcount[pfn] == 1 {
+            logFrame(pfn)
+            state.phys.flags[pfn] |= FrameFlag.anonExclusive
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
+            tally.add(Ev.reuseRefcount)
+            return .ok
+        }
         // wp_can_reuse_anon_folio: large folios are never reused; otherwise only when nobody else holds a reference.
-        if !state.phys.isLarge(pfn), state.phys.refcount[pfn] == 1 {
+        if state.config.kernel == .v6_12, !state.phys.isLarge(pfn), state.phys.refcount[pfn] == 1 {
             logFrame(pfn)
             state.phys.flags[pfn] |= FrameFlag.anonExclusive
             setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
@@ -233,6 +243,9 @@ extension Engine {
         setPTE(p, vpn: vpn, .page(pfn: pfn, writable: state.processes[p].meta.vmas[v].flags.contains(.write)))
         touchProcess(p)
         if let old {
+            if state.phys.pincount[old] > 0 {
+                hazards.append("the device's pinned frame \(old) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(pfn), so the device's writes no longer reach it")
+            }
             logFrame(old)
             state.phys.mapcount[old] -= 1
             putPage(old)
@@ -271,3 +284,14 @@ extension Engine {
 }
 
 func format0x(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+
+extension Engine {
+    /// "app.buf page 3" for an address inside a named buffer, else the address.
+    func describeVA(_ p: Int, _ va: UInt64) -> String {
+        let m = state.processes[p].meta
+        if let b = m.buffers.first(where: { va >= $0.firstPage && va < $0.endPage }) {
+            return "\(m.name).\(b.name) page \((va - b.firstPage) >> pageShift)"
+        }
+        return "\(m.name) \(format0x(va))"
+    }
+}

@@ -24,9 +24,19 @@ extension Engine {
         state.processes[c].meta.startBrk = pm.startBrk
         state.processes[c].meta.brk = pm.brk
         state.processes[c].meta.malloc = pm.malloc
-        var copiedVMAs = 0, skipped = pm.vmas.filter { $0.flags.contains(.dontcopy) }.count
+        var copiedVMAs = 0
+        let skipped = pm.vmas.filter { $0.flags.contains(.dontcopy) }.count
         var eagerCopies = 0
         for vma in pm.vmas where !vma.flags.contains(.dontcopy) {
+            if vma.kind == .device {
+                // VM_PFNMAP: vma_needs_copy is true; the PTEs are copied as they are, and the child
+                // inherits the file descriptor (or UMP handle) behind them.
+                guard copyPFNMap(parent, c, vma) else {
+                    exitProcess(c, reason: "fork failed: out of memory while copying page tables")
+                    return .fail(.errno("ENOMEM"), "fork fails with ENOMEM: no memory for the child's page tables")
+                }
+                continue
+            }
             // vma_needs_copy: only VMAs with an anon_vma have page tables worth copying now.
             guard vma.anonVMA != 0 else { continue }
             copiedVMAs += 1
@@ -35,7 +45,6 @@ extension Engine {
                 return .fail(.errno("ENOMEM"), "fork fails with ENOMEM: no memory for the child's page tables")
             }
         }
-        skipped += 0
         var text = "fork: \(name) is pid \(state.processes[c].meta.pid); dup_mmap copies \(vmas.count) VMAs"
         if skipped > 0 { text += " (\(skipped) VM_DONTCOPY range\(skipped == 1 ? "" : "s") left out: MADV_DONTFORK)" }
         text += "; copy_page_range copies the page tables of the \(copiedVMAs) with an anon_vma, making anonymous pages shared and read-only in both (copy_present_ptes); VMAs never written have no anon_vma and are left to fault again"
@@ -77,6 +86,23 @@ extension Engine {
             }
             guard let table = state.processes[p].pt.tables[region], table.used > 0 else { continue }
             guard copyPTEs(p, c, vma, region: region, eagerCopies: &eagerCopies) else { return false }
+        }
+        return true
+    }
+
+    private mutating func copyPFNMap(_ p: Int, _ c: Int, _ vma: VMA) -> Bool {
+        for vpn in (vma.start >> pageShift)..<(vma.end >> pageShift) {
+            let e = state.processes[p].pt.entry(vpn: vpn)
+            guard e.present else { continue }
+            guard ensurePTETable(c, region: vpn >> 9) else { return false }
+            setPTE(c, vpn: vpn, e)
+        }
+        if let b = state.processes[p].meta.buffers.first(where: { $0.start == vma.start && $0.kernelBuffer >= 0 }) {
+            touchKernelBuffers()
+            let child = state.processes[c].meta.name
+            if !state.kernelBuffers[Int(b.kernelBuffer)].holders.contains(child) {
+                state.kernelBuffers[Int(b.kernelBuffer)].holders.append(child)
+            }
         }
         return true
     }

@@ -113,6 +113,8 @@ public struct Buffer: Equatable, Sendable {
     /// For malloc: the chunk (heap) or the mapping (mmapped chunk) behind it.
     public var chunkStart: UInt64
     public var chunkSize: UInt64
+    /// For ump and dma-buf buffers: the kernel buffer (EngineState.kernelBuffers) mapped here.
+    public var kernelBuffer: Int32 = -1
 
     public var firstPage: UInt64 { start & ~(pageSize - 1) }
     public var endPage: UInt64 { (start + size + pageSize - 1) & ~(pageSize - 1) }
@@ -158,6 +160,8 @@ public struct ProcessMeta: Equatable, Sendable {
     public var capIPCLock: Bool
     /// MMF_HAS_PINNED: sticky once anything was FOLL_PIN-ned.
     public var hasPinned = false
+    /// What `pin` took, per buffer, until `unpin`.
+    public var pins: [PinRecord] = []
 
     public func buffer(named name: String) -> Buffer? { buffers.first { $0.name == name } }
 
@@ -170,6 +174,17 @@ public struct ProcessMeta: Equatable, Sendable {
         }
         return nil
     }
+}
+
+/// One `pin` of a buffer: the frames it holds and how.
+public struct PinRecord: Equatable, Sendable {
+    public var buffer: String
+    public var pfns: [Int32]
+    /// FOLL_GET (a plain reference) rather than FOLL_PIN.
+    public var get: Bool
+    public var longterm: Bool
+    /// Pages charged to pinned_vm (long-term FOLL_PIN, as RDMA and io_uring charge them).
+    public var chargedPages: Int
 }
 
 /// The PTE table of one 2 MiB region, living in one page-table frame.

@@ -46,7 +46,16 @@ extension Engine {
             return
         }
         let pfn = e.number
+        let use = state.phys.frameUse(pfn)
+        if use == .ump || use == .dmabuf {
+            // VM_PFNMAP: no struct-page accounting behind these PTEs.
+            tally.add("zap:pfnmap")
+            return
+        }
         state.processes[p].meta.rssPages -= 1
+        if state.phys.pincount[pfn] > 0 {
+            hazards.append("\(describeVA(p, vpn << pageShift)) (frame \(pfn)) stays pinned for the device after it is unmapped: the process's next touch gets a fresh page, the device keeps the old one")
+        }
         logFrame(pfn)
         state.phys.mapcount[pfn] -= 1
         if state.phys.refcount[pfn] > 1 { tally.add("zap:kept") } else { tally.add("zap:freed") }
@@ -70,7 +79,13 @@ extension Engine {
     mutating func exitProcess(_ p: Int, reason: String) {
         guard state.processes[p].meta.alive else { return }
         touchProcess(p)
+        // Closing its files releases what the process's pins and device mappings hold.
+        releaseDeviceMappings(ofProcess: p)
+        for r in state.processes[p].meta.pins { for pfn in r.pfns { release(Int(pfn), get: r.get) } }
+        state.processes[p].meta.pins = []
+        let held = state.processes[p].meta.buffers.filter { $0.kernelBuffer >= 0 }
         for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end) }
+        for b in held { dropKernelBufferHold(p, b) }
         state.processes[p].meta.vmas = []
         state.processes[p].meta.lockedVMPages = 0
         state.processes[p].meta.pinnedVMPages = 0

@@ -109,6 +109,7 @@ extension Engine {
         case .last:
             guard let last else { return .failure(MeasureErrorBox("no step has run yet")) }
             switch key {
+            case "hazards": return .success(.integer(UInt64(last.hazards.count)))
             case "ok": return .success(.bool(last.outcome.ok))
             case "errno": return .success(.word(last.outcome.errnoName))
             case "signal": return .success(.word(last.outcome.signalName))
@@ -116,8 +117,27 @@ extension Engine {
             default: break
             }
         case let .name(name):
+            if let d = state.deviceIndex(named: name) {
+                let dev = state.devices[d]
+                switch key {
+                case "accesses": return .success(.integer(UInt64(dev.stats.accesses)))
+                case "hits": return .success(.integer(UInt64(dev.stats.hits)))
+                case "misses": return .success(.integer(UInt64(dev.stats.misses)))
+                case "walks": return .success(.integer(UInt64(dev.stats.walks)))
+                case "stall_ns": return .success(.integer(UInt64(dev.stats.stallNs)))
+                case "faults": return .success(.integer(UInt64(dev.stats.faults)))
+                case "hazards": return .success(.integer(UInt64(dev.stats.hazards)))
+                case "io_page_faults": return .success(.integer(UInt64(dev.stats.ioPageFaults)))
+                case "mappings": return .success(.integer(UInt64(dev.ioptes.count)))
+                case "large_ioptes": return .success(.integer(UInt64(dev.ioptes.values.filter { $0.size > pageSize }.count)))
+                case "maps": return .success(.integer(UInt64(dev.mappings.count)))
+                case "iotlb_entries": return .success(.integer(UInt64(dev.iotlb.entryCount)))
+                case "table_pages": return .success(.integer(UInt64(dev.tablePages.count)))
+                default: return .failure(MeasureErrorBox("not measured for devices"))
+                }
+            }
             guard let p = state.processIndex(named: name) else {
-                return .failure(MeasureErrorBox("no process or device named \(name) exists (devices arrive with a later release)"))
+                return .failure(MeasureErrorBox("no process or device named \(name) exists"))
             }
             let m = state.processes[p].meta
             switch key {

@@ -13,11 +13,12 @@ public func checkScript(_ script: Script, sourceLines: [String], fileExists: (St
 /// The keys `expect` accepts for each kind of target.
 enum ExpectKeys {
     static let machine = ["ram", "frames", "free_frames", "free", "swap_used"]
-    static let last = ["ok", "errno", "signal", "outcome"]
+    static let last = ["ok", "errno", "signal", "outcome", "hazards"]
     static let process = ["alive", "pid", "rss", "rss_pages", "locked_vm", "pinned_vm", "swap_pages", "vmas",
                           "memlock_limit", "mmap_threshold"]
     static let buffer = ["present", "zero", "writable", "swapped", "huge", "exclusive", "shared", "pinned", "size", "frames"]
-    static let device = ["accesses", "hits", "misses", "walks", "stall_ns", "faults", "mappings", "iotlb_entries"]
+    static let device = ["accesses", "hits", "misses", "walks", "stall_ns", "faults", "mappings", "iotlb_entries",
+                         "large_ioptes", "maps", "hazards", "io_page_faults", "table_pages"]
 }
 
 struct ScriptChecker {

@@ -32,6 +32,8 @@ public enum Change: Sendable {
     case deviceAdded
     /// Machine-wide scalars before this step first touched them.
     indirect case machine(old: MachineMeta)
+    /// The UMP and dma-buf registry before this step first touched it.
+    indirect case kernelBuffers(old: [KernelBuffer])
     /// A swap slot's use count before the change.
     case swapSlot(slot: Int32, old: UInt16)
     /// The swap cache entry of a slot before the change.
@@ -44,12 +46,14 @@ public enum Change: Sendable {
 struct ChangeLog: Sendable {
     var changes: [Change] = []
     var machineLogged = false
+    var kernelBuffersLogged = false
     var processesLogged = Set<Int32>()
     var devicesLogged = Set<Int32>()
 
     mutating func reset() {
         changes.removeAll(keepingCapacity: false)
         machineLogged = false
+        kernelBuffersLogged = false
         processesLogged.removeAll()
         devicesLogged.removeAll()
     }

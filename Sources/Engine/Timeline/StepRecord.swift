@@ -9,6 +9,8 @@ public enum Outcome: Equatable, Sendable {
     case signal(String)
     /// Out of memory: the OOM killer ran (or found nothing to kill).
     case oom
+    /// A device access the IOMMU blocked (no IOPTE, or a write through a read-only one).
+    case iommuFault
 
     public var ok: Bool { self == .ok }
 
@@ -32,6 +34,7 @@ public enum Outcome: Equatable, Sendable {
         case let .errno(e): e
         case let .signal(s): s
         case .oom: "OOM"
+        case .iommuFault: "IOMMU_FAULT"
         }
     }
 }
@@ -50,4 +53,7 @@ public struct StepRecord: Sendable {
     public var changes: [Change]
     /// Event counts behind the narration (kernel function → pages), in the order they first happened.
     public var counts: [(String, Int)]
+    /// Things that went quietly wrong: the device and the process no longer see the same memory,
+    /// or a DMA went through a stale IOTLB entry.
+    public var hazards: [String] = []
 }

@@ -5,6 +5,12 @@ public struct ScriptStep: Sendable {
     public var statement: Statement
     public var notes: [String]
     public var expects: [Statement]
+
+    public init(statement: Statement, notes: [String] = [], expects: [Statement] = []) {
+        self.statement = statement
+        self.notes = notes
+        self.expects = expects
+    }
 }
 
 /// A script cut into steps. `machine` configures the boot; notes attach to the next step;
@@ -41,8 +47,8 @@ public struct Timeline: Sendable {
 
     public init(engine: Engine) { self.engine = engine }
 
-    public mutating func apply(_ st: Statement, notes: [String] = []) -> StepRecord {
-        let r = engine.apply(st, step: records.count + 1, notes: notes)
+    public mutating func apply(_ st: Statement, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
+        let r = engine.apply(st, step: records.count + 1, notes: notes, traces: traces)
         records.append(r)
         return r
     }
@@ -66,7 +72,8 @@ public struct RunResult: Sendable {
 public enum ScenarioRunner {
     /// Boots the machine of the script and runs every step, checking expects as it goes.
     /// `onStep` sees each record as soon as it exists (for streaming output).
-    public static func run(_ script: Script, onStep: (StepRecord, Engine) -> Void = { _, _ in }) -> RunResult {
+    public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
+                           onStep: (StepRecord, Engine) -> Void = { _, _ in }) -> RunResult {
         let plan = StepPlan(script)
         var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
         var failures: [ExpectFailure] = []
@@ -76,7 +83,7 @@ public enum ScenarioRunner {
             }
         }
         for step in plan.steps {
-            let r = timeline.apply(step.statement, notes: step.notes)
+            let r = timeline.apply(step.statement, notes: step.notes, traces: traces)
             onStep(r, timeline.engine)
             for st in step.expects {
                 if case let .expect(target, clauses) = st.kind {

@@ -1,0 +1,324 @@
+// Device memory accesses: patterns over a mapped buffer, traces of raw IOVAs, and SVA's I/O page
+// faults. Each access is one IOTLB lookup; a miss walks the I/O page table.
+
+/// A stream of device addresses (a `dma-trace` file). The Engine never opens files: the caller does.
+public protocol AddressSource {
+    /// The next address, or nil at the end.
+    mutating func next() throws -> UInt64?
+}
+
+/// Opens the files `dma-trace` names.
+public protocol TraceProvider {
+    func open(_ path: String) throws -> any AddressSource
+}
+
+/// An address source over an array (tests, the TUI prompt with inline data).
+public struct ArrayAddressSource: AddressSource {
+    var items: [UInt64]
+    var i = 0
+    public init(_ items: [UInt64]) { self.items = items }
+    public mutating func next() -> UInt64? {
+        guard i < items.count else { return nil }
+        defer { i += 1 }
+        return items[i]
+    }
+}
+
+/// Per-step DMA counters.
+struct DMACounts {
+    var accesses = 0, hits = 0, misses = 0, walks = 0, stallNs = 0, faults = 0, staleHits = 0, readOnlyFaults = 0
+    var firstFault: UInt64?
+}
+
+extension Engine {
+    /// Offsets of one pass of a pattern over `length` bytes.
+    func dmaOffsets(_ pattern: DMAPattern, length: UInt64, size: UInt64, count: UInt64?, rng: inout SplitMix64) -> [UInt64] {
+        var out: [UInt64] = []
+        let size = max(size, 1)
+        switch pattern {
+        case .seq:
+            let n = count ?? max(1, length / size)
+            var o: UInt64 = 0
+            for _ in 0..<n { out.append(o % max(length, 1)); o += size }
+        case .random:
+            let slots = max(1, length / size)
+            let n = count ?? slots
+            for _ in 0..<n { out.append((rng.next() % slots) * size) }
+        case let .stride(s):
+            let n = count ?? max(1, length / max(s, 1))
+            var o: UInt64 = 0
+            for _ in 0..<n { out.append(o % max(length, 1)); o += s }
+        case let .tile(w, h, pitch):
+            let perRow = (w + size - 1) / size
+            var n = count ?? (perRow * h)
+            outer: for row in 0..<h {
+                for k in 0..<perRow {
+                    if n == 0 { break outer }
+                    let o = row * pitch + k * size
+                    if o < length { out.append(o) }
+                    n -= 1
+                }
+            }
+        }
+        return out
+    }
+
+    /// Translates one device address through the IOTLB and the I/O page table.
+    @inline(__always)
+    mutating func translate(_ d: Int, _ iova: UInt64, write: Bool, tlb: inout IOTLBState, sizes: [UInt64], c: inout DMACounts) {
+        c.accesses += 1
+        if let e = tlb.lookup(iova, sizes: sizes) {
+            c.hits += 1
+            c.stallNs += state.devices[d].hitNs
+            if e.stale { c.staleHits += 1 }
+            return
+        }
+        guard let pte = iopte(d, covering: iova) else {
+            c.faults += 1
+            if c.firstFault == nil { c.firstFault = iova }
+            return
+        }
+        c.misses += 1
+        c.walks += 1
+        c.stallNs += state.devices[d].info.walkLevels(forPageSize: pte.size) * state.devices[d].walkNs
+        if write && !pte.writable {
+            c.readOnlyFaults += 1
+            c.faults += 1
+            if c.firstFault == nil { c.firstFault = iova }
+            return
+        }
+        tlb.insert(pte)
+    }
+
+    /// Adds a step's counters to the device, the tally and the narration.
+    mutating func finishDMA(_ d: Int, _ c: DMACounts, what: String) -> OpResult {
+        touchDevice(d)
+        var st = state.devices[d].stats
+        st.accesses += c.accesses
+        st.hits += c.hits
+        st.misses += c.misses
+        st.walks += c.walks
+        st.stallNs += c.stallNs
+        st.faults += c.faults
+        st.hazards += c.staleHits
+        state.devices[d].stats = st
+        tally.add("iotlb_lookup", c.accesses)
+        tally.add("iotlb_hit", c.hits)
+        tally.add("iotlb_miss", c.misses)
+        let name = state.devices[d].name
+        var text = what
+        if state.devices[d].info.format == .none {
+            text += ": \(c.accesses) accesses straight to physical addresses (no IOMMU, no translation)"
+        } else {
+            let rate = c.accesses > 0 ? Double(c.hits) * 100 / Double(c.accesses) : 0
+            text += ": \(c.accesses) IOTLB lookup\(c.accesses == 1 ? "" : "s"), \(c.hits) hit\(c.hits == 1 ? "" : "s") (\(String(format1: rate))%), \(c.misses) miss\(c.misses == 1 ? "" : "es") each walking the I/O page table at \(state.devices[d].walkNs) ns a level; stall \(formatNs(c.stallNs))"
+        }
+        if c.staleHits > 0 {
+            hazards.append("\(c.staleHits) DMA access\(c.staleHits == 1 ? "" : "es") of \(name) went through stale IOTLB entries of an unmapped buffer (flush=lazy): the device reached memory that is no longer mapped for it")
+        }
+        if c.faults > 0 {
+            let why = c.readOnlyFaults > 0 ? "a write through a read-only IOPTE" : "no IOPTE translates it"
+            return .fail(.iommuFault, text + "; \(c.faults) IOMMU fault\(c.faults == 1 ? "" : "s"): the first at IOVA \(format0x(c.firstFault ?? 0)), \(why); the transaction is blocked and reported (report_iommu_fault)")
+        }
+        return OpResult(text: text)
+    }
+
+    mutating func doDMA(_ d: Int, ref: BufferRef, access: Access, pattern: DMAPattern, size: UInt64, count: UInt64?,
+                        passes: UInt64, transient: Bool) -> OpResult {
+        let devName = state.devices[d].name
+        var preamble = ""
+        var m = mappingIndex(d, process: ref.process, buffer: ref.buffer)
+        if transient {
+            // The seed's "pin only inside the ioctl": pin + map, DMA, unmap + unpin, all in this step.
+            if m == nil {
+                let r = doMap(d, ref: ref, range: nil, iova: nil, access: access)
+                guard r.outcome == .ok else { return r }
+                preamble = "transient: " + r.text + "; then "
+                m = mappingIndex(d, process: ref.process, buffer: ref.buffer)
+            } else {
+                preamble = "transient, but \(ref.process).\(ref.buffer) is mapped already: "
+            }
+        }
+        var mapping: IOMapping
+        var staleMapping = false
+        if let m {
+            mapping = state.devices[d].mappings[m]
+        } else if let old = state.devices[d].lazyUnmapped.last(where: { $0.process == ref.process && $0.buffer == ref.buffer }) {
+            mapping = old
+            staleMapping = true
+        } else {
+            return .fail(.errno("EINVAL"), "\(devName) has no mapping of \(ref.process).\(ref.buffer): map it first (or use transient)")
+        }
+        guard let p = state.processIndex(named: ref.process) else { return .fail(.errno("ESRCH"), "no process \(ref.process)") }
+        let b = state.processes[p].meta.buffer(named: ref.buffer)
+        let bufStart = b?.start ?? mapping.va
+        let length = b?.size ?? mapping.size
+        let base = mapping.iova + (bufStart - mapping.va)
+        touchDevice(d)
+        var rng = state.devices[d].dmaRng
+        let offsets = dmaOffsets(pattern, length: length, size: size, count: count, rng: &rng)
+        state.devices[d].dmaRng = rng
+        var c = DMACounts()
+        let write = access == .write
+        if state.devices[d].info.format == .sva {
+            return finishSVA(d, p: p, base: bufStart, offsets: offsets, passes: passes, write: write, size: size,
+                             what: preamble + "\(devName) \(access.rawValue)s \(ref.process).\(ref.buffer) through \(ref.process)'s page table")
+        }
+        if state.devices[d].info.format == .none {
+            c.accesses = offsets.count * Int(passes)
+        } else {
+            var tlb = state.devices[d].iotlb
+            let sizes = sizesInUse(d)
+            for _ in 0..<passes {
+                for o in offsets {
+                    translate(d, base + o, write: write, tlb: &tlb, sizes: sizes, c: &c)
+                    // An access that crosses into the next page needs that page's translation too.
+                    let last = base + o + size - 1
+                    if size > 1, last >> pageShift != (base + o) >> pageShift {
+                        translate(d, last & ~(pageSize - 1), write: write, tlb: &tlb, sizes: sizes, c: &c)
+                    }
+                }
+            }
+            state.devices[d].iotlb = tlb
+        }
+        var what = preamble + "\(devName) DMA \(access.rawValue)s \(ref.process).\(ref.buffer): \(offsets.count) × \(size) B \(describe(pattern))\(passes > 1 ? " × \(passes) passes" : "")"
+        if staleMapping { what += " at its old IOVA \(format0x(mapping.iova)) (unmapped, invalidation still queued)" }
+        // Pinned user memory the process no longer maps: the device and the CPU see different frames.
+        if mapping.pinnedPages > 0 && !staleMapping {
+            let skip = Int((bufStart & ~(pageSize - 1) - mapping.va) >> pageShift)
+            let divergent = divergentPages(p, va: mapping.va, pfns: mapping.pfns)
+            if let first = divergent.first {
+                let page = first - skip
+                hazards.append("the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(mapping.pfns[first]), which the process no longer maps")
+            }
+        }
+        var result = finishDMA(d, c, what: what)
+        if transient, let m = mappingIndex(d, process: ref.process, buffer: ref.buffer), preamble.hasPrefix("transient: ") {
+            let (t, _) = unmapMapping(d, index: m, forceStrict: false)
+            result.text += "; then " + t
+        }
+        return result
+    }
+
+    /// Page sizes present in the device's IOPTEs (the IOTLB probes only those).
+    func sizesInUse(_ d: Int) -> [UInt64] {
+        var bits: UInt64 = 0
+        for e in state.devices[d].ioptes.values { bits |= e.size }
+        var out: [UInt64] = []
+        var b = bits | state.devices[d].iotlb.sets.reduce(0) { $0 | $1.reduce(0) { $0 | $1.size } }
+        while b != 0 {
+            out.append(UInt64(1) << UInt64(ffs64(b)))
+            b &= b - 1
+        }
+        return out
+    }
+
+    func describe(_ p: DMAPattern) -> String {
+        switch p {
+        case .seq: "sequential"
+        case .random: "at random offsets"
+        case let .stride(s): "with a stride of \(formatSize(s))"
+        case let .tile(w, h, pitch): "over a \(w)×\(h) tile, pitch \(pitch)"
+        }
+    }
+
+    /// `dma-trace`: every address of the source through the IOTLB.
+    mutating func doDMATrace(_ d: Int, path: String, unit: TraceUnit, traces: (any TraceProvider)?) -> OpResult {
+        let devName = state.devices[d].name
+        guard let traces else {
+            return .fail(.errno("ENOENT"), "\(devName) dma-trace \(path): no trace files can be read here")
+        }
+        var source: any AddressSource
+        do {
+            source = try traces.open(path)
+        } catch {
+            return .fail(.errno("ENOENT"), "\(devName) dma-trace: \(error)")
+        }
+        touchDevice(d)
+        var c = DMACounts()
+        if state.devices[d].info.format == .none || state.devices[d].info.format == .sva {
+            return .fail(.errno("EINVAL"), "dma-trace replays IOVAs; \(devName) has \(state.devices[d].info.format == .none ? "no IOMMU" : "SVA, which translates process addresses")")
+        }
+        var tlb = state.devices[d].iotlb
+        let sizes = sizesInUse(d)
+        do {
+            while let a = try source.next() {
+                let iova = unit == .page ? a << pageShift : a
+                translate(d, iova, write: false, tlb: &tlb, sizes: sizes, c: &c)
+            }
+        } catch {
+            state.devices[d].iotlb = tlb
+            return .fail(.errno("EINVAL"), "\(devName) dma-trace \(path): \(error)")
+        }
+        state.devices[d].iotlb = tlb
+        return finishDMA(d, c, what: "\(devName) replays \(path) (\(unit == .page ? "page numbers × 4096" : "addresses"))")
+    }
+
+    /// SVA: the device TLB caches the process's own translations; a miss walks the CPU page table and
+    /// a non-present page is an I/O page fault that handle_mm_fault resolves (iommu_sva_handle_iopf).
+    private mutating func finishSVA(_ d: Int, p: Int, base: UInt64, offsets: [UInt64], passes: UInt64, write: Bool,
+                                    size: UInt64, what: String) -> OpResult {
+        var c = DMACounts()
+        var iopf = 0, invalid = 0
+        var tlb = state.devices[d].iotlb
+        for _ in 0..<passes {
+            for o in offsets {
+                let va = base + o
+                c.accesses += 1
+                let vpn = va >> pageShift
+                if let e = tlb.lookup(va, sizes: [pageSize, pmdSize]) {
+                    // mmu_notifier invalidations keep the device TLB coherent: check the PTE still says the same.
+                    let pte = state.processes[p].pt.entry(vpn: vpn)
+                    if pte.present && UInt64(pte.number) << pageShift == e.pa + (va - e.iova) & ~(pageSize - 1) && (!write || pte.writable) {
+                        c.hits += 1
+                        c.stallNs += state.devices[d].hitNs
+                        continue
+                    }
+                    _ = tlb.invalidate(iova: e.iova, size: e.size)
+                }
+                var pte = state.processes[p].pt.entry(vpn: vpn)
+                c.misses += 1
+                c.walks += 1
+                c.stallNs += 4 * state.devices[d].walkNs
+                if !pte.present || (write && !pte.writable) {
+                    iopf += 1
+                    let r = touchRange(p, start: va, end: va + 1, write: write)
+                    if r != .ok {
+                        invalid += 1
+                        c.faults += 1
+                        if c.firstFault == nil { c.firstFault = va }
+                        continue
+                    }
+                    pte = state.processes[p].pt.entry(vpn: vpn)
+                }
+                let huge = state.processes[p].pt.hugePMDs[vpn >> 9] != nil
+                let s = huge ? pmdSize : pageSize
+                let pa = huge ? UInt64(pte.number - Int(vpn & 511)) << pageShift : UInt64(pte.number) << pageShift
+                tlb.insert(IOPTE(iova: va & ~(s - 1), pa: pa, size: s, writable: pte.writable))
+            }
+        }
+        touchDevice(d)
+        state.devices[d].iotlb = tlb
+        state.devices[d].stats.ioPageFaults += iopf
+        var text = what
+        if iopf > 0 {
+            text += "; \(iopf) I/O page fault\(iopf == 1 ? "" : "s") (PRI page requests): iommu_sva_handle_iopf calls handle_mm_fault, the CPU's own fault path, then the device retries"
+        }
+        if invalid > 0 { text += "; \(invalid) fault\(invalid == 1 ? "" : "s") could not be resolved (no VMA or no permission): the page response says invalid" }
+        return finishDMA(d, c, what: text)
+    }
+}
+
+func formatNs(_ ns: Int) -> String {
+    if ns >= 1_000_000 { return String(format1: Double(ns) / 1e6) + " ms" }
+    if ns >= 1_000 { return String(format1: Double(ns) / 1e3) + " µs" }
+    return "\(ns) ns"
+}
+
+extension String {
+    /// One decimal place, without Foundation.
+    init(format1 v: Double) {
+        let tenths = Int((v * 10).rounded())
+        self = "\(tenths / 10).\(abs(tenths % 10))"
+    }
+}

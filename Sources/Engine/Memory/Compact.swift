@@ -1,0 +1,61 @@
+// `compact`: the migrate scanner walks up from the bottom of memory and moves movable pages to
+// free frames found by the free scanner from the top (compact_zone), so free memory gathers in
+// large blocks. Pinned pages cannot move and keep their blocks broken.
+
+extension Engine {
+    mutating func doCompact() -> OpResult {
+        let phys = state.phys
+        let lo = state.meta.kernelReservedFrames
+        let hi = phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount
+        let before = largeFreeBlocks()
+        var moved = 0, pinned = 0, unmovable = 0
+        // Migrate scanner: 2 MiB blocks from the bottom; free scanner: free frames from the top.
+        var block = lo / pagesPerPMD * pagesPerPMD
+        var freeTop = hi
+        while block + pagesPerPMD <= freeTop {
+            for pfn in max(block, lo)..<(block + pagesPerPMD) where state.phys.use[pfn] != FrameUse.free.rawValue {
+                if !isMigratable(pfn) {
+                    if state.phys.pincount[pfn] > 0 { pinned += 1 } else { unmovable += 1 }
+                    continue
+                }
+                // The highest free frame above the migrate scanner's block.
+                var target = freeTop - 1
+                while target >= block + pagesPerPMD && state.phys.use[target] != FrameUse.free.rawValue { target -= 1 }
+                guard target >= block + pagesPerPMD else { break }
+                freeTop = target
+                if migrate(pfn, to: target) { moved += 1 }
+            }
+            block += pagesPerPMD
+        }
+        let after = largeFreeBlocks()
+        var text = "compact_zone: \(moved) movable page\(moved == 1 ? "" : "s") migrated from low to high memory; free 2 MiB blocks \(before) → \(after)"
+        if pinned > 0 { text += "; \(pinned) pinned page\(pinned == 1 ? "" : "s") could not move (a long-term pin makes a page unmovable)" }
+        if unmovable > 0 { text += "; \(unmovable) unmovable kernel page\(unmovable == 1 ? "" : "s") (page tables, UMP, dma-buf, slab) stay where they are" }
+        return OpResult(text: text)
+    }
+
+    /// Free blocks of order ≥ 9 outside CMA.
+    func largeFreeBlocks() -> Int {
+        (pmdOrder...maxPageOrder).reduce(0) { $0 + state.phys.freeList(order: $1).count << ($1 - pmdOrder) }
+    }
+
+    /// Moves a migratable page to a specific free frame.
+    private mutating func migrate(_ pfn: Int, to target: Int) -> Bool {
+        let old = state.phys.frame(pfn)
+        guard claimFrame(target, use: state.phys.frameUse(pfn), owner: old.owner) else { return false }
+        logFrame(target)
+        state.phys.setFrame(target, old)
+        for (p, vpn) in mappers(of: pfn) {
+            let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+            setPTE(p, vpn: vpn, .page(pfn: target, writable: e.writable))
+        }
+        if old.use == FrameUse.shmem.rawValue {
+            for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
+                for (index, f) in pages where Int(f) == pfn { shmemSet(obj, index, Int32(target)) }
+            }
+        }
+        freePages(pfn, order: 0)
+        tally.add("migrate_pages")
+        return true
+    }
+}

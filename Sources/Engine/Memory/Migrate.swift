@@ -1,0 +1,87 @@
+// Page migration (mm/migrate.c) and contiguous allocation (alloc_contig_range): what FOLL_LONGTERM,
+// the CMA heap, linear UMP buffers and compaction need.
+
+extension Engine {
+    /// The rmap of one frame, found by walking page tables: every (process, vpn) whose PTE maps it.
+    func mappers(of pfn: Int) -> [(Int, UInt64)] {
+        var out: [(Int, UInt64)] = []
+        for (p, proc) in state.processes.enumerated() where proc.meta.alive {
+            for region in proc.pt.tables.keys.sorted() {
+                guard let table = proc.pt.tables[region], table.used > 0 else { continue }
+                for (i, e) in table.entries.enumerated() where e.present && !e.isZero && e.number == pfn {
+                    out.append((p, (region << 9) + UInt64(i)))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Can migrate_pages move this frame? A movable small page whose every reference is a mapping.
+    func isMigratable(_ pfn: Int) -> Bool {
+        let use = state.phys.frameUse(pfn)
+        guard PhysicalMemory.isMovable(use), !state.phys.isLarge(pfn), state.phys.pincount[pfn] == 0 else { return false }
+        let cacheRef: Int32 = use == .shmem ? 1 : 0
+        return state.phys.refcount[pfn] == state.phys.mapcount[pfn] + cacheRef
+    }
+
+    /// migrate_pages for one small page: a new frame (outside CMA when asked), every PTE switched to it
+    /// (try_to_migrate + remove_migration_ptes), the old frame freed. nil when it cannot move.
+    mutating func migratePage(_ pfn: Int, avoidCMA: Bool, excluding range: Range<Int>? = nil) -> Int? {
+        guard isMigratable(pfn) else { return nil }
+        let old = state.phys.frame(pfn)
+        var taken: [Int] = []
+        var target: Int?
+        // The destination must lie outside the range being emptied (alloc_contig_range's rule).
+        while let cand = allocPage(use: state.phys.frameUse(pfn), owner: old.owner, exclusive: false, avoidCMA: avoidCMA) {
+            if let range, range.contains(cand) { taken.append(cand); continue }
+            target = cand
+            break
+        }
+        for t in taken { freePages(t, order: 0) }
+        guard let new = target else { return nil }
+        logFrame(new)
+        var moved = old
+        moved.stamp = state.phys.stamp[new]
+        state.phys.setFrame(new, moved)
+        for (p, vpn) in mappers(of: pfn) {
+            let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+            setPTE(p, vpn: vpn, .page(pfn: new, writable: e.writable))
+        }
+        if old.use == FrameUse.shmem.rawValue {
+            for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
+                for (index, f) in pages where Int(f) == pfn { shmemSet(obj, index, Int32(new)) }
+            }
+        }
+        freePages(pfn, order: 0)
+        tally.add("migrate_pages")
+        return new
+    }
+
+    /// alloc_contig_range: `count` frames in one run, aligned to `align` frames, inside CMA or in
+    /// ordinary memory; movable pages in the way are migrated out. nil when no run can be emptied.
+    mutating func allocContig(count: Int, align: Int, cma: Bool, use: FrameUse, owner: Int32) -> Int? {
+        let phys = state.phys
+        let lo = cma ? phys.cmaStart : state.meta.kernelReservedFrames
+        let hi = cma ? phys.cmaEnd : (phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount)
+        guard count > 0, hi - lo >= count else { return nil }
+        var start = (lo + align - 1) / align * align
+        // First fit: a run whose frames are all free or migratable.
+        while start + count <= hi {
+            var ok = true, blocker = start
+            for pfn in start..<(start + count) where phys.use[pfn] != FrameUse.free.rawValue && !isMigratable(pfn) {
+                ok = false
+                blocker = pfn
+                break
+            }
+            if ok { break }
+            start = (blocker / align + 1) * align
+        }
+        guard start + count <= hi else { return nil }
+        let range = start..<(start + count)
+        for pfn in range where state.phys.use[pfn] != FrameUse.free.rawValue {
+            guard migratePage(pfn, avoidCMA: cma, excluding: range) != nil else { return nil }
+        }
+        for pfn in range { guard claimFrame(pfn, use: use, owner: owner) else { return nil } }
+        return start
+    }
+}

@@ -1,0 +1,141 @@
+// get_user_pages and pin_user_pages (reference §2): fault the range in as GUP does, unshare what a
+// reliable pin needs, migrate out of CMA for FOLL_LONGTERM, then take the references.
+
+/// FOLL_* flags of one GUP call.
+struct FollFlags {
+    var write = false
+    var longterm = false
+    /// FOLL_GET rather than FOLL_PIN.
+    var get = false
+}
+
+/// GUP_PIN_COUNTING_BIAS: a FOLL_PIN adds this much to a small page's refcount.
+let gupPinCountingBias: Int32 = 1024
+
+struct GUPResult {
+    var pfns: [Int32] = []
+    var zeroPages = 0
+    var unshared = 0
+    var migrated = 0
+    var outcome: FaultResult = .ok
+}
+
+extension Engine {
+    /// __get_user_pages over [start, end): each page faulted in as the flags require, then grabbed.
+    mutating func getUserPages(_ p: Int, start: UInt64, end: UInt64, flags: FollFlags) -> GUPResult {
+        var result = GUPResult()
+        let first = start >> pageShift, last = (end + pageSize - 1) >> pageShift
+        // faultin_page: FOLL_WRITE takes write faults (breaking COW, replacing the zero page).
+        let touch = touchRange(p, start: first << pageShift, end: last << pageShift, write: flags.write)
+        if touch != .ok {
+            result.outcome = touch
+            return result
+        }
+        for vpn in first..<last {
+            var e = state.processes[p].pt.entry(vpn: vpn)
+            if !e.present { continue }
+            if !flags.get && mustUnshare(p, vpn: vpn, e, longterm: flags.longterm) {
+                // FAULT_FLAG_UNSHARE: the process gets its own exclusive copy, PTE still read-only.
+                guard unshare(p, vpn: vpn) else {
+                    releaseAll(&result, get: flags.get)
+                    return result
+                }
+                result.unshared += 1
+                e = state.processes[p].pt.entry(vpn: vpn)
+            }
+            var pfn = e.number
+            if flags.longterm && !flags.get && state.phys.isCMA(pfn) && !e.isZero {
+                // check_and_migrate_movable_pages: a long-term pin must not stay in CMA.
+                if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9) }
+                if state.phys.isLarge(pfn) { splitFolio(state.phys.folioHead(pfn)) }
+                guard let moved = migratePage(pfn, avoidCMA: true) else {
+                    releaseAll(&result, get: flags.get)
+                    return result
+                }
+                pfn = moved
+                result.migrated += 1
+            }
+            if e.isZero && !flags.get {
+                // "Don't take a pin on the zero page."
+                result.zeroPages += 1
+                result.pfns.append(Int32(pfn))
+                continue
+            }
+            grab(pfn, get: flags.get)
+            result.pfns.append(Int32(pfn))
+        }
+        if !flags.get {
+            touchProcess(p)
+            state.processes[p].meta.hasPinned = true
+        }
+        return result
+    }
+
+    /// A GUP call that fails part-way gives back what it took (and reports ENOMEM).
+    private mutating func releaseAll(_ result: inout GUPResult, get: Bool) {
+        for pfn in result.pfns { release(Int(pfn), get: get) }
+        result.pfns = []
+        result.outcome = .oom
+    }
+
+    /// gup_must_unshare: a read-only FOLL_PIN of a shared anonymous page, or a long-term one of the
+    /// zero page in a private mapping, needs the process's own exclusive page (not before 5.19).
+    func mustUnshare(_ p: Int, vpn: UInt64, _ e: PTE, longterm: Bool) -> Bool {
+        guard state.config.kernel == .v6_12, !e.writable else { return false }
+        if e.isZero { return longterm }
+        let pfn = e.number
+        guard state.phys.frameUse(pfn) == .anon else { return false }
+        return state.phys.flags[pfn] & FrameFlag.anonExclusive == 0
+    }
+
+    /// do_wp_page with FAULT_FLAG_UNSHARE: copy (or reuse) like a write fault, but keep the PTE read-only.
+    mutating func unshare(_ p: Int, vpn: UInt64) -> Bool {
+        let va = vpn << pageShift
+        guard let v = state.processes[p].meta.vmaIndex(containing: va) else { return false }
+        if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9) }
+        guard state.processes[p].meta.vmas[v].flags.contains(.write) else { return false }
+        guard doWPPage(p, vma: v, vpn: vpn) == .ok else { return false }
+        let now = state.processes[p].pt.entry(vpn: vpn)
+        setPTE(p, vpn: vpn, .page(pfn: now.number, writable: false))
+        tally.add("unshare")
+        return true
+    }
+
+    /// try_grab_folio: FOLL_GET +1; FOLL_PIN +1024 on a small page, +1 and a pin count on a large folio.
+    mutating func grab(_ pfn: Int, get: Bool) {
+        var f = state.phys.frame(pfn)
+        logFrame(pfn)
+        if get {
+            f.refcount += 1
+        } else {
+            f.refcount += state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+            f.pincount += 1
+        }
+        state.phys.setFrame(pfn, f)
+    }
+
+    /// unpin_user_page / put_page: the inverse of grab. The frame is freed when nothing else holds it.
+    mutating func release(_ pfn: Int, get: Bool) {
+        if Int32(pfn) == state.meta.zeroPfn && !get { return }
+        var f = state.phys.frame(pfn)
+        logFrame(pfn)
+        if !get {
+            f.pincount -= 1
+            f.refcount -= state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+        }
+        f.refcount += 1     // putPage below takes the last one
+        state.phys.setFrame(pfn, f)
+        putPage(pfn)
+    }
+
+    /// Page indices (within a VA range starting at `va`) whose frame the process no longer maps.
+    func divergentPages(_ p: Int, va: UInt64, pfns: [Int32]) -> [Int] {
+        guard state.processes[p].meta.alive else { return Array(pfns.indices) }
+        var out: [Int] = []
+        for (i, pfn) in pfns.enumerated() where pfn != state.meta.zeroPfn {
+            let e = state.processes[p].pt.entry(vpn: (va >> pageShift) + UInt64(i))
+            if !e.present || e.number != Int(pfn) { out.append(i) }
+        }
+        return out
+    }
+}

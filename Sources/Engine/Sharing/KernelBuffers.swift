@@ -1,0 +1,164 @@
+// UMP and dma-buf (reference §6): non-swappable kernel memory that user space maps (VM_PFNMAP)
+// and devices use without pinning. UMP names buffers by a small global secure id that any process
+// may import; a dma-buf is reached only through its file descriptor.
+
+/// UMP_SECURE_ID_TABLE_ENTRIES_MAXIMUM.
+let umpSecureIDs = 4096
+
+extension Engine {
+    /// Maps a kernel buffer's frames into process p as a VM_IO|VM_PFNMAP VMA; returns the address.
+    mutating func mapKernelBuffer(_ p: Int, name: String, kb k: Int) -> UInt64? {
+        let kb = state.kernelBuffers[k]
+        let len = UInt64(kb.pfns.count) << pageShift
+        guard let addr = getUnmappedArea(p, length: len, thpAlign: false) else { return nil }
+        insertVMA(p, VMA(start: addr, end: addr + len, flags: [.read, .write, .shared], kind: .device, anonVMA: 0, shmem: 0,
+                         shmemOffset: 0, label: name))
+        for (i, pfn) in kb.pfns.enumerated() {
+            let vpn = (addr >> pageShift) + UInt64(i)
+            guard ensurePTETable(p, region: vpn >> 9) else { return nil }
+            setPTE(p, vpn: vpn, .page(pfn: Int(pfn), writable: true))
+        }
+        touchProcess(p)
+        state.processes[p].meta.buffers.append(Buffer(name: name, start: addr, size: kb.size, kind: kb.kind, chunkStart: addr,
+                                                      chunkSize: len, kernelBuffer: Int32(k)))
+        touchKernelBuffers()
+        if !state.kernelBuffers[k].holders.contains(state.processes[p].meta.name) {
+            state.kernelBuffers[k].holders.append(state.processes[p].meta.name)
+        }
+        return addr
+    }
+
+    mutating func doUMPAlloc(_ p: Int, name: String, size: UInt64, linear: Bool) -> OpResult {
+        let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
+        let charge = state.config.umpLimit == .memlock
+        let call = "ump_ref_drv_allocate(\(formatSize(size))\(linear ? ", PHYSICALLY_LINEAR" : ""))"
+        if charge, let refusal = memlockRefusal(p, pages: pages, current: state.processes[p].meta.lockedVMPages, counter: "locked_vm") {
+            return .fail(refusal.outcome, "\(call) " + refusal.text + " (ump-limit=memlock)")
+        }
+        let used = Set(state.kernelBuffers.filter { $0.kind == .ump && !$0.freed }.map(\.id))
+        guard let id = (1..<umpSecureIDs).first(where: { !used.contains(Int32($0)) }) else {
+            return .fail(.errno("ENOMEM"), "\(call) fails: all \(umpSecureIDs - 1) secure ids are taken")
+        }
+        let pid = state.processes[p].meta.pid
+        guard let pfns = allocKernelPages(pages: pages, use: .ump, owner: pid, contiguous: linear, cma: false) else {
+            return .fail(.oom, "\(call) fails: \(linear ? "no physically contiguous run of \(formatSize(UInt64(pages) << pageShift)) can be found or emptied" : "out of memory")")
+        }
+        touchKernelBuffers()
+        state.kernelBuffers.append(KernelBuffer(id: Int32(id), kind: .ump, size: size, pfns: pfns, contiguous: linear,
+                                                creator: state.processes[p].meta.name, holders: [], deviceMaps: 0,
+                                                chargedPages: charge ? pages : 0, freed: false))
+        if charge {
+            touchProcess(p)
+            state.processes[p].meta.lockedVMPages += pages
+        }
+        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1) else {
+            return .fail(.errno("ENOMEM"), "\(call): no room to map it")
+        }
+        var text = "\(call): \(pages) page\(pages == 1 ? "" : "s") of non-swappable kernel memory"
+        text += linear ? " in one physically contiguous run from pfn \(pfns[0])" : ", one page at a time (scattered)"
+        text += "; secure id \(id) (the lowest free in a global table of \(umpSecureIDs)); mapped into \(state.processes[p].meta.name) at \(format0x(addr)) (VM_PFNMAP: not in rss, never reclaimed)"
+        text += charge ? "; charged to locked_vm (ump-limit=memlock)" : "; charged to no limit: any process may take as much as it likes (ump-limit=none, the original UMP)"
+        return OpResult(text: text)
+    }
+
+    mutating func doUMPImport(_ p: Int, name: String, id: UInt64) -> OpResult {
+        guard let k = state.kernelBuffers.firstIndex(where: { $0.kind == .ump && !$0.freed && UInt64($0.id) == id }) else {
+            return .fail(.errno("EINVAL"), "ump_handle_create_from_secure_id(\(id)): no UMP buffer has that id")
+        }
+        guard let addr = mapKernelBuffer(p, name: name, kb: k) else {
+            return .fail(.errno("ENOMEM"), "no room to map the UMP buffer")
+        }
+        let kb = state.kernelBuffers[k]
+        return OpResult(text: "ump_handle_create_from_secure_id(\(id)): \(state.processes[p].meta.name) maps \(kb.creator)'s \(formatSize(kb.size)) buffer at \(format0x(addr)). The kernel checks nothing but the size: a secure id is a small number from a global table, so any process that can open the UMP device can guess it and read or write another process's buffer")
+    }
+
+    mutating func doDmabufAlloc(_ p: Int, name: String, size: UInt64, heap: DMAHeap) -> OpResult {
+        let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
+        let call = "DMA_HEAP_IOCTL_ALLOC(\(heap == .cma ? "cma" : "system") heap, \(formatSize(size)))"
+        if heap == .cma && state.phys.cmaEnd == state.phys.cmaStart {
+            return .fail(.errno("ENODEV"), "\(call): this machine has no CMA region (machine cma=SIZE)")
+        }
+        guard let pfns = allocKernelPages(pages: pages, use: .dmabuf, owner: state.processes[p].meta.pid, contiguous: heap == .cma, cma: heap == .cma) else {
+            return .fail(.oom, "\(call) fails: \(heap == .cma ? "no run of the CMA region can be emptied" : "out of memory")")
+        }
+        touchKernelBuffers()
+        touchMachine()
+        let id = Int32(state.kernelBuffers.count + 1)
+        state.kernelBuffers.append(KernelBuffer(id: id, kind: .dmabuf, size: size, pfns: pfns, contiguous: heap == .cma,
+                                                creator: state.processes[p].meta.name, holders: [], deviceMaps: 0, chargedPages: 0, freed: false))
+        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1) else {
+            return .fail(.errno("ENOMEM"), "no room to map the dma-buf")
+        }
+        var runs = 1
+        for i in 1..<max(1, pfns.count) where pfns[i] != pfns[i - 1] + 1 { runs += 1 }
+        let how = heap == .cma ? "cma_alloc: one contiguous run from the CMA region (movable pages there are migrated out)" : "the system heap takes the largest blocks it can (orders 8, 4, 0): \(runs) contiguous run\(runs == 1 ? "" : "s")"
+        return OpResult(text: "\(call): \(pages) pages, \(how); \(state.processes[p].meta.name) holds its file descriptor and maps it at \(format0x(addr)); only holders of the fd can map it")
+    }
+
+    /// Kernel allocations for ump and dma-buf: one contiguous run, or the system heap's orders 8, 4, 0.
+    mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool) -> [Int32]? {
+        if contiguous {
+            let align = Int(min(roundUpPow2(UInt64(pages)), 4096))
+            guard let start = allocContig(count: pages, align: align, cma: cma, use: use, owner: owner) else { return nil }
+            return (start..<(start + pages)).map { Int32($0) }
+        }
+        var pfns: [Int32] = []
+        var left = pages
+        while left > 0 {
+            var got: Int?
+            var order = 0
+            for o in [8, 4, 0] where (1 << o) <= left || o == 0 {
+                if let pfn = o == 0 ? allocPageOrReclaim(use: use, owner: owner, exclusive: false) : allocPages(order: o, use: use, owner: owner) {
+                    got = pfn
+                    order = o
+                    break
+                }
+            }
+            guard let start = got else {
+                for pfn in pfns { putPage(Int(pfn)) }
+                return nil
+            }
+            for i in 0..<(1 << order) { pfns.append(Int32(start + i)) }
+            left -= 1 << order
+        }
+        return pfns
+    }
+
+    mutating func doSend(_ p: Int, name: String, to other: String) -> OpResult {
+        guard let b = state.processes[p].meta.buffer(named: name), b.kind == .dmabuf else {
+            return .fail(.errno("EBADF"), "\(state.processes[p].meta.name) holds no dma-buf fd named \(name) (UMP buffers are shared by secure id, not by fd)")
+        }
+        guard let q = state.processIndex(named: other), state.processes[q].meta.alive else {
+            return .fail(.errno("ESRCH"), "\(other) is not running")
+        }
+        if state.processes[q].meta.buffer(named: name) != nil {
+            return .fail(.errno("EEXIST"), "\(other) already has a buffer named \(name)")
+        }
+        guard let addr = mapKernelBuffer(q, name: name, kb: Int(b.kernelBuffer)) else {
+            return .fail(.errno("ENOMEM"), "no room in \(other) to map it")
+        }
+        return OpResult(text: "sendmsg(SCM_RIGHTS): \(state.processes[p].meta.name) passes the dma-buf fd of \(name) to \(other), which maps it at \(format0x(addr)). Possession of the fd is the permission: nobody without it can name the buffer")
+    }
+
+    /// A process lets go of a kernel buffer (close, exit): the buffer is freed once nothing holds it.
+    mutating func dropKernelBufferHold(_ p: Int, _ b: Buffer) {
+        guard b.kernelBuffer >= 0 else { return }
+        touchKernelBuffers()
+        let k = Int(b.kernelBuffer)
+        state.kernelBuffers[k].holders.removeAll { $0 == state.processes[p].meta.name }
+        freeKernelBufferIfUnused(k)
+    }
+
+    mutating func freeKernelBufferIfUnused(_ k: Int) {
+        let kb = state.kernelBuffers[k]
+        guard !kb.freed, kb.holders.isEmpty, kb.deviceMaps == 0 else { return }
+        touchKernelBuffers()
+        state.kernelBuffers[k].freed = true
+        for pfn in kb.pfns { putPage(Int(pfn)) }
+        if kb.chargedPages > 0, let c = state.processIndex(named: kb.creator), state.processes[c].meta.alive {
+            touchProcess(c)
+            state.processes[c].meta.lockedVMPages -= kb.chargedPages
+        }
+        tally.add("kernel_buffer_freed")
+    }
+}
