@@ -1,4 +1,4 @@
-// The command line: `umptui run|check|bench|probe`. The TUI (`umptui [FILE]`) arrives with its own issue.
+// The command line: `umptui [FILE]` opens the TUI (the default subcommand); `umptui run|check|bench|probe`.
 
 import ArgumentParser
 
@@ -12,6 +12,7 @@ struct Umptui: ParsableCommand {
             Exit status: 0 the script ran (kernel-level outcomes such as SIGSEGV or ENOMEM included),
             1 an `expect` failed, 2 an error in the script, its files or the command line.
             """,
-        subcommands: [Run.self, Check.self, Bench.self, Probe.self]
+        subcommands: [Tui.self, Run.self, Check.self, Bench.self, Probe.self],
+        defaultSubcommand: Tui.self
     )
 }

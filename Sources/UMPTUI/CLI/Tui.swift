@@ -1,0 +1,80 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+/// `umptui [FILE]`: the terminal UI, the default subcommand. With no FILE, the built-in tour.
+struct Tui: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tui",
+        abstract: "Open the terminal UI on a scenario (the default; with no file, a narrated tour).",
+        discussion: "Keys: space step, b back, p play, Tab pane, arrows select, Enter inspect, : command, ? help, q quit. See docs/tui.md.")
+
+    @Argument(help: "The scenario file (*.ump); without it, the built-in tour.", completion: .file(extensions: ["ump"]))
+    var file: String?
+
+    @Flag(name: .customLong("no-mouse"), help: "Do not capture the mouse (keep the terminal's own selection).")
+    var noMouse = false
+
+    @Flag(name: .customLong("no-color"), help: "No colours: bold, reverse and underline only (as NO_COLOR does).")
+    var noColor = false
+
+    @Flag(help: "ASCII glyphs only (the default when the locale is not UTF-8).")
+    var ascii = false
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a declaration option, e.g. machine.ram=1G.", valueName: "KEY=VALUE"))
+    var overrides: [String] = []
+
+    @Option(help: ArgumentHelp("Print the screen as text at COLSxROWS after --steps steps, and exit (no terminal needed).", valueName: "COLSxROWS"))
+    var printScreen: String?
+
+    @Option(help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
+    var steps: Int = 0
+
+    func run() throws {
+        let session: Session
+        do {
+            session = try Tui.loadSession(file: file, overrides: overrides)
+        } catch let e as LoadError {
+            printError(e.description)
+            throw ExitCode(2)
+        }
+        if let spec = printScreen {
+            let parts = spec.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
+                printError("umptui: --print-screen takes COLSxROWS, like 120x40")
+                throw ExitCode(2)
+            }
+            var app = AppState(session: session, glyphs: ascii ? .ascii : .unicode)
+            app.session.go(to: steps)
+            (app.width, app.height) = (parts[0], parts[1])
+            app.prepare()
+            print(TextDriver.text(Screen.render(app)), terminator: "")
+            return
+        }
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            printError("umptui: the terminal UI needs a terminal on stdin and stdout; for output to a file or a pipe use `umptui run FILE` (or --print-screen)")
+            throw ExitCode(2)
+        }
+        let options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+        if let sig = TUIApp.run(session: session, options: options) {
+            // Die of the signal that ended us, as a shell expects, now that the terminal is restored.
+            signal(sig, SIG_DFL)
+            raise(sig)
+        }
+    }
+
+    static func loadSession(file: String?, overrides: [String]) throws -> Session {
+        guard let file else {
+            var script: Script
+            do {
+                script = try parseScript(Tour.source, fileName: Tour.fileName)
+                try applyOverrides(overrides, to: &script)
+            } catch {
+                throw LoadError(description: error.rendered)
+            }
+            return Session(script: script)
+        }
+        let loaded = try ScriptLoader.load(path: file, overrides: overrides)
+        return Session(script: loaded.script, baseDirectory: URL(fileURLWithPath: file).deletingLastPathComponent())
+    }
+}

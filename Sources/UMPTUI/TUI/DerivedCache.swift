@@ -1,0 +1,60 @@
+// Per-state memo of what drawing needs but must not recompute every frame: the change index of
+// the last step, IOPTEs in IOVA order, misses per step, and the cross-highlight of the selection.
+
+import Engine
+
+final class DerivedCache {
+    private var generation = -1
+    private(set) var changes = ChangeIndex(frames: 0)
+    private var sortedIOPTEs: [Int: [IOPTE]] = [:]
+    private var missHistory: [Int: [Int]] = [:]
+    private var highlightKey: (generation: Int, selection: Selection?)?
+    private(set) var highlight = Highlight(frames: 0)
+    /// pid → process index, for colouring frames by owner.
+    private(set) var processByPid: [Int32: Int] = [:]
+
+    func refresh(_ session: Session) {
+        guard session.generation != generation else { return }
+        generation = session.generation
+        changes = ChangeIndex(record: session.lastRecord, state: session.state)
+        sortedIOPTEs = [:]
+        missHistory = [:]
+        processByPid = [:]
+        for (i, p) in session.state.processes.enumerated() { processByPid[p.meta.pid] = i }
+    }
+
+    func ioptes(_ session: Session, device d: Int) -> [IOPTE] {
+        refresh(session)
+        if let s = sortedIOPTEs[d] { return s }
+        let s = session.state.devices[d].sortedIOPTEs
+        sortedIOPTEs[d] = s
+        return s
+    }
+
+    func highlight(_ session: Session, _ selection: Selection?) -> Highlight {
+        refresh(session)
+        if let k = highlightKey, k.generation == generation, k.selection == selection { return highlight }
+        highlight = Highlight(selection: selection, state: session.state)
+        highlightKey = (generation, selection)
+        return highlight
+    }
+
+    /// IOTLB misses of device `d` in each step so far, oldest first: read from the Changes, which
+    /// hold the device as it was before each step that touched it.
+    func misses(_ session: Session, device d: Int) -> [Int] {
+        refresh(session)
+        if let m = missHistory[d] { return m }
+        let records = session.records
+        var after = d < session.state.devices.count ? session.state.devices[d].stats.misses : 0
+        var out = Array(repeating: 0, count: records.count)
+        for (i, r) in records.enumerated().reversed() {
+            for case let .device(index, old) in r.changes where Int(index) == d {
+                out[i] = max(0, after - old.stats.misses)
+                after = old.stats.misses
+                break
+            }
+        }
+        missHistory[d] = out
+        return out
+    }
+}

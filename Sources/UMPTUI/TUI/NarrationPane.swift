@@ -1,0 +1,82 @@
+// The narration: the current step's what and why (naming the kernel function), its notes and any
+// failed expect; below it the log of the steps so far, outcomes marked.
+
+import Engine
+
+enum NarrationPane {
+    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+        let s = ctx.session
+        let g = ctx.glyphs
+        c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), g.hline, .separator)
+        var lines: [(String, Role)] = []
+        let width = r.width - 2
+        if let rec = s.lastRecord {
+            var x = c.text(r.x + 1, r.y, " STEP \(rec.step) of \(s.total) ", .paneTitle)
+            if rec.line > 0 { x = c.text(x, r.y, "line \(rec.line) ", .dim) }
+            x = c.text(x, r.y, " " + rec.command + " ", .current, limit: r.maxX - x - 12, ellipsis: g.ellipsis)
+            c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
+            for n in rec.notes { lines += wrapText(n, width: width).map { ($0, .note) } }
+            let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "
+            lines += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
+            for f in s.expectFailures[rec.step] ?? [] { lines += wrapText("expect failed: " + f, width: width).map { ($0, .error) } }
+        } else {
+            c.text(r.x + 1, r.y, " STEP 0 of \(s.total) ", .paneTitle)
+            let st = s.state
+            let free = formatSize(UInt64(st.phys.freeFrames) << pageShift)
+            lines += wrapText("The machine has booted: \(formatSize(st.config.ram)) of RAM, \(free) free in the buddy allocator; the rest is the kernel image, the memmap and low memory.", width: width).map { ($0, .normal) }
+        }
+        if let next = s.nextStep {
+            let nextLine = "next: \(next.statement.text)   (\(g.space) to run it, b to step back)"
+            if lines.count < r.height - 1 { lines += wrapText(nextLine, width: width).map { ($0, .dim) } }
+        } else if s.current > 0 {
+            for n in s.trailingNotes { lines += wrapText(n, width: width).map { ($0, .note) } }
+            lines.append(("the end: \(g.enter) inspects, : runs a line of your own, Home starts over", .dim))
+        }
+        let rows = r.height - 1
+        for (i, (text, role)) in lines.prefix(rows).enumerated() {
+            c.text(r.x + 1, r.y + 1 + i, text, role, limit: width)
+        }
+        if lines.count > rows, rows > 0 {
+            c.put(r.maxX - 2, r.y + rows, g.ellipsis, .dim)
+        }
+    }
+
+    static func outcomeText(_ rec: StepRecord) -> String { rec.outcome.word }
+
+    static func drawLog(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+        let s = ctx.session
+        let g = ctx.glyphs
+        let focused = ctx.app.focus == .log
+        c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), g.hline, .separator)
+        var x = c.text(r.x + 1, r.y, " LOG ", focused ? .paneTitleFocused : .paneTitle)
+        var outcomes: [String: Int] = [:]
+        for rec in s.records { outcomes[rec.outcome.word, default: 0] += 1 }
+        let summary = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        if !summary.isEmpty { x = c.text(x, r.y, " \(summary) ", .dim) }
+        let rows = r.height - 1
+        let records = s.records
+        let end = max(0, records.count - ctx.app.logScroll)
+        let start = max(0, end - rows)
+        let numberWidth = String(max(1, s.total)).count
+        for (i, rec) in records[start..<end].enumerated() {
+            let y = r.y + 1 + i
+            let current = rec.step == records.count
+            c.put(r.x, y, current ? g.cursor : " ", .current)
+            let num = String(rec.step)
+            var cx = c.text(r.x + 1 + numberWidth - num.count, y, num, current ? .current : .dim)
+            let word = rec.outcome.word
+            let failed = s.expectFailures[rec.step] != nil
+            cx = c.text(cx + 1, y, word + String(repeating: " ", count: max(1, 8 - word.count)), rec.outcome.ok ? .ok : .error)
+            cx = c.text(cx, y, rec.command, current ? .current : .normal, limit: min(60, r.maxX - cx - 1), ellipsis: g.ellipsis)
+            let detail = failed ? "expect failed" : firstClause(rec.text)
+            c.text(cx + 2, y, detail, failed ? .error : .dim, limit: r.maxX - cx - 3, ellipsis: g.ellipsis)
+        }
+        if records.isEmpty { c.text(r.x + 2, r.y + 1, "no steps yet", .dim) }
+    }
+
+    /// The narration up to its first clause, for a one-line log entry.
+    static func firstClause(_ text: String) -> String {
+        if let i = text.firstIndex(where: { $0 == ":" || $0 == ";" }) { return String(text[..<i]) }
+        return text
+    }
+}

@@ -1,0 +1,55 @@
+// The loop: draw, wait for a key (or the play timer, or a signal), hand the key to AppState, act on
+// the flags it returns. Everything that touches the terminal goes through NcursesDriver.
+
+import Dispatch
+import Engine
+import Foundation
+
+enum TUIApp {
+    struct Options {
+        var noColor = false
+        var mouse = true
+        var ascii = false
+    }
+
+    /// Runs the TUI until q or a signal; returns the signal that ended it, if any.
+    static func run(session: Session, options: Options) -> Int32? {
+        setlocale(LC_ALL, "")
+        let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
+        let glyphs = options.ascii || !utf8 ? Glyphs.ascii : Glyphs.unicode
+        let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        var app = AppState(session: session, glyphs: glyphs)
+        let driver = NcursesDriver(options: .init(noColor: noColor, mouse: options.mouse))
+        defer { driver.stop() }
+        var lastStep = now()
+        var dirty = true
+        while true {
+            let sig = NcursesDriver.caughtSignal.load(ordering: .sequentiallyConsistent)
+            if sig != 0 { return sig }
+            if dirty {
+                (app.width, app.height) = driver.size
+                app.prepare()
+                driver.draw(Screen.render(app))
+                dirty = false
+            }
+            var timeout = 100
+            if app.playing {
+                let due = lastStep + app.playInterval
+                timeout = max(0, min(100, Int((due - now()) * 1000)))
+            }
+            if let key = driver.readKey(timeout: timeout) {
+                if key == .resize { driver.invalidate() }
+                let r = app.handle(key)
+                if r.contains(.quit) { return nil }
+                if r.contains(.redraw) { dirty = true }
+                if !app.playing { lastStep = now() }
+            }
+            if app.playing && now() - lastStep >= app.playInterval {
+                lastStep = now()
+                if app.tick().contains(.redraw) { dirty = true }
+            }
+        }
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
