@@ -5,6 +5,16 @@
 public protocol AddressSource {
     /// The next address, or nil at the end.
     mutating func next() throws -> UInt64?
+    /// Replaces `batch` with the next addresses (as many as is convenient); false at the end.
+    mutating func nextBatch(_ batch: inout [UInt64]) throws -> Bool
+}
+
+extension AddressSource {
+    public mutating func nextBatch(_ batch: inout [UInt64]) throws -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        while batch.count < 4096, let a = try next() { batch.append(a) }
+        return !batch.isEmpty
+    }
 }
 
 /// Opens the files `dma-trace` names.
@@ -65,22 +75,31 @@ extension Engine {
 
     /// Translates one device address through the IOTLB and the I/O page table.
     @inline(__always)
-    mutating func translate(_ d: Int, _ iova: UInt64, write: Bool, tlb: inout IOTLBState, sizes: [UInt64], c: inout DMACounts) {
+    func translate(_ iova: UInt64, write: Bool, tlb: inout IOTLBState, ioptes: [UInt64: IOPTE], sizes: [UInt64],
+                   info: IOMMUFormatInfo, hitNs: Int, walkNs: Int, c: inout DMACounts) {
         c.accesses += 1
-        if let e = tlb.lookup(iova, sizes: sizes) {
+        let slot = tlb.lookup(iova, sizes: sizes)
+        if slot >= 0 {
             c.hits += 1
-            c.stallNs += state.devices[d].hitNs
-            if e.stale { c.staleHits += 1 }
+            c.stallNs += hitNs
+            if tlb.isStale(slot) { c.staleHits += 1 }
             return
         }
-        guard let pte = iopte(d, covering: iova) else {
+        var found: IOPTE?
+        for s in sizes {
+            if let e = ioptes[iova & ~(s - 1)], e.size == s {
+                found = e
+                break
+            }
+        }
+        guard let pte = found else {
             c.faults += 1
             if c.firstFault == nil { c.firstFault = iova }
             return
         }
         c.misses += 1
         c.walks += 1
-        c.stallNs += state.devices[d].info.walkLevels(forPageSize: pte.size) * state.devices[d].walkNs
+        c.stallNs += info.walkLevels(forPageSize: pte.size) * walkNs
         if write && !pte.writable {
             c.readOnlyFaults += 1
             c.faults += 1
@@ -169,13 +188,15 @@ extension Engine {
         } else {
             var tlb = state.devices[d].iotlb
             let sizes = sizesInUse(d)
+            let hitNs = state.devices[d].hitNs, walkNs = state.devices[d].walkNs
+            let ioptes = state.devices[d].ioptes, info = state.devices[d].info
             for _ in 0..<passes {
                 for o in offsets {
-                    translate(d, base + o, write: write, tlb: &tlb, sizes: sizes, c: &c)
+                    translate(base + o, write: write, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
                     // An access that crosses into the next page needs that page's translation too.
                     let last = base + o + size - 1
                     if size > 1, last >> pageShift != (base + o) >> pageShift {
-                        translate(d, last & ~(pageSize - 1), write: write, tlb: &tlb, sizes: sizes, c: &c)
+                        translate(last & ~(pageSize - 1), write: write, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
                     }
                 }
             }
@@ -205,7 +226,8 @@ extension Engine {
         var bits: UInt64 = 0
         for e in state.devices[d].ioptes.values { bits |= e.size }
         var out: [UInt64] = []
-        var b = bits | state.devices[d].iotlb.sets.reduce(0) { $0 | $1.reduce(0) { $0 | $1.size } }
+        var b = bits
+        for s in state.devices[d].iotlb.sizes { b |= s }
         while b != 0 {
             out.append(UInt64(1) << UInt64(ffs64(b)))
             b &= b - 1
@@ -241,10 +263,16 @@ extension Engine {
         }
         var tlb = state.devices[d].iotlb
         let sizes = sizesInUse(d)
+        let hitNs = state.devices[d].hitNs, walkNs = state.devices[d].walkNs
+        let ioptes = state.devices[d].ioptes, info = state.devices[d].info
+        let shift: UInt64 = unit == .page ? pageShift : 0
+        var batch: [UInt64] = []
+        batch.reserveCapacity(1 << 16)
         do {
-            while let a = try source.next() {
-                let iova = unit == .page ? a << pageShift : a
-                translate(d, iova, write: false, tlb: &tlb, sizes: sizes, c: &c)
+            while try source.nextBatch(&batch) {
+                for a in batch {
+                    translate(a << shift, write: false, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
+                }
             }
         } catch {
             state.devices[d].iotlb = tlb
@@ -266,7 +294,9 @@ extension Engine {
                 let va = base + o
                 c.accesses += 1
                 let vpn = va >> pageShift
-                if let e = tlb.lookup(va, sizes: [pageSize, pmdSize]) {
+                let slot = tlb.lookup(va, sizes: [pageSize, pmdSize])
+                if slot >= 0 {
+                    let e = tlb.entry(slot)
                     // mmu_notifier invalidations keep the device TLB coherent: check the PTE still says the same.
                     let pte = state.processes[p].pt.entry(vpn: vpn)
                     if pte.present && UInt64(pte.number) << pageShift == e.pa + (va - e.iova) & ~(pageSize - 1) && (!write || pte.writable) {

@@ -61,13 +61,28 @@ public struct IOTLBState: Equatable, Sendable {
     /// Associativity; equal to capacity when fully associative.
     public var ways: Int
     public var policy: IOTLBPolicy
-    /// sets × ways slots; a set's live entries first.
-    public var sets: [[IOTLBEntry]]
+    // Set-major flat slots (slot = set * ways + way); a set's live entries come first.
+    var tags: [UInt64]
+    var sizes: [UInt64]
+    var pas: [UInt64]
+    var stamps: [UInt64]
+    var staleFlags: [Bool]
+    var fill: [Int]
     public var clock: UInt64 = 0
     public var rng: SplitMix64
 
-    public var setCount: Int { max(1, capacity / ways) }
-    public var entryCount: Int { sets.reduce(0) { $0 + $1.count } }
+    public var setCount: Int { fill.count }
+    public var entryCount: Int { fill.reduce(0, +) }
+
+    /// The entries, set by set.
+    public var sets: [[IOTLBEntry]] {
+        (0..<setCount).map { s in
+            (0..<fill[s]).map { w in
+                let i = s * ways + w
+                return IOTLBEntry(iova: tags[i], pa: pas[i], size: sizes[i], stamp: stamps[i], stale: staleFlags[i])
+            }
+        }
+    }
 }
 
 /// A driver's mapping of (part of) a process buffer: what `map` pinned and where it put it.

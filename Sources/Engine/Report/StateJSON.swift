@@ -225,6 +225,72 @@ extension Engine {
         }
         w.endArray()
         w.beginArray("devices")
+        for dev in state.devices {
+            w.beginObject()
+            w.field("name", dev.name)
+            w.field("iommu", dev.info.format.rawValue)
+            w.beginArray("pagesizes")
+            var bits = dev.pgsizeBitmap
+            while bits != 0 {
+                w.field(nil, UInt64(1) << UInt64(bits.trailingZeroBitCount))
+                bits &= bits - 1
+            }
+            w.endArray()
+            w.beginArray("mappings")
+            for e in dev.sortedIOPTEs {
+                w.beginObject()
+                w.field("iova", e.iova)
+                w.field("pa", e.pa)
+                w.field("size", e.size)
+                w.field("writable", e.writable)
+                w.endObject()
+            }
+            w.endArray()
+            w.beginArray("maps")
+            for m in dev.mappings {
+                w.beginObject()
+                w.field("process", m.process)
+                w.field("buffer", m.buffer)
+                w.field("iova", m.iova)
+                w.field("size", m.size)
+                w.field("pinned_pages", m.pinnedPages)
+                w.field("locked_pages", m.lockedPages)
+                w.endObject()
+            }
+            w.endArray()
+            w.beginObject("iotlb")
+            w.field("entries", dev.iotlb.capacity)
+            w.field("ways", dev.iotlb.ways)
+            w.field("policy", dev.iotlb.policy.rawValue)
+            w.field("used", dev.iotlb.entryCount)
+            w.field("hits", dev.stats.hits)
+            w.field("misses", dev.stats.misses)
+            w.endObject()
+            w.field("accesses", dev.stats.accesses)
+            w.field("walks", dev.stats.walks)
+            w.field("faults", dev.stats.faults)
+            w.field("stall_ns", dev.stats.stallNs)
+            w.field("hazards", dev.stats.hazards)
+            w.field("io_page_faults", dev.stats.ioPageFaults)
+            w.field("table_pages", dev.tablePages.count)
+            w.field("flush_queue", dev.lazyUnmapped.count)
+            w.endObject()
+        }
+        w.endArray()
+        w.beginArray("kernel_buffers")
+        for kb in state.kernelBuffers where !kb.freed {
+            w.beginObject()
+            w.field("id", Int(kb.id))
+            w.field("kind", kb.kind.rawValue)
+            w.field("size", kb.size)
+            w.field("contiguous", kb.contiguous)
+            w.field("creator", kb.creator)
+            w.beginArray("holders")
+            for h in kb.holders { w.field(nil, h) }
+            w.endArray()
+            w.field("device_maps", kb.deviceMaps)
+            w.endObject()
+        }
         w.endArray()
         w.endObject()
     }

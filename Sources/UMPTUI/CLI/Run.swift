@@ -25,7 +25,7 @@ struct Run: ParsableCommand {
         }
         var out = BufferedOutput()
         let report = TextReport(fileName: file, width: TextReport.terminalWidth())
-        let result = ScenarioRunner.run(loaded.script) { record, _ in
+        let result = ScenarioRunner.run(loaded.script, traces: loaded.traces) { record, _ in
             if json {
                 out.write(JSONLines.step(record))
             } else {

@@ -8,6 +8,8 @@ struct LoadedScript {
     var path: String
     var source: String
     var script: Script
+    /// Opens the trace files the script names, relative to its directory.
+    var traces: FileTraceProvider
 }
 
 /// Why loading failed: printed as is, exit 2.
@@ -48,7 +50,19 @@ enum ScriptLoader {
         if !problems.isEmpty {
             throw LoadError(description: problems.map(\.rendered).joined(separator: "\n"))
         }
-        return LoadedScript(path: path, source: source, script: script)
+        // Every trace file is read through once, so a bad line stops the run before anything runs.
+        let traces = FileTraceProvider(base: base)
+        var traceProblems: [String] = []
+        for st in script.statements {
+            guard case let .deviceEvent(_, .dmaTrace(file, _)) = st.kind else { continue }
+            do {
+                _ = try traces.validate(file)
+            } catch {
+                traceProblems.append("\(error)\n  (read by \(path):\(st.location.line): \(st.text))")
+            }
+        }
+        if !traceProblems.isEmpty { throw LoadError(description: traceProblems.joined(separator: "\n")) }
+        return LoadedScript(path: path, source: source, script: script, traces: traces)
     }
 
     /// A path as written in a script, resolved against the script's directory.

@@ -1,0 +1,183 @@
+// dma-trace files: one address per line (decimal or 0x-hex; `unit=page` reads page numbers, as
+// OSTEP's paging-policy.py traces are written). Streamed in large chunks, never loaded whole.
+
+import Engine
+import Foundation
+
+struct TraceError: Error, CustomStringConvertible {
+    var path: String
+    var line: Int
+    var message: String
+    var description: String { "\(path):\(line): error: \(message)" }
+}
+
+/// Reads a trace file chunk by chunk and parses one address per line.
+final class FileAddressSource: AddressSource {
+    private let path: String
+    private let file: UnsafeMutablePointer<FILE>
+    private var buffer: [UInt8]
+    private var start = 0
+    private var end = 0
+    private var eof = false
+    private(set) var line = 0
+
+    init(path: String) throws {
+        guard let f = fopen(path, "rb") else {
+            throw TraceError(path: path, line: 0, message: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        self.path = path
+        file = f
+        buffer = [UInt8](repeating: 0, count: 1 << 20)
+    }
+
+    deinit { fclose(file) }
+
+    private func refill() {
+        if start > 0 {
+            buffer.withUnsafeMutableBufferPointer { b in
+                _ = memmove(b.baseAddress!, b.baseAddress! + start, end - start)
+            }
+            end -= start
+            start = 0
+        }
+        if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
+        let n = buffer.withUnsafeMutableBufferPointer { b in fread(b.baseAddress! + end, 1, b.count - end, file) }
+        if n == 0 { eof = true }
+        end += n
+    }
+
+    /// Parses every complete line in the buffer at once (the fast path `dma-trace` uses).
+    func nextBatch(_ batch: inout [UInt64]) throws -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        while batch.isEmpty {
+            if start == end || !buffer[start..<end].contains(0x0A) {
+                if eof {
+                    if start == end { return false }
+                    // A last line without a newline.
+                    if let v = try next() { batch.append(v) }
+                    return !batch.isEmpty
+                }
+                refill()
+                continue
+            }
+            var failure: (Int, Int)?
+            let (consumed, lines) = buffer.withUnsafeBufferPointer { b -> (Int, Int) in
+                var i = start, lines = 0
+                let n = end
+                var lineStart = i
+                var value: UInt64 = 0
+                var digits = 0
+                var plain = true
+                while i < n {
+                    let c = b[i]
+                    if c == 0x0A {
+                        lines += 1
+                        if plain && digits > 0 && digits < 19 {
+                            batch.append(value)
+                        } else if !(plain && digits == 0 && isBlank(b, lineStart, i)) {
+                            // Anything but plain decimal digits: leave it to the careful parser.
+                            failure = (lineStart, i)
+                            return (lineStart - start, lines - 1)
+                        }
+                        value = 0
+                        digits = 0
+                        plain = true
+                        lineStart = i + 1
+                    } else if c >= 0x30 && c <= 0x39 && plain {
+                        value = value &* 10 &+ UInt64(c &- 0x30)
+                        digits += 1
+                    } else {
+                        plain = false
+                    }
+                    i += 1
+                }
+                return (lineStart - start, lines)
+            }
+            start += consumed
+            line += lines
+            if failure != nil {
+                if let v = try next() { batch.append(v) }
+                return true
+            }
+        }
+        return true
+    }
+
+    private func isBlank(_ b: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Bool {
+        for i in from..<to where b[i] != 0x20 && b[i] != 0x09 && b[i] != 0x0D { return false }
+        return true
+    }
+
+    func next() throws -> UInt64? {
+        while true {
+            // Find the end of the current line.
+            var nl = -1
+            while nl < 0 {
+                if let i = buffer[start..<end].firstIndex(of: 0x0A) {
+                    nl = i
+                } else if eof {
+                    if start == end { return nil }
+                    nl = end
+                } else {
+                    refill()
+                }
+            }
+            line += 1
+            let lineStart = start
+            start = min(nl + 1, end)
+            if let value = try parse(lineStart, nl) { return value }
+        }
+    }
+
+    /// nil for a blank or comment line.
+    private func parse(_ from: Int, _ to: Int) throws -> UInt64? {
+        var i = from, j = to
+        while i < j, buffer[i] == 0x20 || buffer[i] == 0x09 { i += 1 }
+        while j > i, buffer[j - 1] == 0x20 || buffer[j - 1] == 0x09 || buffer[j - 1] == 0x0D { j -= 1 }
+        if i == j || buffer[i] == UInt8(ascii: "#") { return nil }
+        var value: UInt64 = 0
+        var hex = false
+        if j - i > 2, buffer[i] == UInt8(ascii: "0"), buffer[i + 1] | 0x20 == UInt8(ascii: "x") {
+            hex = true
+            i += 2
+        }
+        let digitsStart = i
+        while i < j {
+            let c = buffer[i]
+            var d: UInt64
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f") where hex: d = UInt64(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F") where hex: d = UInt64(c - UInt8(ascii: "A") + 10)
+            case UInt8(ascii: "_") where i > digitsStart: i += 1; continue
+            default:
+                let text = String(decoding: buffer[from..<to], as: UTF8.self)
+                throw TraceError(path: path, line: line, message: "expected one \(hex ? "hex" : "decimal or 0x-hex") address, got '\(text.prefix(40))'")
+            }
+            let (m, o1) = value.multipliedReportingOverflow(by: hex ? 16 : 10)
+            let (s, o2) = m.addingReportingOverflow(d)
+            if o1 || o2 { throw TraceError(path: path, line: line, message: "address too large for 64 bits") }
+            value = s
+            i += 1
+        }
+        return value
+    }
+}
+
+/// Opens trace files relative to the script's directory.
+struct FileTraceProvider: TraceProvider {
+    var base: URL
+
+    func resolve(_ path: String) -> String { ScriptLoader.resolve(path, against: base) }
+
+    func open(_ path: String) throws -> any AddressSource { try FileAddressSource(path: resolve(path)) }
+
+    /// Reads a whole trace to find its first bad line (what `check` and `run` do before anything runs).
+    func validate(_ path: String) throws -> Int {
+        let source = try FileAddressSource(path: resolve(path))
+        var n = 0
+        var batch: [UInt64] = []
+        while try source.nextBatch(&batch) { n += batch.count }
+        return n
+    }
+}
