@@ -17,6 +17,9 @@ enum JSONLines {
         w.beginArray("notes")
         for n in r.notes { w.field(nil, n) }
         w.endArray()
+        w.beginArray("hazards")
+        for h in r.hazards { w.field(nil, h) }
+        w.endArray()
         w.beginObject("counts")
         for (k, v) in r.counts { w.field(k, v) }
         w.endObject()

@@ -17,16 +17,19 @@ struct TextReport {
         for n in r.notes { s += wrap("note: " + n, indent: "   ") }
         let tag = r.outcome.ok ? "" : "[\(r.outcome.word)] "
         s += wrap(tag + r.text, indent: "   ")
+        for h in r.hazards { s += wrap("HAZARD: " + h, indent: "   ") }
         return s
     }
 
     func summary(_ result: RunResult) -> String {
         var outcomes: [String: Int] = [:]
         for r in result.records { outcomes[r.outcome.word, default: 0] += 1 }
+        let hazards = result.records.reduce(0) { $0 + $1.hazards.count }
         let steps = result.records.count
         let detail = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let st = result.engine.state
-        var s = "\nsummary: \(steps) step\(steps == 1 ? "" : "s") (\(detail.isEmpty ? "none" : detail))\n"
+        var s = "\nsummary: \(steps) step\(steps == 1 ? "" : "s") (\(detail.isEmpty ? "none" : detail))"
+        s += hazards > 0 ? ", \(hazards) hazard\(hazards == 1 ? "" : "s") flagged\n" : "\n"
         s += "  machine: \(formatSize(UInt64(st.phys.freeFrames) << 12)) free of \(formatSize(st.config.ram))"
         if !st.swapMap.isEmpty { s += ", swap \(st.meta.swapUsed) of \(st.swapMap.count) pages used" }
         s += "\n"
@@ -40,6 +43,12 @@ struct TextReport {
             } else {
                 s += "  \(m.name) (pid \(m.pid)): \(m.exitReason == "exit" || m.exitReason == nil ? "exited" : m.exitReason!)\n"
             }
+        }
+        for d in st.devices {
+            let rate = d.stats.accesses > 0 ? String(format: "%.1f%%", Double(d.stats.hits) * 100 / Double(d.stats.accesses)) : "-"
+            s += "  \(d.name) (\(d.info.format.rawValue)): \(d.ioptes.count) IOPTEs, \(d.stats.accesses) accesses, IOTLB hit rate \(rate), \(d.stats.misses) misses, stall \(d.stats.stallNs) ns"
+            if d.stats.faults > 0 { s += ", \(d.stats.faults) IOMMU faults" }
+            s += "\n"
         }
         let checks = result.failures.isEmpty ? "every expect held" : "\(result.failures.count) expect\(result.failures.count == 1 ? "" : "s") failed"
         s += "  \(checks)"
