@@ -18,6 +18,10 @@ extension Engine {
         } else if oomNothingToKill {
             result.text += "; out_of_memory() finds no process whose death would free memory"
         }
+        // "already mapped" matters when the CPU touches memory, not when GUP walks it for a pin or a map.
+        var cpuTouch = false
+        if case let .processEvent(_, ev) = st.kind, ev.verb == "read" || ev.verb == "write" { cpuTouch = true }
+        if !cpuTouch { tally.counts[Ev.mapped] = nil }
         let story = narrateTally()
         let text = story.isEmpty ? result.text : result.text + ". " + story
         let counts = tally.order.compactMap { k in tally[k] > 0 ? (k, tally[k]) : nil }

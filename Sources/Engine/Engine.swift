@@ -14,6 +14,10 @@ public struct Engine: Sendable {
     var hazards: [String] = []
     /// Lazy flush queues drained during the current step.
     var flushNotes: [String] = []
+    /// Pinned frames the current zap unmapped: (vpn, pfn).
+    var pinnedZaps: [(UInt64, Int)] = []
+    /// A process is exiting: its pinned pages' unmapping is no hazard.
+    var exiting = false
 
     /// Boots a machine: reserves kernel memory, frees the rest into the buddy allocator, fragments on request.
     public init(config: MachineConfig) {

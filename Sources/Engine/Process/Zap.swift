@@ -6,6 +6,8 @@ extension Engine {
     /// Frames whose last reference goes are freed; a frame someone else still references
     /// (another process, a pin, the swap cache) stays.
     mutating func zapRange(_ p: Int, start: UInt64, end: UInt64) {
+        pinnedZaps = []
+        defer { reportPinnedZaps(p) }
         var vpn = start >> pageShift
         let endVPN = end >> pageShift
         while vpn < endVPN {
@@ -32,6 +34,14 @@ extension Engine {
         }
     }
 
+    /// One hazard per zap: pinned frames the process just stopped mapping (the device keeps them).
+    private mutating func reportPinnedZaps(_ p: Int) {
+        guard let (vpn, pfn) = pinnedZaps.first else { return }
+        let more = pinnedZaps.count > 1 ? " (and \(pinnedZaps.count - 1) more page\(pinnedZaps.count == 2 ? "" : "s"))" : ""
+        hazards.append("\(describeVA(p, vpn << pageShift))\(more) stays pinned for the device after it is unmapped (frame \(pfn)): the process's next touch gets a fresh page while the device keeps using the old one")
+        pinnedZaps = []
+    }
+
     private mutating func zapPTE(_ p: Int, vpn: UInt64, _ e: PTE) {
         setPTE(p, vpn: vpn, .none)
         touchProcess(p)
@@ -53,8 +63,8 @@ extension Engine {
             return
         }
         state.processes[p].meta.rssPages -= 1
-        if state.phys.pincount[pfn] > 0 {
-            hazards.append("\(describeVA(p, vpn << pageShift)) (frame \(pfn)) stays pinned for the device after it is unmapped: the process's next touch gets a fresh page, the device keeps the old one")
+        if state.phys.pincount[pfn] > 0 && !exiting {
+            pinnedZaps.append((vpn, pfn))
         }
         logFrame(pfn)
         state.phys.mapcount[pfn] -= 1
@@ -79,6 +89,8 @@ extension Engine {
     mutating func exitProcess(_ p: Int, reason: String) {
         guard state.processes[p].meta.alive else { return }
         touchProcess(p)
+        exiting = true
+        defer { exiting = false }
         // Closing its files releases what the process's pins and device mappings hold.
         releaseDeviceMappings(ofProcess: p)
         for r in state.processes[p].meta.pins { for pfn in r.pfns { release(Int(pfn), get: r.get) } }

@@ -37,6 +37,9 @@ struct ScriptChecker {
     private var processes: [String: Process] = [:]
     private var processOrder: [String] = []
     private var devices: [String: String] = [:]
+    /// Names of buffers created by `dmabuf-alloc` anywhere: a device `map` of such a name by a process
+    /// that never received the fd is a runtime EBADF (the lesson), not a script error.
+    private var dmabufNames = Set<String>()
     private var deviceOrder: [String] = []
     private var machineLine: Int?
     private var firstEventLine: Int?
@@ -90,9 +93,11 @@ struct ScriptChecker {
     private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns) {
         let line = s.location.line
         switch event {
-        case .malloc(let b, _), .mmap(let b, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _),
-             .dmabufAlloc(let b, _, _):
+        case .malloc(let b, _), .mmap(let b, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
             create(b, in: p, s, at[2], origin: "created on line \(line)")
+        case .dmabufAlloc(let b, _, _):
+            create(b, in: p, s, at[2], origin: "created on line \(line)")
+            dmabufNames.insert(b)
         case .free(let b):
             if use(b, in: p, s, at[2]) { remove(b, from: p, "freed on line \(line)") }
         case .munmap(let b, let range):
@@ -114,7 +119,12 @@ struct ScriptChecker {
 
     private mutating func checkDeviceEvent(_ event: DeviceEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
         switch event {
-        case .map(let ref, _, _, _), .unmap(let ref), .dma(let ref, _, _, _, _, _, _):
+        case .map(let ref, _, _, _):
+            if dmabufNames.contains(ref.buffer), processes[ref.process] != nil, processes[ref.process]?.buffers[ref.buffer] == nil {
+                return
+            }
+            useBuffer(ref, s, at[2])
+        case .unmap(let ref), .dma(let ref, _, _, _, _, _, _):
             useBuffer(ref, s, at[2])
         case .dmaTrace(let path, _):
             if !fileExists(path) {

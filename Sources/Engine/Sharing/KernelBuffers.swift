@@ -98,7 +98,8 @@ extension Engine {
     /// Kernel allocations for ump and dma-buf: one contiguous run, or the system heap's orders 8, 4, 0.
     mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool) -> [Int32]? {
         if contiguous {
-            let align = Int(min(roundUpPow2(UInt64(pages)), 4096))
+            // Aligned to the size up to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs.
+            let align = Int(min(roundUpPow2(UInt64(pages)), UInt64(pagesPerPMD)))
             guard let start = allocContig(count: pages, align: align, cma: cma, use: use, owner: owner) else { return nil }
             return (start..<(start + pages)).map { Int32($0) }
         }
