@@ -1,5 +1,16 @@
 // Real-kernel probe. See include/CProbe.h for the contract.
 //
+// Pinning (PIN op): io_uring buffer registration, with raw system calls (no liburing):
+// io_uring_setup(1 entry) then io_uring_register(IORING_REGISTER_BUFFERS, one iovec over the pages).
+// The kernel pins the pages with pin_user_pages(FOLL_WRITE|FOLL_LONGTERM) (write-faulting absent
+// pages and COW-breaking zero-page/shared ones first) and adds them to mm->pinned_vm of the mm that
+// created the ring (ctx->mm_account); as root (CAP_IPC_LOCK) user->locked_vm is not charged. The
+// rings stay open until both snapshots are taken; then the parent unregisters the buffers (which
+// unaccounts pinned_vm synchronously, so the next probe in this process starts from the same VmPin)
+// and closes its rings. A forked child inherits the ring fds but not the charge: fork starts the
+// child's mm with pinned_vm = 0. VmPin in /proc/self/status is mm->pinned_vm in kB; it is read
+// right after each pagemap snapshot.
+//
 // Layout: one anonymous private mapping of npages pages, placed between two PROT_NONE guard pages
 // so that it never merges with a neighbouring anonymous VMA (a merged VMA could inherit an
 // anon_vma, and whether fork() copies page tables depends on the VMA having one).
@@ -10,7 +21,8 @@
 // the parent reads its pagemap first while the child waits, then hands the turn to the child,
 // which reads its own pagemap, sends the raw entries and _exit()s. So both processes are alive
 // during both reads. The child only calls async-signal-safe functions (read, write, open, pread,
-// close, madvise, _exit); every buffer it needs is allocated before fork().
+// close, madvise, _exit) and raw io_uring system calls through syscall(2) (a plain trap, no locks);
+// every buffer it needs is allocated before fork() or lives on its stack.
 #define _GNU_SOURCE
 #include "CProbe.h"
 
@@ -27,9 +39,20 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/io_uring.h>
+
+#ifndef SYS_io_uring_setup
+#define SYS_io_uring_setup 425
+#endif
+#ifndef SYS_io_uring_register
+#define SYS_io_uring_register 427
+#endif
 
 #define PM_PFN_MASK ((UINT64_C(1) << 55) - 1)
 #define PM_EXCLUSIVE (UINT64_C(1) << 56)
@@ -38,7 +61,7 @@
 
 // Bytes on the socket.
 #define TOK_TURN 'T'   // "your turn" (ops, and for the child also "take your snapshot")
-#define TOK_DATA 'D'   // child -> parent: npages raw pagemap entries follow
+#define TOK_DATA 'D'   // child -> parent: npages raw pagemap entries, then an int64 VmPin (kB), follow
 #define TOK_ERR 'E'    // child -> parent: int32 errno, int32 op index follow
 
 // How long the parent waits for the child at one step before giving up and killing it.
@@ -114,8 +137,102 @@ static int read_pagemap(int fd, uintptr_t addr, size_t npages, size_t ps, uint64
     return 0;
 }
 
+// Reads VmPin (kB) from /proc/self/status with open/read/close and hand parsing (async-signal-safe).
+// Returns 0 and *kb (-1 when there is no VmPin line), or an errno value.
+static int read_vm_pin_kb(int64_t *kb) {
+    static const char key[] = "VmPin:";
+    const int keylen = (int)sizeof key - 1;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno ? errno : EIO;
+    char chunk[512];
+    // state: 0..keylen-1 = matched that many key bytes at a line start; keylen = in the value;
+    // -1 = skipping to the end of the line.
+    int state = 0, digits = 0;
+    int64_t value = 0;
+    *kb = -1;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            close(fd);
+            return err ? err : EIO;
+        }
+        if (n == 0) break;
+        for (ssize_t i = 0; i < n; i++) {
+            char c = chunk[i];
+            if (state == keylen) {
+                if (c >= '0' && c <= '9') {
+                    value = value * 10 + (c - '0');
+                    digits++;
+                } else if (c == ' ' || c == '\t') {
+                    if (digits > 0) goto found;
+                } else {
+                    goto found;  // "kB" or the newline ends the number
+                }
+            } else if (state >= 0) {
+                if (c == key[state]) {
+                    state++;
+                } else {
+                    state = c == '\n' ? 0 : -1;
+                }
+            } else if (c == '\n') {
+                state = 0;
+            }
+        }
+    }
+    close(fd);
+    if (state == keylen && digits > 0) *kb = value;  // value at EOF without a newline
+    return 0;
+found:
+    close(fd);
+    *kb = digits > 0 ? value : -1;
+    return 0;
+}
+
+// The io_uring rings one process holds (one per PIN op), open until the end of the script.
+struct rings {
+    int fd[UMPTUI_PROBE_MAX_PINS];
+    int n;
+};
+
+// PIN: a new ring with the range registered as one fixed buffer. Returns 0 or an errno value.
+static int pin_range(char *start, size_t len, struct rings *rings) {
+    if (rings->n >= UMPTUI_PROBE_MAX_PINS) return EMFILE;
+    struct io_uring_params params;
+    char *pp = (char *)&params;
+    for (size_t i = 0; i < sizeof params; i++) pp[i] = 0;  // no memset: keep the child's calls obvious
+    long fd = syscall(SYS_io_uring_setup, 1u, &params);
+    if (fd < 0) return errno ? errno : ENOSYS;
+    struct iovec iov = {.iov_base = start, .iov_len = len};
+    long r = syscall(SYS_io_uring_register, (int)fd, IORING_REGISTER_BUFFERS, &iov, 1u);
+    if (r < 0) {
+        int err = errno ? errno : EINVAL;
+        close((int)fd);
+        // Registration refused after a successful setup: not "io_uring unavailable".
+        return err == EPERM || err == ENOSYS || err == EACCES ? EFAULT : err;
+    }
+    rings->fd[rings->n++] = (int)fd;
+    return 0;
+}
+
+// Unregisters the buffers (unpins and unaccounts pinned_vm now) and closes the rings.
+static void release_rings(struct rings *rings) {
+    for (int i = 0; i < rings->n; i++) {
+        (void)syscall(SYS_io_uring_register, rings->fd[i], IORING_UNREGISTER_BUFFERS, NULL, 0u);
+        close(rings->fd[i]);
+    }
+    rings->n = 0;
+}
+
+// An errno from a PIN op that means io_uring itself is unavailable (not built in, seccomp,
+// kernel.io_uring_disabled); pin_range maps other refusals of setup-then-register away from these.
+static int io_uring_unavailable(int kind, int err) {
+    return kind == UMPTUI_PROBE_PIN && (err == ENOSYS || err == EPERM || err == EACCES);
+}
+
 // Performs one non-FORK op. Returns 0 or an errno value.
-static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps) {
+static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct rings *rings) {
     char *start = buf + (size_t)op->first * ps;
     switch (op->kind) {
     case UMPTUI_PROBE_READ:
@@ -134,6 +251,8 @@ static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps) {
         if (op->count == 0) return 0;
         if (madvise(start, (size_t)op->count * ps, MADV_DONTNEED) != 0) return errno ? errno : EINVAL;
         return 0;
+    case UMPTUI_PROBE_PIN:
+        return pin_range(start, (size_t)op->count * ps, rings);
     default:
         return EINVAL;
     }
@@ -208,9 +327,16 @@ static int parent_expect(int fd, char want, const struct umptui_probe_op *ops, s
         int32_t info[2] = {0, -1};
         if (parent_read_all(fd, info, sizeof info) != 0)
             return fail(out, UMPTUI_PROBE_ECHILD, "child reported an error but hung up");
-        if (info[1] >= 0)
-            return fail(out, UMPTUI_PROBE_ECHILD, "child: op %d (kind %d) failed: %s", (int)info[1],
-                        (int)ops[info[1]].kind, strerror(info[0]));
+        if (info[1] >= 0) {
+            int kind = (int)ops[info[1]].kind;
+            if (io_uring_unavailable(kind, info[0]))
+                return fail(out, UMPTUI_PROBE_ENOURING, "child: op %d (pin): io_uring_setup: %s (io_uring unavailable)",
+                            (int)info[1], strerror(info[0]));
+            return fail(out, UMPTUI_PROBE_ECHILD, "child: op %d (kind %d) failed: %s", (int)info[1], kind,
+                        strerror(info[0]));
+        }
+        if (info[1] == -2)
+            return fail(out, UMPTUI_PROBE_ECHILD, "child: reading /proc/self/status failed: %s", strerror(info[0]));
         return fail(out, UMPTUI_PROBE_ECHILD, "child: reading /proc/self/pagemap failed: %s", strerror(info[0]));
     }
     return fail(out, UMPTUI_PROBE_ECHILD, "child sent unexpected byte 0x%02x", (unsigned char)tok);
@@ -230,6 +356,8 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
                                                   char *buf, size_t npages, size_t ps, uint64_t *raw) {
     int holder = UMPTUI_PROBE_PARENT;
     char tok;
+    struct rings rings;  // the child's own rings; the parent's are inherited as fds and left alone
+    rings.n = 0;
     for (int i = fork_index + 1; i < nops; i++) {
         int actor = ops[i].actor;
         if (actor != holder) {
@@ -242,7 +370,7 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
             holder = actor;
         }
         if (actor == UMPTUI_PROBE_CHILD) {
-            int err = do_op(&ops[i], buf, ps);
+            int err = do_op(&ops[i], buf, ps, &rings);
             if (err != 0) child_error(fd, err, i);
         }
     }
@@ -256,10 +384,14 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
     if (pm < 0) child_error(fd, errno, -1);
     if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0) child_error(fd, errno, -1);
     close(pm);
+    int64_t vm_pin_kb = -1;
+    int err = read_vm_pin_kb(&vm_pin_kb);
+    if (err != 0) child_error(fd, err, -2);
     tok = TOK_DATA;
     if (write_all(fd, &tok, 1) != 0) _exit(2);
     if (write_all(fd, raw, npages * sizeof(uint64_t)) != 0) _exit(2);
-    _exit(0);
+    if (write_all(fd, &vm_pin_kb, sizeof vm_pin_kb) != 0) _exit(2);
+    _exit(0);  // closes the child's rings and its copies of the parent's
 }
 
 // One probe at a time per process: a fork() by a concurrent probe would give its child a mapping of
@@ -281,6 +413,7 @@ int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages,
 static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, int *fork_index,
                     struct umptui_probe_result *out) {
     *fork_index = -1;
+    int pins[2] = {0, 0};
     if (npages == 0 || npages > (size_t)1 << 24) return fail(out, UMPTUI_PROBE_EINVAL, "npages %zu out of range", npages);
     if (nops < 0 || (nops > 0 && ops == NULL)) return fail(out, UMPTUI_PROBE_EINVAL, "bad op list");
     for (int i = 0; i < nops; i++) {
@@ -295,6 +428,11 @@ static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, 
             if (op->actor != UMPTUI_PROBE_PARENT) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: FORK must be done by the parent", i);
             *fork_index = i;
             break;
+        case UMPTUI_PROBE_PIN:
+            if (op->count < 1) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: PIN needs at least one page", i);
+            if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
+                return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN ops by one process", i, UMPTUI_PROBE_MAX_PINS);
+            __attribute__((fallthrough));  // and the range check
         case UMPTUI_PROBE_READ:
         case UMPTUI_PROBE_WRITE:
         case UMPTUI_PROBE_DONTNEED:
@@ -333,6 +471,9 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     out->forked = 0;
     out->child_pid = 0;
     out->zero_pfn = 0;
+    out->parent_vm_pin_before_kb = -1;
+    out->parent_vm_pin_kb = -1;
+    out->child_vm_pin_kb = -1;
     int fork_index;
     int rc = validate(ops, nops, npages, &fork_index, out);
     if (rc != 0) return rc;
@@ -344,6 +485,8 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     char *reserve = MAP_FAILED, *buf = NULL;
     uint64_t *raw = NULL;
     pid_t pid = -1;
+    struct rings rings = {.n = 0};
+    int err;
     size_t reserve_len = (npages + 2) * ps;
 
     pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -375,12 +518,21 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         goto done;
     }
 
+    err = read_vm_pin_kb(&out->parent_vm_pin_before_kb);
+    if (err != 0) {
+        rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
+        goto done;
+    }
+
     // Ops before FORK (or all of them).
     int end = fork_index >= 0 ? fork_index : nops;
     for (int i = 0; i < end; i++) {
-        int err = do_op(&ops[i], buf, ps);
+        err = do_op(&ops[i], buf, ps, &rings);
         if (err != 0) {
-            rc = fail(out, UMPTUI_PROBE_ESYS, "op %d (kind %d): %s", i, (int)ops[i].kind, strerror(err));
+            if (io_uring_unavailable(ops[i].kind, err))
+                rc = fail(out, UMPTUI_PROBE_ENOURING, "op %d (pin): io_uring_setup: %s (io_uring unavailable)", i, strerror(err));
+            else
+                rc = fail(out, UMPTUI_PROBE_ESYS, "op %d (kind %d): %s", i, (int)ops[i].kind, strerror(err));
             goto done;
         }
     }
@@ -391,6 +543,11 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
             goto done;
         }
         decode(raw, npages, out->zero_pfn, out->parent);
+        err = read_vm_pin_kb(&out->parent_vm_pin_kb);
+        if (err != 0) {
+            rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
+            goto done;
+        }
         rc = 0;
         goto done;
     }
@@ -430,9 +587,12 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
             holder = actor;
         }
         if (actor == UMPTUI_PROBE_PARENT) {
-            int err = do_op(&ops[i], buf, ps);
+            err = do_op(&ops[i], buf, ps, &rings);
             if (err != 0) {
-                rc = fail(out, UMPTUI_PROBE_ESYS, "parent: op %d (kind %d): %s", i, (int)ops[i].kind, strerror(err));
+                if (io_uring_unavailable(ops[i].kind, err))
+                    rc = fail(out, UMPTUI_PROBE_ENOURING, "parent: op %d (pin): io_uring_setup: %s (io_uring unavailable)", i, strerror(err));
+                else
+                    rc = fail(out, UMPTUI_PROBE_ESYS, "parent: op %d (kind %d): %s", i, (int)ops[i].kind, strerror(err));
                 goto done;
             }
         }
@@ -447,6 +607,11 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         goto done;
     }
     decode(raw, npages, out->zero_pfn, out->parent);
+    err = read_vm_pin_kb(&out->parent_vm_pin_kb);
+    if (err != 0) {
+        rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
+        goto done;
+    }
     // Child's snapshot while the parent waits, alive.
     if (send_token(fd, TOK_TURN) != 0) {
         rc = fail(out, UMPTUI_PROBE_ECHILD, "child hung up before its snapshot (%s)", strerror(errno));
@@ -459,6 +624,10 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         goto done;
     }
     decode(raw, npages, out->zero_pfn, out->child);
+    if (parent_read_all(fd, &out->child_vm_pin_kb, sizeof out->child_vm_pin_kb) != 0) {
+        rc = fail(out, UMPTUI_PROBE_ECHILD, "child's VmPin cut short (%s)", errno ? strerror(errno) : "EOF");
+        goto done;
+    }
     out->forked = 1;
     rc = 0;
 
@@ -487,6 +656,7 @@ done:
             }
         }
     }
+    release_rings(&rings);  // before munmap: unpin while the pages are still mapped (either order is valid)
     if (reserve != MAP_FAILED) munmap(reserve, reserve_len);
     free(raw);
     if (pm >= 0) close(pm);

@@ -22,7 +22,19 @@ struct ScriptGenerator {
 
     mutating func line(procs: [String], bufs: [String]) -> String {
         let p = pick(procs), b = pick(bufs)
-        switch rng.next() % 22 {
+        let d = pick(["d1", "d2"])
+        switch rng.next() % 34 {
+        case 22: return "\(d) map \(p).\(b)" + (chance(30) ? " read" : "") + (chance(15) ? " iova=\(pick(["0x100000", "0x1000", "0x123000"]))" : "")
+        case 23: return "\(d) unmap \(p).\(b)"
+        case 24, 25: return "\(d) dma \(p).\(b) \(pick(["read", "write"])) pattern=\(pick(["seq", "random", "stride:8K", "tile:256x16@4096"])) size=\(pick(["64", "4096"])) count=\(pick(["1", "100", "500"]))" + (chance(20) ? " transient" : "")
+        case 26: return "\(p) pin \(b)" + (chance(50) ? " write" : "") + (chance(50) ? " longterm" : "") + (chance(20) ? " get" : "")
+        case 27: return "\(p) unpin \(b)"
+        case 28: return "\(p) ump-alloc \(b) \(pick(["64K", "1M", "2M"]))" + (chance(50) ? " linear" : "")
+        case 29: return "\(p) ump-import \(b) \(1 + rng.next() % 3)"
+        case 30: return "\(p) dmabuf-alloc \(b) \(pick(["64K", "1M"])) heap=\(pick(["system", "cma"]))"
+        case 31: return "\(p) send \(b) \(pick(procs))"
+        case 32: return "compact"
+        case 33: return "\(d) dma-trace t.txt unit=\(pick(["page", "addr"]))"
         case 0, 1: return "\(p) malloc \(b) \(size())"
         case 2, 3: return "\(p) mmap \(b) \(size())" + (chance(20) ? " shared" : "") + (chance(20) ? " populate" : "") + (chance(10) ? " locked" : "") + (chance(30) ? " hugepage" : "")
         case 4, 5, 6: return "\(p) write \(b)\(range())"
@@ -50,12 +62,19 @@ struct ScriptGenerator {
     mutating func script() -> String {
         let procs = ["a", "b", "c"]
         let bufs = ["x", "y", "z"]
-        var lines = ["machine ram=\(pick(["4M", "16M", "64M"])) thp=\(pick(["never", "madvise", "always"])) swap=\(pick(["0", "1M", "8M"])) fragment=\(pick(["0", "30", "100"])) seed=\(rng.next() % 5) kernel=\(pick(["6.12", "legacy"]))"]
+        var lines = ["machine ram=\(pick(["4M", "16M", "64M"])) thp=\(pick(["never", "madvise", "always"])) swap=\(pick(["0", "1M", "8M"])) fragment=\(pick(["0", "30", "100"])) seed=\(rng.next() % 5) kernel=\(pick(["6.12", "legacy"])) cma=\(pick(["0", "4M"])) ump-limit=\(pick(["none", "memlock"]))"]
         lines.append("process a")
+        lines.append("device d1 iommu=\(pick(["vtd", "arm-v7s", "amd-v1", "arm-lpae"])) iotlb=\(pick(["4", "16", "64"])) ways=\(pick(["full", "4"])) policy=\(pick(["lru", "fifo", "random"])) flush=\(pick(["strict", "lazy"]))")
+        lines.append("device d2 iommu=\(pick(["sva", "none", "vtd"])) pagesizes=\(pick(["4K", "4K,2M"]))")
         let n = 5 + Int(rng.next() % 25)
         for _ in 0..<n { lines.append(line(procs: procs, bufs: bufs)) }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A fixed little trace for generated `dma-trace` lines.
+struct FuzzTraces: TraceProvider {
+    func open(_ path: String) throws -> any AddressSource { ArrayAddressSource([0, 1, 2, 0x100, 255, 3, 0x100000, 1]) }
 }
 
 final class UndoFuzzTests: XCTestCase {
@@ -75,13 +94,13 @@ final class UndoFuzzTests: XCTestCase {
             for step in plan.steps {
                 let before = timeline.engine.state
                 let beforeJSON = i % 10 == 0 ? timeline.engine.stateJSON() : ""
-                let record = timeline.apply(step.statement)
+                let record = timeline.apply(step.statement, traces: FuzzTraces())
                 steps += 1
                 if i % 4 == 0 {
                     timeline.stepBack()
                     XCTAssertTrue(timeline.engine.state == before, "script \(i), step \(record.step) '\(record.command)' did not undo exactly\n\(text)")
                     if i % 10 == 0 { XCTAssertEqual(timeline.engine.stateJSON(), beforeJSON) }
-                    let again = timeline.apply(step.statement)
+                    let again = timeline.apply(step.statement, traces: FuzzTraces())
                     XCTAssertEqual(again.outcome, record.outcome, "redo of '\(record.command)' gave another outcome")
                     undoChecked += 1
                 }
@@ -112,9 +131,12 @@ final class UndoFuzzTests: XCTestCase {
         // Free frames counted on the free lists equal the frames marked free.
         var onLists = 0
         for order in 0...maxPageOrder {
-            for head in s.phys.freeList(order: order) {
-                onLists += 1 << order
-                XCTAssertEqual(head & ((1 << order) - 1), 0, "free block not aligned to its order: \(context)")
+            for cma in [false, true] {
+                for head in s.phys.freeList(order: order, cma: cma) {
+                    onLists += 1 << order
+                    XCTAssertEqual(head & ((1 << order) - 1), 0, "free block not aligned to its order: \(context)")
+                    XCTAssertEqual(s.phys.isCMA(head), cma, "a free block on the wrong migratetype's list: \(context)")
+                }
             }
         }
         let marked = s.phys.use.reduce(0) { $0 + ($1 == FrameUse.free.rawValue ? 1 : 0) }
@@ -134,7 +156,9 @@ final class UndoFuzzTests: XCTestCase {
                 var used = 0
                 for e in table.entries where !e.isNone {
                     used += 1
-                    if e.present && !e.isZero { maps[e.number, default: 0] += 1; rss += 1 }
+                    let use = e.present ? s.phys.frameUse(e.number) : .free
+                    // VM_PFNMAP mappings of ump and dma-buf memory count in neither rss nor mapcount.
+                    if e.present && !e.isZero && use != .ump && use != .dmabuf { maps[e.number, default: 0] += 1; rss += 1 }
                 }
                 XCTAssertEqual(used, table.used, "PTE table used count: \(context)")
             }

@@ -11,6 +11,8 @@ final class ProbeComparisonTests: XCTestCase {
             return try RealProbe.run(npages: npages, ops: ops)
         } catch let error as RealProbeError where error.kind == .noPFNs || error.kind == .unsupportedPageSize {
             throw XCTSkip("real-kernel probe unavailable: \(error.message)")
+        } catch let error as RealProbeError where error.kind == .ioUringUnavailable {
+            throw XCTSkip("io_uring unavailable, cannot pin for real: \(error.message)")
         }
     }
 
@@ -86,6 +88,49 @@ final class ProbeComparisonTests: XCTestCase {
         XCTAssertEqual(sharedPages(r), [])
     }
 
+    // MARK: Pinning (io_uring buffer registration: FOLL_WRITE|FOLL_LONGTERM, mm->pinned_vm)
+
+    func testPinFaultsInWritablePagesAndChargesPinnedVM() throws {
+        // Page 0 maps the zero page (FOLL_WRITE COWs it), pages 1-2 were never touched (write fault).
+        let r = try probe(4, [.read(0..<1), .pin(0..<3)])
+        XCTAssertEqual(cells(r.parent), ["excl", "excl", "excl", "-"])
+        XCTAssertNotEqual(r.parent[0].pfn, r.zeroPFN)
+        XCTAssertEqual(r.scriptPinnedKB(of: .parent), 12)
+        XCTAssertNil(r.childVmPinKB)
+    }
+
+    func testPinBeforeForkScript() throws {
+        let r = try probe(ProbeScript.pinBeforeFork.npages, ProbeScript.pinBeforeFork.ops)
+        let a = "anon", x = "excl", z = "zero", n = "-"
+        // 3-9 pinned: copied for the child at fork, so neither side shares them; 1 COW-broken by the child.
+        XCTAssertEqual(cells(r.parent), [a, x, a, x, x, x, x, x, x, x, z, z, n, n, n, n])
+        XCTAssertEqual(cells(r.child), [a, x, a, x, x, x, x, x, x, x, z, z, n, n, n, n])
+        XCTAssertEqual(sharedPages(r), [0, 2])
+        // pinned_vm is charged to the parent's mm at registration; the child's mm starts at 0 even
+        // though it inherits the ring fd.
+        XCTAssertEqual(r.scriptPinnedKB(of: .parent), 7 * 4)
+        XCTAssertEqual(r.childVmPinKB, 0)
+    }
+
+    func testPinByTheChildIsChargedToTheChild() throws {
+        let r = try probe(4, [.write(0..<4), .fork, .pin(0..<2, by: .child)])
+        // FOLL_WRITE breaks COW in the child; the parent's old frames are mapped once again.
+        XCTAssertEqual(cells(r.parent), ["excl", "excl", "anon", "anon"])
+        XCTAssertEqual(cells(r.child), ["excl", "excl", "anon", "anon"])
+        XCTAssertEqual(sharedPages(r), [2, 3])
+        XCTAssertEqual(r.scriptPinnedKB(of: .parent), 0)
+        XCTAssertEqual(r.childVmPinKB, 8)
+    }
+
+    /// The parent unregisters its buffers before returning: the next probe starts from the same VmPin.
+    func testPinsAreReleasedAfterTheProbe() throws {
+        let first = try probe(2, [.pin(0..<2)])
+        let second = try probe(2, [.pin(0..<1)])
+        XCTAssertEqual(first.scriptPinnedKB(of: .parent), 8)
+        XCTAssertEqual(second.parentVmPinBeforeKB, first.parentVmPinBeforeKB)
+        XCTAssertEqual(second.scriptPinnedKB(of: .parent), 4)
+    }
+
     func testInvalidScriptsThrowInsteadOfCrashing() {
         XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.write(0..<1, by: .child)])) { error in
             XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
@@ -94,6 +139,12 @@ final class ProbeComparisonTests: XCTestCase {
             XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
         }
         XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.read(2..<5)])) { error in
+            XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
+        }
+        XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.pin(2..<2)])) { error in
+            XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
+        }
+        XCTAssertThrowsError(try RealProbe.run(npages: 4, ops: [.pin(3..<5)])) { error in
             XCTAssertEqual((error as? RealProbeError)?.kind, .invalidScript)
         }
     }
@@ -117,6 +168,27 @@ final class ProbeComparisonTests: XCTestCase {
             child read buf 56K 4K  # page 14
 
             """)
+    }
+
+    func testPinBeforeForkScenarioText() {
+        XCTAssertEqual(ProbeScript.pinBeforeFork.scenarioText, """
+            # probe script "pin-before-fork": io_uring pins before fork: the child gets copies of the pinned pages at fork; pinned_vm stays with the parent
+            machine ram=64M thp=never
+            process parent
+            parent mmap buf 64K
+            parent write buf 0 24K  # pages 0-5
+            parent read buf 24K 8K  # pages 6-7
+            parent pin buf 12K 28K write longterm  # pages 3-9
+            parent read buf 40K 8K  # pages 10-11
+            parent fork child
+            child write buf 16K 4K  # page 4
+            child write buf 4K 4K  # page 1
+            parent write buf 20K 4K  # page 5
+
+            """)
+        XCTAssertTrue(ProbeScript.pinBeforeFork.pins)
+        XCTAssertFalse(ProbeScript.standard.pins)
+        XCTAssertTrue(ProbeScript.all.contains(ProbeScript.pinBeforeFork))
     }
 
     // MARK: - Comparison on hand-written Engine state (no kernel needed)
@@ -223,10 +295,34 @@ final class ProbeComparisonTests: XCTestCase {
         XCTAssertThrowsError(try ProbeComparison.compare(engineState: Data("{}".utf8), real: kernel))
     }
 
+    /// VmPin is compared per process (engine pinned_vm_pages × 4 KiB, kernel VmPin less the parent's
+    /// VmPin before the script) and shown in the table's last row.
+    func testComparisonOfPinnedVM() throws {
+        var pinned = kernel
+        pinned.parentVmPinBeforeKB = 4  // something else in this process pinned one page before
+        pinned.parentVmPinKB = 12
+        pinned.childVmPinKB = 0
+        let report = try ProbeComparison.report(engineState: agreeingState, real: pinned)
+        XCTAssertEqual(report.mismatches, ["parent VmPin engine=0 kB kernel=8 kB"])
+        XCTAssertEqual(report.table.split(separator: "\n").last, "VmPin kB     0/8                   0/0  <-- differs")
+
+        pinned.parentVmPinKB = 4
+        let agreeing = try ProbeComparison.report(engineState: agreeingState, real: pinned)
+        XCTAssertEqual(agreeing.mismatches, [])
+        XCTAssertEqual(agreeing.table.split(separator: "\n").last, "VmPin kB     0/0                   0/0")
+
+        // Without VmPin on the kernel side nothing is compared and no row is shown (see testComparisonAgrees).
+        let engineOnly = ProbeComparison.Side(bufferSize: 0, parent: [], child: nil, parentPinnedKB: 28)
+        let kernelUnknown = ProbeComparison.Side(bufferSize: 0, parent: [], child: nil)
+        XCTAssertEqual(ProbeComparison.compare(engine: engineOnly, kernel: kernelUnknown), [])
+    }
+
     /// The kernel run of a script compared with itself agrees (exercises kernelSide end to end).
     func testKernelAgreesWithItself() throws {
-        let r = try probe(ProbeScript.standard.npages, ProbeScript.standard.ops)
-        let side = ProbeComparison.kernelSide(r)
-        XCTAssertEqual(ProbeComparison.compare(engine: side, kernel: side), [])
+        for script in [ProbeScript.standard, ProbeScript.pinBeforeFork] {
+            let r = try probe(script.npages, script.ops)
+            let side = ProbeComparison.kernelSide(r)
+            XCTAssertEqual(ProbeComparison.compare(engine: side, kernel: side), [])
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Real-kernel probe: performs a tiny script of page actions on one anonymous private mapping
-// (mmap / touch / fork / MADV_DONTNEED) and reads /proc/self/pagemap in the parent and, when the
-// script forks, in the child while both are still alive. The Swift side (RealProbe.swift) wraps it.
+// (mmap / touch / fork / MADV_DONTNEED / io_uring buffer registration) and reads /proc/self/pagemap
+// and VmPin (/proc/self/status) in the parent and, when the script forks, in the child while both
+// are still alive. The Swift side (RealProbe.swift) wraps it.
 //
 // Linux only. PFNs in pagemap need CAP_SYS_ADMIN; without it the probe fails with
 // UMPTUI_PROBE_ENOPFN instead of returning zeros.
@@ -20,7 +21,15 @@ enum umptui_probe_op_kind {
     UMPTUI_PROBE_WRITE = 2,     ///< write one byte to each page of the range
     UMPTUI_PROBE_FORK = 3,      ///< fork(); only once, by the parent; range ignored
     UMPTUI_PROBE_DONTNEED = 4,  ///< madvise(MADV_DONTNEED) on the range
+    /// Pin the range as io_uring buffer registration does: io_uring_setup (raw syscall 425), then
+    /// io_uring_register(IORING_REGISTER_BUFFERS) with one iovec over the range (syscall 427), i.e.
+    /// pin_user_pages(FOLL_WRITE|FOLL_LONGTERM), charged to the actor's mm->pinned_vm. Each PIN op
+    /// gets its own ring, kept open (buffers registered) until after the final snapshot.
+    UMPTUI_PROBE_PIN = 5,
 };
+
+/// At most this many PIN ops per process (parent, child) in one script.
+#define UMPTUI_PROBE_MAX_PINS 8
 
 /// Who performs an op. Before the FORK op only the parent exists.
 enum umptui_probe_actor {
@@ -52,6 +61,13 @@ struct umptui_probe_result {
     uint64_t zero_pfn;                 ///< out: PFN of the shared zero page
     int32_t forked;                    ///< out: 1 if the script forked and child[] is filled
     int32_t child_pid;                 ///< out: the child's pid (informational)
+    /// out: VmPin (mm->pinned_vm, kB) from /proc/self/status read in the parent before the first op;
+    /// -1 when the kernel shows no VmPin line.
+    int64_t parent_vm_pin_before_kb;
+    /// out: VmPin (kB) read in the parent right after its final pagemap read (rings still open); -1 if absent.
+    int64_t parent_vm_pin_kb;
+    /// out: VmPin (kB) read in the child right after its final pagemap read; -1 if absent or no fork.
+    int64_t child_vm_pin_kb;
     char message[256];                 ///< out: human-readable error when the return value < 0
 };
 
@@ -60,10 +76,12 @@ struct umptui_probe_result {
 #define UMPTUI_PROBE_ESYS    (-2)  ///< a system call failed (mmap, open, pipe, fork, madvise, ...)
 #define UMPTUI_PROBE_ENOPFN  (-3)  ///< pagemap hides PFNs (not root / no CAP_SYS_ADMIN)
 #define UMPTUI_PROBE_ECHILD  (-4)  ///< the child failed or died before reporting
+#define UMPTUI_PROBE_ENOURING (-5) ///< io_uring is unavailable (ENOSYS, EPERM/EACCES: seccomp, kernel.io_uring_disabled)
 
 /// Run the script. Returns 0 on success, a negative UMPTUI_PROBE_E* code with out->message on error.
 /// Never aborts the process. Safe to call from a multithreaded process: the child only uses
-/// async-signal-safe calls (read, write, open, pread, close, madvise, _exit).
+/// async-signal-safe calls (read, write, open, pread, close, madvise, _exit) and raw system calls
+/// through syscall(2) (io_uring_setup, io_uring_register).
 int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages,
                      struct umptui_probe_result *out);
 

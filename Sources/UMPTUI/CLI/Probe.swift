@@ -4,8 +4,8 @@ import Foundation
 
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Do the actions of fork-and-write scripts for real (mmap, touches, fork, MADV_DONTNEED) and compare /proc/self/pagemap with the Engine, page by page.",
-        discussion: "Needs Linux and root (pagemap hides frame numbers otherwise). Exit 0 when the Engine agrees with the kernel, 1 when it does not, 2 when the probe cannot run.")
+        abstract: "Do the actions of fork-and-write scripts for real (mmap, touches, fork, MADV_DONTNEED, io_uring buffer registration pins) and compare /proc/self/pagemap and VmPin with the Engine, page by page.",
+        discussion: "Needs Linux and root (pagemap hides frame numbers otherwise). Scripts that pin are skipped where io_uring is unavailable. Exit 0 when the Engine agrees with the kernel, 1 when it does not, 2 when the probe cannot run.")
 
     @Flag(help: "One JSON object per script: name, agrees, mismatches.")
     var json = false
@@ -18,6 +18,9 @@ struct Probe: ParsableCommand {
             do {
                 real = try RealProbe.run(script)
                 report = try ProbeComparison.report(engineState: try EngineProbe.state(for: script), real: real)
+            } catch let e as RealProbeError where e.kind == .ioUringUnavailable {
+                print("probe \(script.name): skipped, io_uring is unavailable here (\(e.message))\n")
+                continue
             } catch {
                 printError("umptui probe: \(script.name): \(error)")
                 throw ExitCode(2)

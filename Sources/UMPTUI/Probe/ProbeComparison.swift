@@ -2,7 +2,8 @@
 // for the same probe script (RealProbe). Compared per page and process: swapped, present, zero page,
 // exclusive (Engine: frame mapcount == 1 and not the zero page; kernel: pagemap bit 56), and per
 // page whether parent and child map the same (non-zero) frame. PFN values themselves differ between
-// the Engine and the kernel and are never compared.
+// the Engine and the kernel and are never compared. Per process, the Engine's pinned_vm_pages × 4 KiB
+// is compared with VmPin from /proc/self/status (for the parent, less its VmPin before the script).
 
 import Foundation
 
@@ -43,13 +44,19 @@ public enum ProbeComparison {
             public var name: String
             public var buffers: [Buffer]
             public var pages: [Page]
+            /// Pages charged to pinned_vm; nil when the state does not say.
+            public var pinnedVMPages: Int?
 
-            enum CodingKeys: String, CodingKey { case name, buffers, pages }
+            enum CodingKeys: String, CodingKey {
+                case name, buffers, pages
+                case pinnedVMPages = "pinned_vm_pages"
+            }
             public init(from decoder: any Decoder) throws {
                 let c = try decoder.container(keyedBy: CodingKeys.self)
                 name = try c.decode(String.self, forKey: .name)
                 buffers = try c.decodeIfPresent([Buffer].self, forKey: .buffers) ?? []
                 pages = try c.decodeIfPresent([Page].self, forKey: .pages) ?? []
+                pinnedVMPages = try c.decodeIfPresent(Int.self, forKey: .pinnedVMPages)
             }
         }
 
@@ -123,11 +130,21 @@ public enum ProbeComparison {
         public var parent: [PageFacts]
         /// nil when there is no child process.
         public var child: [PageFacts]?
+        /// pinned_vm in kB (Engine: pinned_vm_pages × 4; kernel: VmPin); nil when unknown, then not compared.
+        public var parentPinnedKB: Int?
+        public var childPinnedKB: Int?
 
-        public init(bufferSize: UInt64, parent: [PageFacts], child: [PageFacts]?) {
+        public init(bufferSize: UInt64, parent: [PageFacts], child: [PageFacts]?,
+                    parentPinnedKB: Int? = nil, childPinnedKB: Int? = nil) {
             self.bufferSize = bufferSize
             self.parent = parent
             self.child = child
+            self.parentPinnedKB = parentPinnedKB
+            self.childPinnedKB = childPinnedKB
+        }
+
+        public func pinnedKB(of actor: ProbeActor) -> Int? {
+            actor == .parent ? parentPinnedKB : childPinnedKB
         }
     }
 
@@ -189,7 +206,10 @@ public enum ProbeComparison {
         }
 
         let child = state.processes.first(where: { $0.name == childName })
-        return Side(bufferSize: parentBuffer.size, parent: facts(parent), child: child.map(facts))
+        let pageKB = ProbeScript.pageSize / 1024
+        return Side(bufferSize: parentBuffer.size, parent: facts(parent), child: child.map(facts),
+                    parentPinnedKB: parent.pinnedVMPages.map { $0 * pageKB },
+                    childPinnedKB: child?.pinnedVMPages.map { $0 * pageKB })
     }
 
     public static func kernelSide(_ real: RealProbeResult) -> Side {
@@ -201,12 +221,14 @@ public enum ProbeComparison {
             }
         }
         return Side(bufferSize: UInt64(real.npages * ProbeScript.pageSize), parent: facts(real.parent),
-                    child: real.child.map(facts))
+                    child: real.child.map(facts), parentPinnedKB: real.scriptPinnedKB(of: .parent),
+                    childPinnedKB: real.child == nil ? nil : real.scriptPinnedKB(of: .child))
     }
 
     // MARK: - Comparison
 
-    /// Per page, in order: for the parent then the child, `swapped`, then `present` (when it differs the
+    /// First per process (parent, then child), pinned_vm when both sides know it
+    /// (`parent VmPin engine=28 kB kernel=0 kB`). Then per page, in order: for the parent then the child, `swapped`, then `present` (when it differs the
     /// page's other facts are not reported: they follow from it), then `zero` (likewise), then
     /// `exclusive`; then `shared` (parent and child map the same non-zero frame), skipped for a page
     /// whose presence or zero-ness already differed.
@@ -220,6 +242,11 @@ public enum ProbeComparison {
         case (nil, .some): out.append("\(childName): process missing in engine state")
         case (.some, nil): out.append("\(childName): process missing in kernel result (the script did not fork)")
         default: break
+        }
+        for actor in ProbeActor.allCases {
+            if let e = engine.pinnedKB(of: actor), let k = kernel.pinnedKB(of: actor), e != k {
+                out.append("\(actor.rawValue) VmPin engine=\(e) kB kernel=\(k) kB")
+            }
         }
         let npages = min(engine.parent.count, kernel.parent.count)
         for i in 0..<npages {
@@ -258,8 +285,8 @@ public enum ProbeComparison {
         return out
     }
 
-    /// Rows of runs of pages with identical cells; each cell is `engine/kernel`. Rows with a mismatch
-    /// end in `<-- differs`.
+    /// Rows of runs of pages with identical cells; each cell is `engine/kernel`; then, when the kernel
+    /// reported VmPin, a `VmPin kB` row (parent, child). Rows with a mismatch end in `<-- differs`.
     public static func table(engine: Side, kernel: Side) -> String {
         let hasChild = engine.child != nil || kernel.child != nil
         let npages = min(engine.parent.count, kernel.parent.count)
@@ -303,6 +330,19 @@ public enum ProbeComparison {
             }
         }
         flush(npages)
+        // pinned_vm, when the kernel side reports VmPin.
+        if kernel.parentPinnedKB != nil || kernel.childPinnedKB != nil {
+            func pinCell(_ actor: ProbeActor) -> String {
+                "\(engine.pinnedKB(of: actor).map(String.init) ?? "n/a")/\(kernel.pinnedKB(of: actor).map(String.init) ?? "n/a")"
+            }
+            let differs = ProbeActor.allCases.contains { actor in
+                if let e = engine.pinnedKB(of: actor), let k = kernel.pinnedKB(of: actor) { return e != k }
+                return false
+            }
+            var row = probePad("VmPin kB", widths[0]) + probePad(pinCell(.parent), widths[1])
+            if hasChild { row += pinCell(.child) }
+            lines.append(probeTrimTrailingSpaces(row + (differs ? "  <-- differs" : "")))
+        }
         return lines.joined(separator: "\n")
     }
 

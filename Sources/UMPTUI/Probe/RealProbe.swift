@@ -1,6 +1,7 @@
 // The real-kernel probe, Swift side: a tiny op script on one anonymous private mapping, run for
-// real (CProbe: mmap, touch, fork, MADV_DONTNEED, /proc/self/pagemap) and written out as an UMPTUI
-// scenario so the Engine can run the same actions. ProbeComparison.swift compares the two.
+// real (CProbe: mmap, touch, fork, MADV_DONTNEED, io_uring buffer registration for pins,
+// /proc/self/pagemap and VmPin) and written out as an UMPTUI scenario so the Engine can run the
+// same actions. ProbeComparison.swift compares the two.
 
 import CProbe
 
@@ -12,7 +13,7 @@ public enum ProbeActor: String, Sendable, Hashable, CaseIterable {
 /// One action of a probe script, on page indices of the script's single buffer.
 public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
-        case read, write, fork, dontneed
+        case read, write, fork, dontneed, pin
     }
 
     public var kind: Kind
@@ -37,6 +38,12 @@ public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     /// madvise(MADV_DONTNEED) on the pages.
     public static func dontneed(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
         ProbeOp(.dontneed, by: actor, pages: pages)
+    }
+    /// Pin the pages long-term for writing, as io_uring buffer registration does
+    /// (pin_user_pages(FOLL_PIN|FOLL_LONGTERM|FOLL_WRITE), charged to the process's pinned_vm); the
+    /// pin lasts until the final snapshot. Scenario text: `PROC pin BUF OFFSET SIZE write longterm`.
+    public static func pin(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
+        ProbeOp(.pin, by: actor, pages: pages)
     }
     /// The parent forks the child (at most once per script).
     public static let fork = ProbeOp(.fork)
@@ -68,6 +75,8 @@ public struct ProbeScript: Sendable, Hashable {
     }
 
     public var forks: Bool { ops.contains { $0.kind == .fork } }
+    /// The script pins pages (needs io_uring for real).
+    public var pins: Bool { ops.contains { $0.kind == .pin } }
 
     /// The same actions in the UMPTUI scenario language (SCENARIO.md), for `umptui run`.
     public var scenarioText: String {
@@ -89,6 +98,8 @@ public struct ProbeScript: Sendable, Hashable {
                 lines.append("\(who) write \(bufferName) \(range)" + comment)
             case .dontneed:
                 lines.append("\(who) madvise \(bufferName) dontneed \(range)" + comment)
+            case .pin:
+                lines.append("\(who) pin \(bufferName) \(range) write longterm" + comment)
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -147,7 +158,27 @@ public struct ProbeScript: Sendable, Hashable {
         ]
     )
 
-    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork]
+    /// Long-term pins (io_uring buffer registration) before fork: fork copies the possibly pinned
+    /// exclusive pages for the child at once (6.x, folio_needs_cow_for_dma), so the parent keeps its
+    /// pinned frames mapped and exclusive; pinned_vm is charged to the parent's mm only.
+    public static let pinBeforeFork = ProbeScript(
+        name: "pin-before-fork",
+        summary: "io_uring pins before fork: the child gets copies of the pinned pages at fork; pinned_vm stays with the parent",
+        npages: 16,
+        ops: [
+            .write(0..<6),               // 0-5: private pages
+            .read(6..<8),                // 6-7: zero page
+            .pin(3..<10),                // 3-9: pinned (write longterm): 6-7 COW from the zero page, 8-9 fault in
+            .read(10..<12),              // 10-11: zero page
+            .fork,                       // 0-2 shared; 3-9 copied for the child now; 10-11 zero in both
+            .write(4..<5, by: .child),   // 4: a pinned page: the child's own copy, no fault on the parent's
+            .write(1..<2, by: .child),   // 1: an unpinned page: COW, both exclusive again
+            .write(5..<6),               // 5: a pinned page: the parent's is still exclusive, written in place
+            // 12-15: never touched
+        ]
+    )
+
+    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork, pinBeforeFork]
 }
 
 /// One page as the kernel's pagemap shows it.
@@ -184,12 +215,35 @@ public struct RealProbeResult: Sendable, Hashable {
     public var parent: [RealPage]
     /// nil when the script did not fork.
     public var child: [RealPage]?
+    /// VmPin (kB, mm->pinned_vm) of the parent at the final snapshot, its pins still held; nil when unknown.
+    public var parentVmPinKB: Int?
+    /// VmPin (kB) of the parent before the script's first op (0 unless something else in this process pins).
+    public var parentVmPinBeforeKB: Int?
+    /// VmPin (kB) of the child at the final snapshot; nil when unknown or the script did not fork.
+    public var childVmPinKB: Int?
 
-    public init(npages: Int, zeroPFN: UInt64, parent: [RealPage], child: [RealPage]?) {
+    public init(npages: Int, zeroPFN: UInt64, parent: [RealPage], child: [RealPage]?,
+                parentVmPinKB: Int? = nil, parentVmPinBeforeKB: Int? = nil, childVmPinKB: Int? = nil) {
         self.npages = npages
         self.zeroPFN = zeroPFN
         self.parent = parent
         self.child = child
+        self.parentVmPinKB = parentVmPinKB
+        self.parentVmPinBeforeKB = parentVmPinBeforeKB
+        self.childVmPinKB = childVmPinKB
+    }
+
+    /// VmPin (kB) as /proc/self/status showed it at the final snapshot.
+    public func vmPinKB(of actor: ProbeActor) -> Int? {
+        actor == .parent ? parentVmPinKB : childVmPinKB
+    }
+
+    /// What the script itself pinned, in kB: VmPin at the snapshot less VmPin before the script (the
+    /// child's mm starts at 0: fork does not copy pinned_vm).
+    public func scriptPinnedKB(of actor: ProbeActor) -> Int? {
+        guard actor == .parent else { return childVmPinKB }
+        guard let now = parentVmPinKB else { return nil }
+        return now - (parentVmPinBeforeKB ?? 0)
     }
 
     /// Pages per process name: "parent" and, if forked, "child".
@@ -227,6 +281,11 @@ public struct RealProbeResult: Sendable, Hashable {
             }
         }
         flush(npages)
+        if let parentPin = scriptPinnedKB(of: .parent) {
+            var text = probePad("VmPin", 13) + "parent " + probePad("\(parentPin) kB", 6)
+            if child != nil { text += "  child " + (childVmPinKB.map { "\($0) kB" } ?? "n/a") }
+            lines.append(text)
+        }
         return lines.map(probeTrimTrailingSpaces).joined(separator: "\n")
     }
 
@@ -249,6 +308,8 @@ public struct RealProbeError: Error, Sendable, Hashable, CustomStringConvertible
         case noPFNs
         /// The child failed or died.
         case child
+        /// A pin needs io_uring, which is unavailable (ENOSYS, EPERM under seccomp, kernel.io_uring_disabled).
+        case ioUringUnavailable
         /// The machine's base page size is not the 4 KiB the Engine models.
         case unsupportedPageSize
     }
@@ -262,7 +323,7 @@ public struct RealProbeError: Error, Sendable, Hashable, CustomStringConvertible
 }
 
 public enum RealProbe {
-    /// Runs the script for real and reads the final pagemap of the parent and (if forked) the child.
+    /// Runs the script for real and reads the final pagemap and VmPin of the parent and (if forked) the child.
     public static func run(_ script: ProbeScript) throws -> RealProbeResult {
         try run(npages: script.npages, ops: script.ops)
     }
@@ -283,6 +344,7 @@ public enum RealProbe {
             case .write: kind = Int32(UMPTUI_PROBE_WRITE.rawValue)
             case .fork: kind = Int32(UMPTUI_PROBE_FORK.rawValue)
             case .dontneed: kind = Int32(UMPTUI_PROBE_DONTNEED.rawValue)
+            case .pin: kind = Int32(UMPTUI_PROBE_PIN.rawValue)
             }
             let actor = op.actor == .parent ? Int32(UMPTUI_PROBE_PARENT.rawValue) : Int32(UMPTUI_PROBE_CHILD.rawValue)
             return umptui_probe_op(kind: kind, actor: actor, first: Int64(op.pages.lowerBound), count: Int64(op.pages.count))
@@ -311,6 +373,7 @@ public enum RealProbe {
             case UMPTUI_PROBE_EINVAL: kind = .invalidScript
             case UMPTUI_PROBE_ENOPFN: kind = .noPFNs
             case UMPTUI_PROBE_ECHILD: kind = .child
+            case UMPTUI_PROBE_ENOURING: kind = .ioUringUnavailable
             default: kind = .system
             }
             throw RealProbeError(kind: kind, code: rc, message: message.isEmpty ? "error \(rc)" : message)
@@ -321,8 +384,13 @@ public enum RealProbe {
                          exclusive: p.exclusive != 0, pfn: p.pfn, raw: p.raw)
             }
         }
+        func kb(_ value: Int64) -> Int? { value >= 0 ? Int(value) : nil }
+        let forked = result.forked != 0
         return RealProbeResult(npages: npages, zeroPFN: result.zero_pfn, parent: convert(parentPages),
-                               child: result.forked != 0 ? convert(childPages) : nil)
+                               child: forked ? convert(childPages) : nil,
+                               parentVmPinKB: kb(result.parent_vm_pin_kb),
+                               parentVmPinBeforeKB: kb(result.parent_vm_pin_before_kb),
+                               childVmPinKB: forked ? kb(result.child_vm_pin_kb) : nil)
     }
 }
 
