@@ -13,12 +13,26 @@ struct Bench: ParsableCommand {
     @Option(help: "Size of the buffer the benchmark writes (default 4G).")
     var touch: String = "4G"
 
+    @Option(help: "Lines of the page trace the IOTLB benchmark replays (default 10 million).")
+    var traceLines: Int = 10_000_000
+
     func run() throws {
         guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
             printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
             throw ExitCode(2)
         }
+        guard traceLines >= 1000, traceLines <= 100_000_000 else {
+            printError("umptui bench: --trace-lines takes 1000 to 100000000")
+            throw ExitCode(2)
+        }
         let results = BenchRunner.faults(touchBytes: bytes)
+        let iotlb: IOTLBBench.Result
+        do {
+            iotlb = try IOTLBBench.run(lines: traceLines)
+        } catch {
+            printError("umptui bench: the IOTLB benchmark failed: \(error)")
+            throw ExitCode(1)
+        }
         #if DEBUG
         let build = "debug"
         #else
@@ -36,6 +50,15 @@ struct Bench: ParsableCommand {
             w.field("undo_seconds", String(format: "%.4f", results.undoSeconds))
             w.field("target_faults_per_second", 5_000_000)
             w.field("target_bytes_per_frame", 64)
+            w.field("trace_lines", iotlb.lines)
+            w.field("iotlb_swift_seconds", String(format: "%.3f", iotlb.swiftSeconds))
+            w.field("iotlb_lookups_per_second", Int(Double(iotlb.lines) / iotlb.swiftSeconds))
+            if let c = iotlb.cSeconds {
+                w.field("iotlb_c_seconds", String(format: "%.3f", c))
+                w.field("iotlb_ratio_to_c", String(format: "%.2f", iotlb.ratio ?? 0))
+            }
+            w.field("iotlb_results_agree", iotlb.swiftHitsMisses.map { s in iotlb.cHitsMisses.map { $0 == s } ?? false } ?? false)
+            w.field("target_ratio_to_c", 2)
             w.endObject()
             print(w.string)
             return
@@ -45,6 +68,15 @@ struct Bench: ParsableCommand {
                      formatSize(bytes), results.faults, results.seconds, results.faultsPerSecond / 1e6))
         print(String(format: "  Engine state: %.1f bytes per frame (target ≤ 64; Linux's struct page is 64)", results.bytesPerFrame))
         print(String(format: "  change log for undo: %.1f bytes per fault; undoing the step took %.3f s", results.changeBytesPerFault, results.undoSeconds))
+        print(String(format: "  dma-trace of %d page numbers through a 64-entry LRU IOTLB: %.3f s = %.1f million lookups/s (whole `umptui run`)",
+                     iotlb.lines, iotlb.swiftSeconds, Double(iotlb.lines) / iotlb.swiftSeconds / 1e6))
+        if let c = iotlb.cSeconds, let ratio = iotlb.ratio {
+            let agree = iotlb.swiftHitsMisses.map { s in iotlb.cHitsMisses.map { $0 == s } ?? false } ?? false
+            print(String(format: "  the same LRU work as a plain C loop (Benchmarks/iotlb_lru.c): %.3f s; Swift/C = %.2f× (target ≤ 2)%@",
+                         c, ratio, agree ? "; hits and misses agree" : "; HITS AND MISSES DIFFER"))
+        } else if let note = iotlb.note {
+            print("  C baseline skipped: \(note)")
+        }
     }
 }
 
