@@ -201,6 +201,8 @@ extension Engine {
             (Ev.thpSplit, "__split_huge_pmd: a PMD becomes 512 PTEs"),
             (Ev.swapIn, "do_swap_page: swapped back in"),
             (Ev.shmemFault, "shmem_fault: the shared page from the page cache"),
+            ("do_fault_around", "do_fault_around: neighbours already in the page cache mapped too"),
+            ("shmem_evict", "shmem pages freed with their object: no VMA maps it any more"),
             ("copy_present_ptes", "copy_present_ptes: now shared read-only (refcount+1, mapcount+1, AnonExclusive cleared)"),
             ("copy_pte:zero", "zero-page PTEs copied to the child"),
             ("copy_nonpresent_pte", "swap entries duplicated (swap_duplicate)"),

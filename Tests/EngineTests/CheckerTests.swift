@@ -298,7 +298,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:6:19: error: unknown key 'mises' for a device
             expect gpu hits=1 mises=2
                               ^
-            hint: did you mean 'misses'? device keys: accesses, hits, misses, walks, stall_ns, faults, mappings, iotlb_entries
+            hint: did you mean 'misses'? device keys: accesses, hits, misses, walks, stall_ns, faults, mappings, iotlb_entries, large_ioptes, maps, hazards, io_page_faults, table_pages
             demo.ump:7:24: error: unknown key 'rss' for machine
             expect machine ram=64M rss=1
                                    ^
@@ -306,7 +306,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:8:35: error: unknown key 'exit' for last
             expect last ok=false errno=ENOMEM exit=1
                                               ^
-            hint: last keys: ok, errno, signal, outcome
+            hint: last keys: ok, errno, signal, outcome, hazards
             demo.ump:9:12: error: process 'app' has no buffer 'nope'
             expect app.nope present=0
                        ^

@@ -98,7 +98,7 @@ extension Engine {
             state.kernelBuffers[Int(b.kernelBuffer)].deviceMaps += 1
             pinText = "\(b.kind == .ump ? "UMP" : "dma-buf") memory is the kernel's own: nothing to pin, nothing charged to locked_vm"
         } else {
-            if let refusal = memlockRefusal(p, pages: pages, current: state.processes[p].meta.lockedVMPages, counter: "locked_vm") {
+            if let refusal = memlockRefusal(p, pages: pages, current: state.processes[p].meta.lockedVMPages, counter: "locked_vm", canDoMlock: false) {
                 return .fail(refusal.outcome, "\(devName) map \(ref.process).\(ref.buffer): vfio_pin_pages_remote " + refusal.text)
             }
             let r = getUserPages(p, start: first, end: end, flags: FollFlags(write: writable, longterm: true, get: false))
@@ -119,6 +119,7 @@ extension Engine {
 
         let mapSize = UInt64(pfns.count) << pageShift
         var iova: UInt64
+        var reserved = mapSize
         if format == .none {
             iova = UInt64(pfns.first ?? 0) << pageShift
         } else if let wanted {
@@ -133,6 +134,7 @@ extension Engine {
             }
             iova = wanted
         } else {
+            reserved = iovaReservation(mapSize)
             guard let a = allocIOVA(d, size: mapSize) else {
                 undoMapSetup(d, p: p, pfns: pfns, lockedPages: lockedPages, isKernel: isKernel, kernelBuffer: b.kernelBuffer)
                 return .fail(.errno("ENOSPC"), "no free IOVA range of \(formatSize(mapSize))")
@@ -157,7 +159,7 @@ extension Engine {
         touchDevice(d)
         state.devices[d].mappings.append(IOMapping(process: ref.process, buffer: ref.buffer, iova: iova, size: mapSize, va: first,
                                                    pfns: pfns, writable: writable, pinnedPages: isKernel ? 0 : pfns.count, lockedPages: lockedPages,
-                                                   kernelBuffer: isKernel ? b.kernelBuffer : -1))
+                                                   kernelBuffer: isKernel ? b.kernelBuffer : -1, iovaLength: reserved))
         if format == .none {
             return OpResult(text: "\(devName) map \(ref.process).\(ref.buffer): \(pinText); no IOMMU, so the device gets physical addresses (\(format0x(iova)) first) and could reach any frame")
         }

@@ -102,6 +102,8 @@ public struct IOMapping: Equatable, Sendable {
     public var lockedPages: Int
     /// Index in EngineState.kernelBuffers for ump and dma-buf memory, else -1.
     public var kernelBuffer: Int32 = -1
+    /// IOVA space the allocator reserved (sizes under 32 pages are rounded up to a power of two).
+    public var iovaLength: UInt64 = 0
 }
 
 public struct DeviceStats: Equatable, Sendable {

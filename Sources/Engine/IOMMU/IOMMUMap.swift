@@ -137,12 +137,17 @@ extension Engine {
 
     /// alloc_iova(size_aligned): the highest free range below the 32-bit limit (then the 48-bit one),
     /// aligned to the size rounded up to a power of two (sizes under 32 pages are rounded up too).
+    func iovaReservation(_ size: UInt64) -> UInt64 {
+        let pages = size >> pageShift
+        return (pages < 32 ? roundUpPow2(pages) : pages) << pageShift
+    }
+
     func allocIOVA(_ d: Int, size: UInt64) -> UInt64? {
         let pages = size >> pageShift
-        let len = (pages < 32 ? roundUpPow2(pages) : pages) << pageShift
+        let len = iovaReservation(size)
         let align = roundUpPow2(pages) << pageShift
-        var busy = state.devices[d].mappings.map { ($0.iova, $0.iova + $0.size) }
-        busy += state.devices[d].lazyUnmapped.map { ($0.iova, $0.iova + $0.size) }
+        var busy = state.devices[d].mappings.map { ($0.iova, $0.iova + max($0.size, $0.iovaLength)) }
+        busy += state.devices[d].lazyUnmapped.map { ($0.iova, $0.iova + max($0.size, $0.iovaLength)) }
         for limit in [UInt64(1) << 32, UInt64(1) << 48] {
             var top = limit
             while top >= len {

@@ -116,14 +116,16 @@ extension Engine {
 
     /// unpin_user_page / put_page: the inverse of grab. The frame is freed when nothing else holds it.
     mutating func release(_ pfn: Int, get: Bool) {
-        if Int32(pfn) == state.meta.zeroPfn && !get { return }
+        if get {
+            putPage(pfn)
+            return
+        }
+        if Int32(pfn) == state.meta.zeroPfn { return }
         var f = state.phys.frame(pfn)
         logFrame(pfn)
-        if !get {
-            f.pincount -= 1
-            f.refcount -= state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
-        }
-        f.refcount += 1     // putPage below takes the last one
+        f.pincount -= 1
+        // Drop the bias but one reference, which putPage takes (and frees the frame if it was the last).
+        f.refcount -= (state.phys.isLarge(pfn) ? 1 : gupPinCountingBias) - 1
         state.phys.setFrame(pfn, f)
         putPage(pfn)
     }

@@ -3,10 +3,11 @@
 
 extension Engine {
     /// Why a memlock charge is refused: nil when it fits.
-    func memlockRefusal(_ p: Int, pages: Int, current: Int, counter: String) -> OpResult? {
+    /// `canDoMlock`: the path refuses a zero limit up front with EPERM (mlock, ib_umem_get); VFIO does not.
+    func memlockRefusal(_ p: Int, pages: Int, current: Int, counter: String, canDoMlock: Bool = true) -> OpResult? {
         let m = state.processes[p].meta
         if m.capIPCLock { return nil }
-        if m.memlockLimit == 0 {
+        if canDoMlock && m.memlockLimit == 0 {
             return .fail(.errno("EPERM"), "refused with EPERM: RLIMIT_MEMLOCK is 0 and there is no CAP_IPC_LOCK (can_do_mlock)")
         }
         if UInt64(current + pages) << pageShift > m.memlockLimit {

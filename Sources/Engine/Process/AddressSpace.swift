@@ -44,20 +44,24 @@ extension Engine {
         state.processes[p].meta.vmas = Engine.merged(vmas, around: i)
     }
 
-    /// Merges vmas[i] with the VMAs before and after it where is_mergeable allows.
+    /// Merges vmas[i] with the VMAs before and after it where is_mergeable allows
+    /// (vma_merge_new_range: the previous VMA first; the next one too only if all three agree).
     static func merged(_ input: [VMA], around i: Int) -> [VMA] {
         var vmas = input
         var i = i
-        if i + 1 < vmas.count, vmas[i].canMerge(withFollowing: vmas[i + 1]) {
-            let next = vmas.remove(at: i + 1)
-            vmas[i].end = next.end
-            if vmas[i].anonVMA == 0 { vmas[i].anonVMA = next.anonVMA }
-        }
         if i > 0, vmas[i - 1].canMerge(withFollowing: vmas[i]) {
             let cur = vmas.remove(at: i)
             i -= 1
             vmas[i].end = cur.end
             if vmas[i].anonVMA == 0 { vmas[i].anonVMA = cur.anonVMA }
+        }
+        if i + 1 < vmas.count, vmas[i].canMerge(withFollowing: vmas[i + 1]) {
+            let next = vmas.remove(at: i + 1)
+            vmas[i].end = next.end
+            if vmas[i].anonVMA == 0 {
+                vmas[i].anonVMA = next.anonVMA
+                vmas[i].chainedAnonVMA = next.chainedAnonVMA
+            }
         }
         return vmas
     }
@@ -105,7 +109,10 @@ extension Engine {
             if vmas[i].canMerge(withFollowing: vmas[i + 1]) {
                 let next = vmas.remove(at: i + 1)
                 vmas[i].end = next.end
-                if vmas[i].anonVMA == 0 { vmas[i].anonVMA = next.anonVMA }
+                if vmas[i].anonVMA == 0 {
+                    vmas[i].anonVMA = next.anonVMA
+                    vmas[i].chainedAnonVMA = next.chainedAnonVMA
+                }
             } else {
                 i += 1
             }

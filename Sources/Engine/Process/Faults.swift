@@ -168,7 +168,7 @@ extension Engine {
         let e = state.processes[p].pt.tables[region]!.entries[i]
         if e.isNone {
             if vma.kind == .device { return .sigsegv(reason: "\(format0x(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
-            if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn) }
+            if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn, write: write) }
             // do_anonymous_page, write: a zeroed exclusive page (alloc failed on the fast path: reclaim or OOM).
             anonVMAPrepare(p, vma: v)
             guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true) else { return .oom }
@@ -257,8 +257,14 @@ extension Engine {
     }
 
     /// shmem_fault for a shared anonymous mapping: the page lives in the shmem object (page cache)
-    /// and every mapper maps the same frame. No zero page here: even a read allocates.
-    mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64) -> FaultResult {
+    /// and every mapper maps the same frame. No zero page here: even a read allocates. A read fault
+    /// first maps the neighbours already in the page cache (do_fault_around: a 64 KiB window).
+    mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+        if !write { faultAround(p, vma: v, vpn: vpn) }
+        if !state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)].isNone {
+            tally.add(Ev.mapped)
+            return .ok
+        }
         let vma = state.processes[p].meta.vmas[v]
         let index = vma.shmemOffset + (vpn - (vma.start >> pageShift))
         var pfn: Int
@@ -280,6 +286,48 @@ extension Engine {
         state.processes[p].meta.rssPages += 1
         tally.add(Ev.shmemFault)
         return .ok
+    }
+}
+
+extension Engine {
+    /// do_fault_around → filemap_map_pages: map the pages of the aligned 16-page window (inside the
+    /// VMA and the PTE table) that the page cache already holds and no PTE maps yet.
+    mutating func faultAround(_ p: Int, vma v: Int, vpn: UInt64) {
+        let vma = state.processes[p].meta.vmas[v]
+        let window: UInt64 = 16
+        // from_pte: the aligned window start clamped to the VMA; to_pte: 16 pages on, clamped to VMA and table.
+        let lo = max(vpn & ~(window - 1), vma.start >> pageShift, (vpn >> 9) << 9)
+        let hi = min(lo + window, vma.end >> pageShift, ((vpn >> 9) + 1) << 9)
+        var mapped = 0
+        for n in lo..<hi where n != vpn {
+            guard state.processes[p].pt.tables[n >> 9]!.entries[Int(n & 511)].isNone else { continue }
+            let index = vma.shmemOffset + (n - (vma.start >> pageShift))
+            guard let cached = state.shmem[vma.shmem]?[index] else { continue }
+            let pfn = Int(cached)
+            logFrame(pfn)
+            state.phys.refcount[pfn] += 1
+            state.phys.mapcount[pfn] += 1
+            setPTE(p, vpn: n, .page(pfn: pfn, writable: vma.flags.contains(.write)))
+            mapped += 1
+        }
+        if mapped > 0 {
+            touchProcess(p)
+            state.processes[p].meta.rssPages += mapped
+            tally.add("do_fault_around", mapped)
+        }
+    }
+
+    /// The last VMA of a shmem object is gone: the object (its page cache) is released with it.
+    mutating func releaseUnusedShmem() {
+        for obj in state.shmem.keys.sorted() {
+            let used = state.processes.contains { $0.meta.alive && $0.meta.vmas.contains { $0.shmem == obj } }
+            guard !used, let pages = state.shmem[obj] else { continue }
+            for (index, pfn) in pages.sorted(by: { $0.key < $1.key }) {
+                shmemSet(obj, index, nil)
+                putPage(Int(pfn))
+            }
+            tally.add("shmem_evict", pages.count)
+        }
     }
 }
 

@@ -16,6 +16,8 @@ extension Engine {
             if vma.anonVMA != 0 {
                 vma.anonVMA = state.meta.nextAnonVMA
                 state.meta.nextAnonVMA += 1
+                // anon_vma_fork chains the parent's anon_vma too: the chain is no longer singular.
+                vma.chainedAnonVMA = true
             }
             vmas.append(vma)
         }
@@ -84,7 +86,8 @@ extension Engine {
                 tally.add("copy_huge_pmd")
                 continue
             }
-            guard let table = state.processes[p].pt.tables[region], table.used > 0 else { continue }
+            // copy_pmd_range skips only a none PMD: an existing PTE table is copied even when empty.
+            guard state.processes[p].pt.tables[region] != nil else { continue }
             guard copyPTEs(p, c, vma, region: region, eagerCopies: &eagerCopies) else { return false }
         }
         return true
@@ -118,9 +121,6 @@ extension Engine {
     private mutating func copyPTEs(_ p: Int, _ c: Int, _ vma: VMA, region: UInt64, eagerCopies: inout Int) -> Bool {
         let lo = max(vma.start >> pageShift, region << 9)
         let hi = min(vma.end >> pageShift, (region + 1) << 9)
-        var any = false
-        for vpn in lo..<hi where !state.processes[p].pt.tables[region]!.entries[Int(vpn & 511)].isNone { any = true; break }
-        guard any else { return true }
         guard ensurePTETable(c, region: region) else { return false }
         var shared = 0, zero = 0, swap = 0
         for vpn in lo..<hi {

@@ -77,6 +77,9 @@ public struct VMA: Equatable, Sendable {
     public var kind: VMAKind
     /// The anon_vma this VMA's anonymous pages hang off; 0 until the first anonymous page (anon_vma_prepare).
     public var anonVMA: Int32
+    /// The anon_vma_chain has more than one anon_vma (a VMA cloned by fork): a VMA without an
+    /// anon_vma may no longer merge into it.
+    public var chainedAnonVMA: Bool = false
     /// The shmem object behind a shared anonymous mapping; 0 otherwise.
     public var shmem: Int32
     /// Page offset of `start` inside the shmem object.
@@ -91,11 +94,15 @@ public struct VMA: Equatable, Sendable {
             + (flags.contains(.exec) ? "x" : "-") + (flags.contains(.shared) ? "s" : "p")
     }
 
-    /// is_mergeable_vma + is_mergeable_anon_vma: same flags and kind, and anon_vmas that agree.
+    /// is_mergeable_vma + is_mergeable_anon_vma: same flags and kind, and anon_vmas that agree
+    /// (equal, or one unset while the other's anon_vma_chain is singular).
     func canMerge(withFollowing next: VMA) -> Bool {
         guard end == next.start, flags == next.flags, kind == next.kind, kind == .anon || kind == .heap,
               !flags.contains(.shared) else { return false }
-        return anonVMA == 0 || next.anonVMA == 0 || anonVMA == next.anonVMA
+        if anonVMA == next.anonVMA { return true }
+        if anonVMA == 0 { return !next.chainedAnonVMA }
+        if next.anonVMA == 0 { return !chainedAnonVMA }
+        return false
     }
 }
 

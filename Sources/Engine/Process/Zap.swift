@@ -83,6 +83,7 @@ extension Engine {
         zapRange(p, start: start, end: end)
         state.processes[p].meta.vmas.removeSubrange(range)
         freeUnusedTables(p)
+        releaseUnusedShmem()
     }
 
     /// do_exit → exit_mmap: everything unmapped, every page table and the PGD freed.
@@ -111,6 +112,7 @@ extension Engine {
         }
         state.processes[p].meta.alive = false
         state.processes[p].meta.exitReason = reason
+        releaseUnusedShmem()
     }
 
     /// The change-log key that stands for the PGD slot.

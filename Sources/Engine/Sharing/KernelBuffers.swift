@@ -32,7 +32,7 @@ extension Engine {
         let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
         let charge = state.config.umpLimit == .memlock
         let call = "ump_ref_drv_allocate(\(formatSize(size))\(linear ? ", PHYSICALLY_LINEAR" : ""))"
-        if charge, let refusal = memlockRefusal(p, pages: pages, current: state.processes[p].meta.lockedVMPages, counter: "locked_vm") {
+        if charge, let refusal = memlockRefusal(p, pages: pages, current: state.processes[p].meta.lockedVMPages, counter: "locked_vm", canDoMlock: false) {
             return .fail(refusal.outcome, "\(call) " + refusal.text + " (ump-limit=memlock)")
         }
         let used = Set(state.kernelBuffers.filter { $0.kind == .ump && !$0.freed }.map(\.id))
@@ -98,9 +98,12 @@ extension Engine {
     /// Kernel allocations for ump and dma-buf: one contiguous run, or the system heap's orders 8, 4, 0.
     mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool) -> [Int32]? {
         if contiguous {
-            // Aligned to the size up to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs.
-            let align = Int(min(roundUpPow2(UInt64(pages)), UInt64(pagesPerPMD)))
-            guard let start = allocContig(count: pages, align: align, cma: cma, use: use, owner: owner) else { return nil }
+            // Aligned to the size (up to 16 MiB, what a v7s supersection needs) where such a run
+            // exists, else to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs.
+            let natural = Int(min(roundUpPow2(UInt64(pages)), 4096))
+            let start = allocContig(count: pages, align: natural, cma: cma, use: use, owner: owner)
+                ?? (natural > pagesPerPMD ? allocContig(count: pages, align: pagesPerPMD, cma: cma, use: use, owner: owner) : nil)
+            guard let start else { return nil }
             return (start..<(start + pages)).map { Int32($0) }
         }
         var pfns: [Int32] = []

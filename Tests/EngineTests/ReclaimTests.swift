@@ -1,0 +1,189 @@
+// Reclaim to swap, swap-in and the OOM killer: shrink_folio_list takes the oldest unpinned,
+// unlocked anonymous pages; do_swap_page brings them back; without swap, out_of_memory() kills
+// the process with the highest oom_badness.
+
+import XCTest
+
+@testable import Engine
+
+final class ReclaimTests: XCTestCase {
+    static let twoBuffers = """
+        machine swap=16M
+        process app
+        app mmap a 1M
+        app mmap b 1M
+        app write a
+        app write b
+        """
+
+    // pressure 1M: a's pages (the oldest) become swap entries; b's stay. RSS moves to swap.
+    func testPressureSwapsOutTheOldestAnonymousPages() {
+        var r = run(Self.twoBuffers)
+        let aPfns = r.pfns("app", "a"), bPtes = r.ptes("app", "b")
+        let free = r.state.phys.freeFrames
+        r.step("pressure 1M")
+        XCTAssertEqual(r.last.outcome, .ok)
+        XCTAssertEqual(r.ptes("app", "a"), Array(repeating: .swapEntry, count: 256))
+        XCTAssertEqual(r.ptes("app", "b"), bPtes, "the younger pages stay")
+        XCTAssertEqual(r.meta("app").rssPages, 256)
+        XCTAssertEqual(r.meta("app").swapPages, 256)
+        XCTAssertEqual(r.state.meta.swapUsed, 256)
+        XCTAssertEqual(Set(aPfns.map(r.frame)), [.free])
+        XCTAssertEqual(r.state.phys.freeFrames, free + 256)
+        // Each swapped page has its own slot, used once.
+        let slots = r.vpns("app", "a").map { r.pt("app").entry(vpn: $0).number }
+        XCTAssertEqual(Set(slots).count, 256)
+        XCTAssertEqual(slots.map { r.state.swapMap[$0] }, Array(repeating: 1, count: 256))
+    }
+
+    // do_swap_page: the next touch brings the page back, exclusive; a private writable mapping gets
+    // a writable PTE even on a read (the entry was exclusive); the slot is freed (synchronous device).
+    func testTheNextTouchSwapsThePageBackIn() {
+        var r = run(Self.twoBuffers + "\npressure 1M")
+        r.step("app read a 0 4K")
+        XCTAssertEqual(r.last.outcome, .ok)
+        let a = r.ptes("app", "a")
+        guard let pfn = a[0].pfn else { return XCTFail("page 0 not present") }
+        XCTAssertEqual(a, [.page(pfn, writable: true)] + Array(repeating: .swapEntry, count: 255))
+        XCTAssertEqual(r.frame(pfn), .anon(ref: 1, map: 1, exclusive: true, owner: r.pid("app")))
+        XCTAssertEqual(r.meta("app").rssPages, 257)
+        XCTAssertEqual(r.meta("app").swapPages, 255)
+        XCTAssertEqual(r.state.meta.swapUsed, 255)
+        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.swapIn }?.1, 1)
+        r.step("app write a 4K 4K")
+        guard let pfn1 = r.ptes("app", "a")[1].pfn else { return XCTFail("page 1 not present") }
+        XCTAssertEqual(r.ptes("app", "a")[1], .page(pfn1, writable: true))
+        XCTAssertEqual(r.frame(pfn1), .anon(ref: 1, map: 1, exclusive: true, owner: r.pid("app")))
+        XCTAssertEqual(r.meta("app").swapPages, 254)
+    }
+
+    // A swapped page shared by parent and child (swap_duplicate at fork) keeps its slot until the last
+    // PTE naming it goes; exit frees slots nobody else names, and every frame.
+    func testSwapSlotsAreSharedAcrossForkAndFreedByTheLastExit() {
+        var r = run(Self.twoBuffers + "\npressure 1M")
+        let bootFree = Engine(config: MachineConfig(parseMachine("machine swap=16M"))).state.phys.freeFrames
+        r.step("app fork kid")
+        let slots = r.vpns("app", "a").map { r.pt("app").entry(vpn: $0).number }
+        XCTAssertEqual(r.ptes("kid", "a"), Array(repeating: .swapEntry, count: 256))
+        XCTAssertEqual(r.vpns("kid", "a").map { r.pt("kid").entry(vpn: $0).number }, slots, "the same slots")
+        XCTAssertEqual(slots.map { r.state.swapMap[$0] }, Array(repeating: 2, count: 256))
+        XCTAssertEqual(r.meta("kid").swapPages, 256)
+        r.step("app exit")
+        XCTAssertEqual(slots.map { r.state.swapMap[$0] }, Array(repeating: 1, count: 256))
+        XCTAssertEqual(r.state.meta.swapUsed, 256)
+        r.step("kid exit")
+        XCTAssertEqual(r.state.meta.swapUsed, 0)
+        XCTAssertTrue(r.state.swapMap.allSatisfy { $0 == 0 })
+        XCTAssertEqual(r.state.phys.freeFrames, bootFree)
+    }
+
+    // mlocked pages are unevictable: reclaim passes over them to younger pages; munlock makes them reclaimable.
+    func testMlockedPagesAreNotReclaimed() {
+        var r = run("""
+            machine swap=16M
+            process app
+            app mmap a 1M locked
+            app mmap b 1M
+            app write b
+            """)
+        let aPtes = r.ptes("app", "a")
+        XCTAssertTrue(aPtes.allSatisfy { $0.present && $0.writable && !$0.zero }, "MAP_LOCKED populates")
+        r.step("pressure 1M")
+        XCTAssertEqual(r.ptes("app", "a"), aPtes, "locked pages stay")
+        XCTAssertEqual(r.ptes("app", "b"), Array(repeating: .swapEntry, count: 256))
+        r.step("pressure 1M")
+        XCTAssertEqual(r.ptes("app", "a"), aPtes, "still nothing else to take")
+        r.step("app munlock a")
+        r.step("pressure 1M")
+        XCTAssertEqual(r.ptes("app", "a"), Array(repeating: .swapEntry, count: 256))
+    }
+
+    // No swap, memory exhausted: the fault runs out_of_memory(), which kills the process with the
+    // highest oom_badness (here the other one); the fault then completes; the outcome word is OOM.
+    func testOOMKillerKillsTheBiggestProcess() {
+        var r = run("""
+            process hog
+            process app
+            hog mmap big 40M
+            hog write big
+            app mmap buf 40M
+            """)
+        let hogPid = r.pid("hog")
+        r.step("app write buf")
+        XCTAssertEqual(r.last.outcome, .oom)
+        XCTAssertEqual(r.last.outcome.word, "OOM")
+        XCTAssertFalse(r.meta("hog").alive)
+        XCTAssertEqual(r.meta("hog").exitReason, "killed by the OOM killer (out_of_memory)")
+        XCTAssertEqual(r.frames(owner: hogPid), [], "the victim's memory is freed")
+        XCTAssertTrue(r.meta("app").alive)
+        XCTAssertEqual(r.meta("app").rssPages, 10240)
+        XCTAssertTrue(r.ptes("app", "buf").allSatisfy { $0.present && $0.writable && !$0.zero })
+        XCTAssertEqual(r.state.meta.oomKills, 1)
+        XCTAssertTrue(r.last.text.contains("out_of_memory() kills hog"), r.last.text)
+    }
+
+    // When the faulting process is itself the biggest, it is the victim.
+    func testOOMKillerKillsTheFaultingProcessWhenItIsTheBiggest() {
+        var r = run("""
+            process small
+            process app
+            small mmap s 64K
+            small write s
+            app mmap buf 80M
+            """)
+        r.step("app write buf")
+        XCTAssertEqual(r.last.outcome, .oom)
+        XCTAssertFalse(r.meta("app").alive)
+        XCTAssertTrue(r.meta("small").alive)
+        XCTAssertEqual(r.meta("small").rssPages, 16)
+        XCTAssertEqual(r.frames(owner: r.pid("app")), [])
+    }
+
+    // With swap, the same exhaustion is handled by direct reclaim: no one is killed.
+    func testDirectReclaimAvoidsOOMWhenThereIsSwap() {
+        var r = run("""
+            machine swap=64M
+            process hog
+            process app
+            hog mmap big 40M
+            hog write big
+            app mmap buf 40M
+            """)
+        r.step("app write buf")
+        XCTAssertEqual(r.last.outcome, .ok)
+        XCTAssertTrue(r.meta("hog").alive)
+        XCTAssertEqual(r.meta("app").rssPages, 10240)
+        XCTAssertGreaterThan(r.meta("hog").swapPages, 0)
+        XCTAssertEqual(r.meta("hog").rssPages + r.meta("hog").swapPages, 10240)
+        XCTAssertEqual(r.state.meta.oomKills, 0)
+    }
+
+    func testEveryReclaimStepUndoesExactly() {
+        assertEveryStepUndoes(Self.twoBuffers + """
+
+            pressure 1M
+            app read a 0 4K
+            app write a 4K 4K
+            app fork kid
+            pressure 512K
+            kid read b
+            app write b
+            app mmap lk 1M locked
+            pressure 4M
+            app munlock lk
+            pressure 1M
+            kid exit
+            app exit
+            """)
+        assertEveryStepUndoes("""
+            process hog
+            process app
+            hog mmap big 40M
+            hog write big
+            app mmap buf 40M
+            app write buf
+            app mmap more 40M
+            app write more
+            """)
+    }
+}

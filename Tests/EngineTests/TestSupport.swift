@@ -1,0 +1,326 @@
+// Helpers for the Engine tests: run a script statement by statement, and look at whole things
+// (a buffer's PTEs, a frame record, the VMA list, the buddy free lists) as plain Equatable values.
+
+import XCTest
+
+@testable import Engine
+
+let KiB: UInt64 = 1024
+let MiB: UInt64 = 1024 * 1024
+let GiB: UInt64 = 1024 * 1024 * 1024
+
+/// One page as a process sees it through its page table.
+struct PTEView: Equatable, CustomStringConvertible {
+    var present = false
+    var zero = false
+    var writable = false
+    var swapped = false
+    var huge = false
+    /// The frame when present (the zero page included), nil otherwise.
+    var pfn: Int?
+
+    static let none = PTEView()
+
+    init(present: Bool = false, zero: Bool = false, writable: Bool = false, swapped: Bool = false, huge: Bool = false, pfn: Int? = nil) {
+        self.present = present
+        self.zero = zero
+        self.writable = writable
+        self.swapped = swapped
+        self.huge = huge
+        self.pfn = pfn
+    }
+
+    init(_ e: PTE) {
+        present = e.present
+        zero = e.isZero
+        writable = e.writable
+        swapped = e.isSwap
+        huge = e.isHuge
+        pfn = e.present ? e.number : nil
+    }
+
+    /// A small zero-page PTE: present, read-only.
+    static func zeroPage(_ zeroPfn: Int) -> PTEView { PTEView(present: true, zero: true, writable: false, pfn: zeroPfn) }
+    static func page(_ pfn: Int, writable: Bool, huge: Bool = false) -> PTEView {
+        PTEView(present: true, zero: false, writable: writable, huge: huge, pfn: pfn)
+    }
+    static let swapEntry = PTEView(swapped: true)
+
+    var description: String {
+        if swapped { return "swap" }
+        if !present { return "none" }
+        return "\(zero ? "zero" : "page")(\(pfn!)\(writable ? ",w" : ",ro")\(huge ? ",huge" : ""))"
+    }
+}
+
+/// A page's sharing status against another process at the same virtual address:
+/// (present, zero, writable, the same frame is mapped there by the other process).
+struct ShareView: Equatable, CustomStringConvertible {
+    var present: Bool
+    var zero: Bool
+    var writable: Bool
+    var sharedWithOther: Bool
+
+    var description: String { "(\(present ? "P" : "-")\(zero ? "Z" : "-")\(writable ? "W" : "-")\(sharedWithOther ? "S" : "-"))" }
+
+    static let sharedRO = ShareView(present: true, zero: false, writable: false, sharedWithOther: true)
+    static let privateRW = ShareView(present: true, zero: false, writable: true, sharedWithOther: false)
+    static let privateRO = ShareView(present: true, zero: false, writable: false, sharedWithOther: false)
+    static let zeroRO = ShareView(present: true, zero: true, writable: false, sharedWithOther: false)
+    static let none = ShareView(present: false, zero: false, writable: false, sharedWithOther: false)
+}
+
+/// struct page without the LRU stamp.
+struct FrameView: Hashable, CustomStringConvertible {
+    var use: FrameUse
+    var flags: UInt8
+    var refcount: Int32
+    var mapcount: Int32
+    var pincount: Int32
+    var owner: Int32
+
+    var description: String { "\(use.name) flags=\(flags) ref=\(refcount) map=\(mapcount) pin=\(pincount) owner=\(owner)" }
+
+    static func anon(ref: Int32, map: Int32, exclusive: Bool, owner: Int32, flags extra: UInt8 = 0) -> FrameView {
+        FrameView(use: .anon, flags: (exclusive ? FrameFlag.anonExclusive : 0) | extra, refcount: ref, mapcount: map, pincount: 0, owner: owner)
+    }
+
+    static let free = FrameView(use: .free, flags: 0, refcount: 0, mapcount: 0, pincount: 0, owner: -1)
+}
+
+/// A VMA as /proc/PID/maps would show it, plus the flags the model keeps.
+struct VMAView: Equatable, CustomStringConvertible {
+    var start: UInt64
+    var end: UInt64
+    var perms: String
+    var flags: VMFlags
+    var kind: VMAKind
+
+    init(start: UInt64, end: UInt64, perms: String, flags: VMFlags, kind: VMAKind) {
+        self.start = start
+        self.end = end
+        self.perms = perms
+        self.flags = flags
+        self.kind = kind
+    }
+
+    init(_ v: VMA) {
+        start = v.start
+        end = v.end
+        perms = v.permissions
+        flags = v.flags
+        kind = v.kind
+    }
+
+    static func anon(_ start: UInt64, _ end: UInt64, _ extra: VMFlags = []) -> VMAView {
+        let flags: VMFlags = VMFlags([.read, .write]).union(extra)
+        return VMAView(start: start, end: end, perms: flags.contains(.shared) ? "rw-s" : "rw-p", flags: flags, kind: .anon)
+    }
+
+    var description: String { "\(String(start, radix: 16))-\(String(end, radix: 16)) \(perms) \(kind) flags=\(flags.rawValue)" }
+}
+
+/// The VMAs every process starts with (a small PIE image and a stack), with `middle` between them.
+func standardVMAs(_ middle: [VMAView] = []) -> [VMAView] {
+    let image = [
+        VMAView(start: imageBase, end: imageBase + 0x2000, perms: "r-xp", flags: [.read, .exec], kind: .image),
+        VMAView(start: imageBase + 0x2000, end: imageBase + 0x3000, perms: "r--p", flags: [.read], kind: .image),
+        VMAView(start: imageBase + 0x3000, end: imageBase + 0x5000, perms: "rw-p", flags: [.read, .write], kind: .image),
+    ]
+    let stack = VMAView(start: stackTop - 0x21000, end: stackTop, perms: "rw-p", flags: [.read, .write, .growsdown], kind: .stack)
+    return image + middle.sorted { $0.start < $1.start } + [stack]
+}
+
+/// A booted Engine driven one statement at a time (through a Timeline, so steps can be undone).
+struct EngineRun {
+    var timeline: Timeline
+
+    var engine: Engine { timeline.engine }
+    var state: EngineState { timeline.engine.state }
+    var records: [StepRecord] { timeline.records }
+    var last: StepRecord { timeline.records.last! }
+    var zeroPfn: Int { Int(state.meta.zeroPfn) }
+
+    /// Parses one line and applies it as the next step.
+    @discardableResult
+    mutating func step(_ line: String, file: StaticString = #filePath, line l: UInt = #line) -> StepRecord {
+        do {
+            guard let st = try parseStatement(line) else {
+                XCTFail("'\(line)' is not a statement", file: file, line: l)
+                return last
+            }
+            return timeline.apply(st)
+        } catch {
+            XCTFail("'\(line)' does not parse: \(error.rendered)", file: file, line: l)
+            return last
+        }
+    }
+
+    func p(_ name: String) -> Int {
+        guard let i = state.processIndex(named: name) else { fatalError("no process \(name)") }
+        return i
+    }
+
+    func meta(_ name: String) -> ProcessMeta { state.processes[p(name)].meta }
+    func pt(_ name: String) -> PageTable { state.processes[p(name)].pt }
+    func pid(_ name: String) -> Int32 { meta(name).pid }
+
+    /// The named buffer; a test failure (and an empty buffer, so the test goes on) when there is none.
+    func buffer(_ proc: String, _ buf: String, file: StaticString = #filePath, line: UInt = #line) -> Buffer {
+        guard let b = meta(proc).buffer(named: buf) else {
+            XCTFail("\(proc) has no buffer \(buf)", file: file, line: line)
+            return Buffer(name: buf, start: 0, size: 0, kind: .mmap, chunkStart: 0, chunkSize: 0)
+        }
+        return b
+    }
+
+    /// The virtual page numbers a buffer covers.
+    func vpns(_ proc: String, _ buf: String) -> [UInt64] {
+        let b = buffer(proc, buf)
+        return Array((b.firstPage >> pageShift)..<(b.endPage >> pageShift))
+    }
+
+    /// Every PTE of a buffer, in address order.
+    func ptes(_ proc: String, _ buf: String) -> [PTEView] {
+        let table = pt(proc)
+        return vpns(proc, buf).map { PTEView(table.entry(vpn: $0)) }
+    }
+
+    /// PTEs of `proc` for an explicit page range (a buffer that no longer exists, say).
+    func ptes(_ proc: String, vpns: [UInt64]) -> [PTEView] {
+        let table = pt(proc)
+        return vpns.map { PTEView(table.entry(vpn: $0)) }
+    }
+
+    /// Every page of `proc`'s buffer compared with the same address in `other`.
+    func shares(_ proc: String, _ buf: String, with other: String) -> [ShareView] {
+        let mine = pt(proc), theirs = pt(other)
+        return vpns(proc, buf).map { vpn in
+            let a = mine.entry(vpn: vpn), b = theirs.entry(vpn: vpn)
+            let same = a.present && !a.isZero && b.present && !b.isZero && a.number == b.number
+            return ShareView(present: a.present, zero: a.isZero, writable: a.writable, sharedWithOther: same)
+        }
+    }
+
+    func frame(_ pfn: Int) -> FrameView { frameView(state, pfn) }
+
+    /// The frames a buffer's present, non-zero PTEs map, in page order.
+    func pfns(_ proc: String, _ buf: String) -> [Int] {
+        ptes(proc, buf).compactMap { $0.present && !$0.zero ? $0.pfn : nil }
+    }
+
+    func vmas(_ proc: String) -> [VMAView] { meta(proc).vmas.map(VMAView.init) }
+
+    /// Frames whose `use` is `u`.
+    func frames(use u: FrameUse) -> [Int] {
+        state.phys.use.indices.filter { state.phys.use[$0] == u.rawValue }
+    }
+
+    /// Frames owned by a pid (allocated on its behalf and not freed).
+    func frames(owner: Int32) -> [Int] {
+        state.phys.owner.indices.filter { state.phys.owner[$0] == owner }
+    }
+}
+
+func frameView(_ s: EngineState, _ pfn: Int) -> FrameView {
+    FrameView(use: s.phys.frameUse(pfn), flags: s.phys.flags[pfn], refcount: s.phys.refcount[pfn],
+              mapcount: s.phys.mapcount[pfn], pincount: s.phys.pincount[pfn], owner: s.phys.owner[pfn])
+}
+
+/// free_area[0...10] as lists of head pfns, head to tail.
+func freeLists(_ s: EngineState) -> [[Int]] { (0...maxPageOrder).map { s.phys.freeList(order: $0) } }
+
+/// free_area[0...10] as sorted sets of head pfns (which blocks are free, whatever their list order).
+func freeBlockSets(_ s: EngineState) -> [[Int]] { freeLists(s).map { $0.sorted() } }
+
+/// Frames sitting in free blocks of order ≥ `order`.
+func freeFramesInBlocks(_ s: EngineState, atLeast order: Int) -> Int {
+    (order...maxPageOrder).reduce(0) { $0 + s.phys.freeList(order: $1).count << $1 }
+}
+
+/// The page-table frames a process holds: PGD, upper tables and PTE tables.
+func tableFrames(_ pt: PageTable) -> Set<Int> {
+    var s = Set(pt.upper.values.map(Int.init))
+    if pt.pgd >= 0 { s.insert(Int(pt.pgd)) }
+    for t in pt.tables.values { s.insert(Int(t.pfn)) }
+    return s
+}
+
+/// Names the parts of two states that differ (for failure messages; an EngineState prints badly).
+func stateDiff(_ a: EngineState, _ b: EngineState) -> String {
+    var out: [String] = []
+    if a.config != b.config { out.append("config") }
+    if a.meta != b.meta { out.append("meta \(a.meta) vs \(b.meta)") }
+    if a.swapMap != b.swapMap { out.append("swapMap") }
+    if a.swapCache != b.swapCache { out.append("swapCache \(a.swapCache) vs \(b.swapCache)") }
+    if a.shmem != b.shmem { out.append("shmem \(a.shmem) vs \(b.shmem)") }
+    if a.phys != b.phys {
+        let n = min(a.phys.frameCount, b.phys.frameCount)
+        if let pfn = (0..<n).first(where: { frameView(a, $0) != frameView(b, $0) || a.phys.stamp[$0] != b.phys.stamp[$0] }) {
+            out.append("frame \(pfn): \(frameView(a, pfn)) vs \(frameView(b, pfn))")
+        }
+        if freeLists(a) != freeLists(b) { out.append("free lists \(freeLists(a)) vs \(freeLists(b))") }
+        if a.phys.freeOrder != b.phys.freeOrder { out.append("freeOrder") }
+        if out.isEmpty { out.append("phys (internal list links)") }
+    }
+    if a.processes.count != b.processes.count {
+        out.append("process count \(a.processes.count) vs \(b.processes.count)")
+    } else {
+        for i in a.processes.indices where a.processes[i] != b.processes[i] {
+            if a.processes[i].meta != b.processes[i].meta { out.append("process \(i) meta") }
+            if a.processes[i].pt != b.processes[i].pt { out.append("process \(i) page table") }
+        }
+    }
+    return out.joined(separator: "; ")
+}
+
+/// A script split into its machine and steps.
+func plan(_ source: String, file: StaticString = #filePath, line: UInt = #line) -> StepPlan? {
+    do {
+        return StepPlan(try parseScript(source, fileName: "test.ump"))
+    } catch {
+        XCTFail("script does not parse:\n\(error.rendered)", file: file, line: line)
+        return nil
+    }
+}
+
+extension XCTestCase {
+    /// Boots the script's machine and applies its steps one by one (expects are not checked here).
+    func run(_ source: String, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
+        guard let plan = plan(source, file: file, line: line) else {
+            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())))
+        }
+        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
+        for step in plan.steps { timeline.apply(step.statement, notes: step.notes) }
+        return EngineRun(timeline: timeline)
+    }
+
+    /// Runs `source` step by step; after every step, undoing it must give back exactly the state
+    /// (and the STATE JSON) from before it. At the end, undoing everything must give the booted machine.
+    /// `engine` replaces the script's booted machine (for states a script cannot build).
+    func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil,
+                               file: StaticString = #filePath, line: UInt = #line) {
+        guard let plan = plan(source, file: file, line: line) else { return }
+        var timeline = Timeline(engine: engine ?? Engine(config: MachineConfig(plan.machine)))
+        let boot = timeline.engine.state
+        for step in plan.steps {
+            let before = timeline.engine.state
+            let beforeJSON = timeline.engine.stateJSON()
+            let r = timeline.apply(step.statement, notes: step.notes)
+            var back = timeline
+            back.stepBack()
+            let what = "line \(step.statement.location.line) '\(step.statement.text)' (\(r.outcome.word))"
+            XCTAssertTrue(back.engine.state == before, "undo of \(what) differs: \(stateDiff(back.engine.state, before))",
+                          file: file, line: line)
+            let json = back.engine.stateJSON()
+            if json != beforeJSON {
+                let i = zip(json, beforeJSON).prefix { $0 == $1 }.count
+                XCTFail("undo of \(what): STATE JSON differs from character \(i): …\(json.dropFirst(max(0, i - 60)).prefix(160))… vs …\(beforeJSON.dropFirst(max(0, i - 60)).prefix(160))…",
+                        file: file, line: line)
+            }
+        }
+        while timeline.stepBack() != nil {}
+        XCTAssertTrue(timeline.engine.state == boot, "undoing every step does not give the booted machine: \(stateDiff(timeline.engine.state, boot))",
+                      file: file, line: line)
+    }
+}
