@@ -41,21 +41,8 @@ extension Engine {
 
     /// Moves a migratable page to a specific free frame.
     private mutating func migrate(_ pfn: Int, to target: Int) -> Bool {
-        let old = state.phys.frame(pfn)
-        guard claimFrame(target, use: state.phys.frameUse(pfn), owner: old.owner) else { return false }
-        logFrame(target)
-        state.phys.setFrame(target, old)
-        for (p, vpn) in mappers(of: pfn) {
-            let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
-            setPTE(p, vpn: vpn, .page(pfn: target, writable: e.writable))
-        }
-        if old.use == FrameUse.shmem.rawValue {
-            for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
-                for (index, f) in pages where Int(f) == pfn { shmemSet(obj, index, Int32(target)) }
-            }
-        }
-        freePages(pfn, order: 0)
-        tally.add("migrate_pages")
+        guard claimFrame(target, use: state.phys.frameUse(pfn), owner: state.phys.owner[pfn]) else { return false }
+        movePage(pfn, to: target)
         return true
     }
 }

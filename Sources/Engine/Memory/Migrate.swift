@@ -28,21 +28,27 @@ extension Engine {
     /// (try_to_migrate + remove_migration_ptes), the old frame freed. nil when it cannot move.
     mutating func migratePage(_ pfn: Int, avoidCMA: Bool, excluding range: Range<Int>? = nil) -> Int? {
         guard isMigratable(pfn) else { return nil }
-        let old = state.phys.frame(pfn)
+        let owner = state.phys.owner[pfn]
         var taken: [Int] = []
         var target: Int?
         // The destination must lie outside the range being emptied (alloc_contig_range's rule).
-        while let cand = allocPage(use: state.phys.frameUse(pfn), owner: old.owner, exclusive: false, avoidCMA: avoidCMA) {
+        while let cand = allocPage(use: state.phys.frameUse(pfn), owner: owner, exclusive: false, avoidCMA: avoidCMA) {
             if let range, range.contains(cand) { taken.append(cand); continue }
             target = cand
             break
         }
         for t in taken { freePages(t, order: 0) }
         guard let new = target else { return nil }
+        movePage(pfn, to: new)
+        return new
+    }
+
+    /// The second half of a migration: the frame's record moves to `new` (already allocated), every
+    /// PTE and the page cache switch to it, the old frame is freed.
+    mutating func movePage(_ pfn: Int, to new: Int) {
+        let old = state.phys.frame(pfn)
         logFrame(new)
-        var moved = old
-        moved.stamp = state.phys.stamp[new]
-        state.phys.setFrame(new, moved)
+        state.phys.setFrame(new, old)   // the page keeps its LRU age: migration is not a new allocation
         for (p, vpn) in mappers(of: pfn) {
             let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
             setPTE(p, vpn: vpn, .page(pfn: new, writable: e.writable))
@@ -54,7 +60,6 @@ extension Engine {
         }
         freePages(pfn, order: 0)
         tally.add("migrate_pages")
-        return new
     }
 
     /// alloc_contig_range: `count` frames in one run, aligned to `align` frames, inside CMA or in

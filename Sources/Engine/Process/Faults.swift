@@ -212,17 +212,11 @@ extension Engine {
             tally.add(Ev.reuseExclusive)
             return .ok
         }
-        // Before 5.9 (kernel=legacy) reuse was decided by mapcount (reuse_swap_page): a page mapped
-        // once is reused even if GUP holds references — which is how COW "broke the wrong way".
-        if state.config.kernel == .legacy, !state.phys.isLarge(pfn), state.phys.mapcount[pfn] == 1 {
-            logFrame(pfn)
-            state.phys.flags[pfn] |= FrameFlag.anonExclusive
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
-            tally.add(Ev.reuseRefcount)
-            return .ok
-        }
-        // wp_can_reuse_anon_folio: large folios are never reused; otherwise only when nobody else holds a reference.
-        if state.config.kernel == .v6_12, !state.phys.isLarge(pfn), state.phys.refcount[pfn] == 1 {
+        // wp_can_reuse_anon_folio: large folios are never reused; otherwise only when nobody else holds
+        // a reference. Before 5.9 (kernel=legacy) reuse was decided by mapcount (reuse_swap_page): a page
+        // mapped once is reused even if GUP holds references — which is how COW "broke the wrong way".
+        let sole = state.config.kernel == .legacy ? state.phys.mapcount[pfn] == 1 : state.phys.refcount[pfn] == 1
+        if !state.phys.isLarge(pfn), sole {
             logFrame(pfn)
             state.phys.flags[pfn] |= FrameFlag.anonExclusive
             setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
