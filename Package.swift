@@ -25,6 +25,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "UMPTUITests", dependencies: ["UMPTUI", "Engine", "CProbe"]),
+        .testTarget(name: "UMPTUITests", dependencies: ["UMPTUI", "Engine", "CProbe"],
+                    // Screen snapshots are read from the source tree, not bundled.
+                    exclude: ["Snapshots"]),
     ]
 )

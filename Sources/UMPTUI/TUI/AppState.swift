@@ -62,7 +62,7 @@ struct AppState {
     func processLayout() -> ProcessLayout {
         let body = layout.body(.process)
         return ProcessLayout(state: session.state, width: body.width, zoom: procZoom,
-                             maxRows: max(1, min(8, body.height / 5)))
+                             maxRows: max(2, min(16, body.height / 3)))
     }
 
     func physicalLayout() -> PhysicalLayout {

@@ -43,7 +43,7 @@ enum Tour {
     note "The child exits: exit_mmap drops its references; frames only app still maps become exclusive again."
     child exit
 
-    note "The end of the tour. Press : and type a line of your own, e.g. app write big 2M 4K, or Home to start again."
-    app write buf 1M 4K
+    note "The end of the tour. Press : and type a line of your own, e.g. app fork again, or Home to start again."
+    app write big 2M 4K
     """
 }

@@ -1,0 +1,285 @@
+// The real binary in a real terminal (tmux): start, step, step back, the prompt and a bad line,
+// resize and too small, NO_COLOR, LANG=C, signals and q, and each time whether `stty -g` after
+// equals `stty -g` before. Skipped when tmux is missing.
+
+import Foundation
+import XCTest
+
+final class EndToEndTests: XCTestCase {
+    /// The umptui binary beside this test bundle (swift build puts both in the same directory).
+    static var binary: URL? {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        for _ in 0..<3 {
+            let candidate = dir.appendingPathComponent("umptui")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    static let tmuxPath: String? = ["/usr/bin/tmux", "/usr/local/bin/tmux", "/bin/tmux"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+
+    func start(_ args: [String] = [], env: [String: String] = [:], size: (Int, Int) = (100, 30)) throws -> Tmux {
+        guard let tmux = Self.tmuxPath else { throw XCTSkip("tmux is not installed") }
+        guard let bin = Self.binary else { throw XCTSkip("the umptui binary is not built beside the tests (run swift build first)") }
+        return try Tmux(tmux: tmux, command: [bin.path] + args, env: env, size: size)
+    }
+
+    func testStepBackQuitAndTerminalRestored() throws {
+        let t = try start()
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        t.keys("Space")
+        try t.waitFor("step 1/13")
+        t.keys("Space")
+        try t.waitFor("step 2/13")
+        t.keys("b")
+        try t.waitFor("step 1/13")
+        t.keys("BSpace")
+        try t.waitFor("step 0/13")
+        t.keys("q")
+        XCTAssertEqual(try t.waitExit(), 0)
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after q")
+    }
+
+    func testPromptRunsALineAndABadLineShowsACaret() throws {
+        let t = try start(["--no-mouse"])
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        t.keys("Space")
+        try t.waitFor("step 1/13")
+        t.keys(":")
+        t.type("app malloc extra 8K")
+        t.keys("Enter")
+        try t.waitFor("step 2/14")
+        t.keys(":")
+        t.type("app wrte extra")
+        t.keys("Enter")
+        let screen = try t.waitFor("unknown verb 'wrte'")
+        let lines = screen.components(separatedBy: "\n")
+        let input = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(":app wrte extra") })
+        XCTAssertEqual(lines[input + 1].firstIndex(of: "^").map { lines[input + 1].distance(from: lines[input + 1].startIndex, to: $0) }, 5)
+        XCTAssertTrue(screen.contains("step 2/14"), "a bad line runs nothing")
+        t.keys("Escape")
+        try t.waitGone("unknown verb")
+        t.keys("q")
+        XCTAssertEqual(try t.waitExit(), 0)
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter)
+    }
+
+    func testResizeRedrawsAndTooSmallStillQuits() throws {
+        let t = try start(size: (120, 40))
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        t.resize(80, 24)
+        try t.waitFor { $0.components(separatedBy: "\n").first.map { $0.contains("step 0/13") } == true && $0.contains("PHYSICAL") }
+        t.resize(200, 60)
+        try t.waitFor { ($0.components(separatedBy: "\n").first?.count ?? 0) > 190 }
+        t.resize(60, 20)
+        try t.waitFor("terminal too small: 60")
+        t.keys("q")
+        XCTAssertEqual(try t.waitExit(), 0)
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter)
+    }
+
+    func testNoColorUsesAttributesOnly() throws {
+        let t = try start(env: ["NO_COLOR": "1"])
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        let coloured = t.capture(escapes: true)
+        XCTAssertFalse(coloured.contains("[3") && coloured.range(of: #"\[3[0-7]m|38;5;"#, options: .regularExpression) != nil,
+                       "no foreground colours under NO_COLOR")
+        XCTAssertTrue(coloured.contains("[7m") || coloured.contains(";7m"), "reverse video still marks the focus")
+        t.keys("q")
+        XCTAssertEqual(try t.waitExit(), 0)
+    }
+
+    func testColoursByDefault() throws {
+        let t = try start()
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        XCTAssertNotNil(t.capture(escapes: true).range(of: #"38;5;\d+"#, options: .regularExpression), "256 colours in tmux")
+        t.keys("q")
+        _ = try t.waitExit()
+    }
+
+    func testLangCGivesASCIIGlyphs() throws {
+        let t = try start(env: ["LANG": "C", "LC_ALL": "C"])
+        defer { t.close() }
+        let screen = try t.waitFor("step 0/13")
+        XCTAssertFalse(screen.contains("·") || screen.contains("│") || screen.contains("─"), screen)
+        XCTAssertTrue(screen.contains("||") || screen.contains("| "), "ASCII separators")
+        t.keys("q")
+        XCTAssertEqual(try t.waitExit(), 0)
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter)
+    }
+
+    func testSIGTERMRestoresTheTerminal() throws {
+        try signalTest("TERM", SIGTERM)
+    }
+
+    func testSIGINTRestoresTheTerminal() throws {
+        try signalTest("INT", SIGINT)
+    }
+
+    func testSIGHUPRestoresTheTerminal() throws {
+        try signalTest("HUP", SIGHUP)
+    }
+
+    private func signalTest(_ name: String, _ sig: Int32) throws {
+        let t = try start()
+        defer { t.close() }
+        try t.waitFor("step 0/13")
+        t.keys("Space")
+        try t.waitFor("step 1/13")
+        try t.signal(name)
+        XCTAssertEqual(try t.waitExit(), 128 + sig, "dies of the signal once the terminal is restored")
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after SIG\(name)")
+    }
+
+    func testNotATerminalExitsWithStatus2() throws {
+        guard let bin = Self.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
+        // stdin from /dev/null, stdout and stderr to files: no terminal anywhere. `timeout` turns a
+        // busy loop into a failure instead of a hang.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-notty-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let err = dir.appendingPathComponent("err").path
+        let r = Tmux.spawn(["/bin/sh", "-c", "exec timeout 10 \(Tmux.quote(bin.path)) > \(dir.path)/out 2> \(err)"], capture: false)
+        XCTAssertEqual(r.status, 2)
+        let message = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        XCTAssertTrue(message.contains("needs a terminal"), message)
+    }
+}
+
+/// A detached tmux server running one command in a shell that records `stty -g` before and after.
+final class Tmux {
+    let tmux: String
+    let socket: String
+    let dir: URL
+
+    init(tmux: String, command: [String], env: [String: String], size: (Int, Int)) throws {
+        self.tmux = tmux
+        socket = "umptui-e2e-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent(socket)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        var environment = ["TERM": "tmux-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "SWIFT_BACKTRACE": "interactive=no"]
+        environment.merge(env) { $1 }
+        let envs = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(Tmux.quote($0.value))" }.joined(separator: " ")
+        let cmd = command.map(Tmux.quote).joined(separator: " ")
+        let d = dir.path
+        // The test runner's own NO_COLOR (swift test may set it) must not leak into the terminal under test.
+        let unset = env["NO_COLOR"] == nil ? "-u NO_COLOR " : ""
+        let script = "stty -g > \(d)/before; env \(unset)\(envs) \(cmd); echo $? > \(d)/rc.tmp; stty -g > \(d)/after; mv \(d)/rc.tmp \(d)/rc; sleep 60"
+        // The server this starts keeps whatever descriptors it inherits: give it none to hold open.
+        run(["-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", "\(size.0)", "-y", "\(size.1)", "sh", "-c", script])
+    }
+
+    static func quote(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    /// Runs tmux and returns what it printed. posix_spawn and waitpid rather than Foundation's
+    /// Process, whose child reaping hung here once tmux had forked its server.
+    @discardableResult
+    func run(_ args: [String]) -> String {
+        Tmux.spawn([tmux, "-L", socket] + args, capture: args.first == "capture-pane" || args.first == "display").output
+    }
+
+    @discardableResult
+    static func spawn(_ argv: [String], capture: Bool) -> (output: String, status: Int32) {
+        var fds: [Int32] = [-1, -1]
+        if capture { guard pipe(&fds) == 0 else { return ("", -1) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // A command that starts the server must not hand it a pipe of ours: it would never close.
+        if capture {
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+            posix_spawn_file_actions_addclose(&actions, fds[0])
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let cargs = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, cargs, environ)
+        if capture { Glibc.close(fds[1]) }
+        guard rc == 0 else {
+            if capture { Glibc.close(fds[0]) }
+            return ("", -1)
+        }
+        var data = [UInt8]()
+        if capture {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fds[0], &buf, buf.count)
+                if n <= 0 { break }
+                data += buf[0..<n]
+            }
+            Glibc.close(fds[0])
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        let exit = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (String(decoding: data, as: UTF8.self), exit)
+    }
+
+    func keys(_ k: String...) { run(["send-keys", "-t", "main"] + k) }
+    func type(_ s: String) { run(["send-keys", "-t", "main", "-l", s]) }
+    func resize(_ w: Int, _ h: Int) { run(["resize-window", "-t", "main", "-x", "\(w)", "-y", "\(h)"]) }
+    func capture(escapes: Bool = false) -> String { run(["capture-pane", "-p", "-t", "main"] + (escapes ? ["-e"] : [])) }
+
+    /// Polls the screen until `done` holds; fails with the last screen after `timeout` seconds.
+    @discardableResult
+    func waitFor(timeout: Double = 10, _ done: (String) -> Bool) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var screen = ""
+        while Date() < deadline {
+            screen = capture()
+            if done(screen) { return screen }
+            usleep(50_000)
+        }
+        throw Failure(message: "timed out; the screen was:\n\(screen)")
+    }
+
+    @discardableResult
+    func waitFor(_ text: String, timeout: Double = 10) throws -> String {
+        try waitFor(timeout: timeout) { $0.contains(text) }
+    }
+
+    func waitGone(_ text: String) throws { try waitFor { !$0.contains(text) } }
+
+    /// The command's exit status, once the shell has written it.
+    func waitExit(timeout: Double = 10) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        let rc = dir.appendingPathComponent("rc")
+        while Date() < deadline {
+            if let s = try? String(contentsOf: rc, encoding: .utf8), let n = Int32(s.trimmingCharacters(in: .whitespacesAndNewlines)) { return n }
+            usleep(50_000)
+        }
+        throw Failure(message: "the program did not exit; the screen was:\n\(capture())")
+    }
+
+    var sttyBefore: String? { try? String(contentsOf: dir.appendingPathComponent("before"), encoding: .utf8) }
+    var sttyAfter: String? { try? String(contentsOf: dir.appendingPathComponent("after"), encoding: .utf8) }
+
+    /// Sends a signal to the program: the child of the pane's shell.
+    func signal(_ name: String) throws {
+        let shell = run(["display", "-p", "-t", "main", "#{pane_pid}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        Tmux.spawn(["/usr/bin/pkill", "-\(name)", "-P", shell], capture: false)
+    }
+
+    func close() {
+        run(["kill-server"])
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}

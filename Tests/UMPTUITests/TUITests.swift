@@ -1,0 +1,230 @@
+// The TUI's behaviour without a terminal: stepping and undo, the prompt, cross-highlighting,
+// the key table behind help and footer, and the built-in tour.
+
+import Engine
+import Foundation
+import XCTest
+@testable import UMPTUI
+
+final class TUITests: XCTestCase {
+    func testTourFileMatchesTheEmbeddedTour() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../demos/tour.ump").standardized
+        let file = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertEqual(file, Tour.source + "\n", "demos/tour.ump and Tour.source must stay identical")
+    }
+
+    func testTourRunsEveryStepWithoutAFailure() throws {
+        var app = try makeApp(Tour.source)
+        app.session.go(to: app.session.total)
+        XCTAssertEqual(app.session.current, app.session.total)
+        for r in app.session.records { XCTAssertTrue(r.outcome.ok, "step \(r.step) \(r.command): \(r.outcome.word) \(r.text)") }
+        XCTAssertTrue(app.session.expectFailures.isEmpty)
+    }
+
+    func testStepBackRestoresTheWholeState() throws {
+        var app = try makeApp(Scenarios.fork, steps: 3)
+        let before = app.session.state
+        _ = app.press(.char(" "))
+        XCTAssertEqual(app.session.current, 4)
+        XCTAssertNotEqual(app.session.state, before)
+        _ = app.press(.char("b"))
+        XCTAssertEqual(app.session.current, 3)
+        XCTAssertEqual(app.session.state, before)
+        _ = app.press(.end)
+        XCTAssertEqual(app.session.current, app.session.total)
+        _ = app.press(.home)
+        XCTAssertEqual(app.session.current, 0)
+    }
+
+    func testGoToStep() throws {
+        var app = try makeApp(Scenarios.fork)
+        _ = app.press(.char("g"))
+        app.type("3")
+        _ = app.press(.enter)
+        XCTAssertEqual(app.session.current, 3)
+        XCTAssertNil(app.editor)
+    }
+
+    func testPromptRunsALineAsTheNextStep() throws {
+        var app = try makeApp(Scenarios.fork, steps: 2)
+        let total = app.session.total
+        _ = app.press(.char(":"))
+        app.type("app write buf 0 4K")
+        _ = app.press(.enter)
+        XCTAssertNil(app.editor)
+        XCTAssertEqual(app.session.current, 3)
+        XCTAssertEqual(app.session.total, total + 1)
+        XCTAssertEqual(app.session.lastRecord?.command, "app write buf 0 4K")
+        XCTAssertEqual(app.history, ["app write buf 0 4K"])
+        // b undoes it like any step.
+        _ = app.press(.char("b"))
+        XCTAssertEqual(app.session.current, 2)
+    }
+
+    func testBadPromptLineLeavesTheStateUntouched() throws {
+        var app = try makeApp(Scenarios.fork, steps: 2)
+        let state = app.session.state
+        let generation = app.session.generation
+        for line in ["app wrte buf", "nobody write buf", "app write nothing", "machine ram=1G"] {
+            _ = app.press(.char(":"))
+            app.type(line)
+            _ = app.press(.enter)
+            let problem = try XCTUnwrap(app.editor?.problem, line)
+            XCTAssertNotNil(problem.column, line)
+            XCTAssertEqual(app.editor?.text, line)
+            _ = app.press(.escape)
+            XCTAssertNil(app.editor)
+        }
+        XCTAssertEqual(app.session.state, state)
+        XCTAssertEqual(app.session.generation, generation)
+    }
+
+    func testPromptErrorCaretSitsUnderTheBadWord() throws {
+        var app = try makeApp(Scenarios.fork, steps: 2, width: 100, height: 30)
+        _ = app.press(.char(":"))
+        app.type("app wrte buf")
+        let screen = app.press(.enter)
+        let lines = screen.lines
+        let input = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(":app wrte buf") })
+        let caret = lines[input + 1].firstIndex(of: "^").map { lines[input + 1].distance(from: lines[input + 1].startIndex, to: $0) }
+        XCTAssertEqual(caret, 1 + 4, "the caret is under 'wrte'")
+        XCTAssertTrue(lines.contains { $0.contains("error: unknown verb 'wrte'") })
+    }
+
+    func testTabCompletesVerbsAndNames() throws {
+        var app = try makeApp(Scenarios.fork, steps: 100)
+        _ = app.press(.char(":"))
+        app.type("ch")
+        _ = app.press(.tab)
+        XCTAssertEqual(app.editor?.text, "child ")
+        app.type("wr")
+        _ = app.press(.tab)
+        XCTAssertEqual(app.editor?.text, "child write ")
+        _ = app.press(.tab)
+        XCTAssertEqual(app.editor?.text, "child write buf ")
+        _ = app.press(.escape)
+        _ = app.press(.char(":"))
+        app.type("app m")
+        _ = app.press(.tab)
+        XCTAssertEqual(app.editor?.choices.sorted(), ["madvise", "malloc", "mlock", "mmap", "munlock", "munmap"])
+    }
+
+    func testHistoryWithUpAndDown() throws {
+        var app = try makeApp(Scenarios.fork, steps: 2)
+        for line in ["app read buf 0 4K", "app read buf 4K 4K"] {
+            _ = app.press(.char(":"))
+            app.type(line)
+            _ = app.press(.enter)
+        }
+        _ = app.press(.char(":"))
+        app.type("draft")
+        _ = app.press(.up)
+        XCTAssertEqual(app.editor?.text, "app read buf 4K 4K")
+        _ = app.press(.up)
+        XCTAssertEqual(app.editor?.text, "app read buf 0 4K")
+        _ = app.press(.down, .down)
+        XCTAssertEqual(app.editor?.text, "draft")
+    }
+
+    /// The picture no other tool draws: a child's page, still COW-shared, lights up its frame and
+    /// the parent's page; a copied page lights up only its own new frame.
+    func testCrossHighlightFollowsOnePageAcrossProcessesAndFrames() throws {
+        var app = try makeApp(Scenarios.fork, steps: 100)
+        let st = app.session.state
+        let buf = try XCTUnwrap(st.processes[1].meta.buffer(named: "buf"))
+        let shared = (buf.start >> 12) + 3
+        app.procCursor = (1, shared)
+        let h = app.cache.highlight(app.session, app.selection())
+        let pfn = st.processes[1].pt.entry(vpn: shared).number
+        XCTAssertEqual(st.processes[0].pt.entry(vpn: shared).number, pfn)
+        XCTAssertTrue(h.frames.contains(pfn))
+        XCTAssertTrue(h.pages[0]?.contains(shared) == true, "the parent's page maps the same frame")
+        XCTAssertTrue(h.pages[1]?.contains(shared) == true)
+        let copied = buf.start >> 12
+        app.procCursor = (1, copied)
+        let h2 = app.cache.highlight(app.session, app.selection())
+        XCTAssertNil(h2.pages[0], "a COW copy is the child's alone")
+        // Selecting the frame from the physical pane lights up both pages too.
+        app.setFocus(.physical)
+        app.physZoom = 1
+        app.physCursor = pfn
+        let h3 = app.cache.highlight(app.session, app.selection())
+        XCTAssertTrue(h3.pages[0]?.contains(shared) == true && h3.pages[1]?.contains(shared) == true)
+    }
+
+    func testIOPTESelectionLightsUpItsFrameAndPage() throws {
+        var app = try makeApp(Scenarios.device, steps: 100, width: 200, height: 60)
+        app.setFocus(.device)
+        app.devCursor = (0, 0)
+        guard case let .iopte(_, iova)? = app.selection() else { return XCTFail("no IOPTE selected") }
+        let e = try XCTUnwrap(app.session.state.devices[0].ioptes[iova])
+        let h = app.cache.highlight(app.session, app.selection())
+        XCTAssertTrue(h.frames.contains(Int(e.pa >> 12)))
+        XCTAssertFalse(h.pages[0]?.isEmpty ?? true, "app's page behind the IOVA lights up")
+        XCTAssertTrue(h.ioptes[0]?.contains(iova) == true)
+    }
+
+    func testLastStepChangesAreMarked() throws {
+        let app = try makeApp(Scenarios.fork, steps: 100)
+        app.cache.refresh(app.session)
+        let changes = app.cache.changes
+        let buf = try XCTUnwrap(app.session.state.processes[1].meta.buffer(named: "buf"))
+        XCTAssertTrue(changes.pages[1]?.contains(buf.start >> 12) == true)
+        let newFrame = app.session.state.processes[1].pt.entry(vpn: buf.start >> 12).number
+        XCTAssertTrue(changes.frames.contains(newFrame))
+        let marks = TextDriver.marks(app.screen())
+        XCTAssertTrue(marks.contains("c"))
+    }
+
+    func testEveryBindingIsInTheHelpAndNoKeyIsBoundTwice() {
+        var seen = Set<Key>()
+        for b in KeyTable.bindings {
+            for k in b.keys { XCTAssertTrue(seen.insert(k).inserted, "\(k) bound twice") }
+        }
+        let help = Overlays.helpLines(.unicode).map(\.1)
+        for b in KeyTable.bindings { XCTAssertTrue(help.contains(b.help), b.help) }
+        for width in [80, 120, 200] {
+            let used = KeyTable.footer(width: width, glyphs: .unicode).reduce(1) { $0 + $1.key.count + $1.word.count + 3 }
+            XCTAssertLessThanOrEqual(used, width)
+        }
+    }
+
+    func testFindAddressBufferAndFrame() throws {
+        var app = try makeApp(Scenarios.fork, steps: 100)
+        _ = app.press(.char("/"))
+        app.type("child.buf")
+        _ = app.press(.enter)
+        XCTAssertEqual(app.focus, .process)
+        XCTAssertEqual(app.procCursor?.proc, 1)
+        _ = app.press(.char("/"))
+        app.type("pfn 1000")
+        _ = app.press(.enter)
+        XCTAssertEqual(app.focus, .physical)
+        XCTAssertEqual(app.physCursor, 1000)
+        _ = app.press(.char("/"))
+        app.type("nothing")
+        _ = app.press(.enter)
+        XCTAssertNotNil(app.editor?.problem)
+    }
+
+    func testMouseClickSelectsAFrame() throws {
+        var app = try makeApp(Scenarios.fork, steps: 100)
+        let screen = app.screen()
+        let hit = try XCTUnwrap(screen.hits.first { if case .frames = $0.target { true } else { false } })
+        _ = app.press(.mouse(MouseEvent(kind: .click, x: hit.rect.x + 2, y: hit.rect.y)))
+        XCTAssertEqual(app.focus, .physical)
+        guard case let .frames(pfn, f, _) = hit.target else { return }
+        XCTAssertEqual(app.physCursor, pfn + 2 * f)
+    }
+
+    func testThemesCarryMarksWithoutColour() {
+        let mono = Theme(.mono)
+        XCTAssertTrue(mono.style(.pagePrivate, .selected).attrs.contains(.reverse))
+        XCTAssertTrue(mono.style(.pagePrivate, .related).attrs.contains(.underline))
+        XCTAssertNotEqual(mono.style(.pagePrivate, .changed), mono.style(.pagePrivate, .none))
+        for role in Role.allCases { XCTAssertEqual(mono.style(role, .none).fg, -1) }
+        XCTAssertEqual(Theme.choose(colors: 256, noColor: true).kind, .mono)
+        XCTAssertEqual(Theme.choose(colors: 8, noColor: false).kind, .color8)
+    }
+}
