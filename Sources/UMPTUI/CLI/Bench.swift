@@ -33,6 +33,7 @@ struct Bench: ParsableCommand {
             printError("umptui bench: the IOTLB benchmark failed: \(error)")
             throw ExitCode(1)
         }
+        let render = [RenderBench.run(ram: "16G", touch: bytes == 4 << 30 ? "4G" : touch), RenderBench.run(ram: "64M", touch: "32M")]
         #if DEBUG
         let build = "debug"
         #else
@@ -59,6 +60,19 @@ struct Bench: ParsableCommand {
             }
             w.field("iotlb_results_agree", iotlb.swiftHitsMisses.map { s in iotlb.cHitsMisses.map { $0 == s } ?? false } ?? false)
             w.field("target_ratio_to_c", 2)
+            w.beginArray("render")
+            for r in render {
+                w.beginObject()
+                w.field("scenario", r.label)
+                w.field("cells", r.cells)
+                w.field("first_frame_ms", String(format: "%.2f", r.firstFrameMs))
+                w.field("frame_ms_median", String(format: "%.3f", r.medianMs))
+                w.field("frame_ms_worst", String(format: "%.3f", r.worstMs))
+                w.field("frame_after_move_ms", String(format: "%.2f", r.moveFrameMs))
+                w.endObject()
+            }
+            w.endArray()
+            w.field("target_frame_ms", 5)
             w.endObject()
             print(w.string)
             return
@@ -76,6 +90,10 @@ struct Bench: ParsableCommand {
                          c, ratio, agree ? "; hits and misses agree" : "; HITS AND MISSES DIFFER"))
         } else if let note = iotlb.note {
             print("  C baseline skipped: \(note)")
+        }
+        for r in render {
+            print(String(format: "  render a 200×60 frame (%@): median %.2f ms, worst %.2f ms (target ≤ 5); first frame after the step %.1f ms; after a cursor move %.1f ms",
+                         r.label, r.medianMs, r.worstMs, r.firstFrameMs, r.moveFrameMs))
         }
     }
 }

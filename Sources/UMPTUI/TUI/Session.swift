@@ -69,7 +69,7 @@ struct Session {
     }
 
     private mutating func run(_ step: ScriptStep) {
-        let record = timeline.apply(step.statement, notes: step.notes)
+        let record = timeline.apply(step.statement, notes: step.notes, traces: FileTraceProvider(base: baseDirectory))
         applied.append(step)
         var failures: [String] = []
         for st in step.expects {
