@@ -140,6 +140,19 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after SIG\(name)")
     }
 
+    /// A crash in curses mode: the terminal comes back, and what went to stderr (the program's own
+    /// line and Swift's "Fatal error") is shown after the screen is restored.
+    func testCrashRestoresTheTerminalAndShowsStderr() throws {
+        let t = try start(env: ["UMPTUI_TEST_CRASH": "1"])
+        defer { t.close() }
+        let status = try t.waitExit(timeout: 30)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after a crash")
+        let text = t.capture(history: true)
+        XCTAssertTrue(text.contains("crashing on purpose"), text)
+        XCTAssertTrue(text.contains("Fatal error"), text)
+    }
+
     func testNotATerminalExitsWithStatus2() throws {
         guard let bin = Self.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
         // stdin from /dev/null, stdout and stderr to files: no terminal anywhere. `timeout` turns a
@@ -231,7 +244,9 @@ final class Tmux {
     func keys(_ k: String...) { run(["send-keys", "-t", "main"] + k) }
     func type(_ s: String) { run(["send-keys", "-t", "main", "-l", s]) }
     func resize(_ w: Int, _ h: Int) { run(["resize-window", "-t", "main", "-x", "\(w)", "-y", "\(h)"]) }
-    func capture(escapes: Bool = false) -> String { run(["capture-pane", "-p", "-t", "main"] + (escapes ? ["-e"] : [])) }
+    func capture(escapes: Bool = false, history: Bool = false) -> String {
+        run(["capture-pane", "-p", "-t", "main"] + (escapes ? ["-e"] : []) + (history ? ["-S", "-2000"] : []))
+    }
 
     /// Polls the screen until `done` holds; fails with the last screen after `timeout` seconds.
     @discardableResult

@@ -8,6 +8,7 @@ final class DerivedCache {
     private(set) var changes = ChangeIndex(frames: 0)
     private var sortedIOPTEs: [Int: [IOPTE]] = [:]
     private var missHistory: [Int: [Int]] = [:]
+    private var troubleByStep: [Int: String]?
     private var highlightKey: (generation: Int, selection: Selection?)?
     private(set) var highlight = Highlight(frames: 0)
     /// pid → process index, for colouring frames by owner.
@@ -19,6 +20,7 @@ final class DerivedCache {
         changes = ChangeIndex(record: session.lastRecord, state: session.state)
         sortedIOPTEs = [:]
         missHistory = [:]
+        troubleByStep = nil
         processByPid = [:]
         for (i, p) in session.state.processes.enumerated() { processByPid[p.meta.pid] = i }
     }
@@ -39,22 +41,47 @@ final class DerivedCache {
         return highlight
     }
 
-    /// IOTLB misses of device `d` in each step so far, oldest first: read from the Changes, which
-    /// hold the device as it was before each step that touched it.
+    /// IOTLB misses of device `d` in each step so far, oldest first.
     func misses(_ session: Session, device d: Int) -> [Int] {
         refresh(session)
         if let m = missHistory[d] { return m }
+        let out = Self.perStep(session, device: d) { $0.misses }
+        missHistory[d] = out
+        return out
+    }
+
+    /// Device trouble per step (IOMMU faults, DMA hazards), for the log's marks.
+    func trouble(_ session: Session) -> [Int: String] {
+        refresh(session)
+        if let t = troubleByStep { return t }
+        var out: [Int: String] = [:]
+        for d in session.state.devices.indices {
+            let faults = Self.perStep(session, device: d) { $0.faults }
+            let hazards = Self.perStep(session, device: d) { $0.hazards }
+            for i in faults.indices {
+                var words: [String] = []
+                if faults[i] > 0 { words.append("IOMMU fault") }
+                if hazards[i] > 0 { words.append("hazard") }
+                if !words.isEmpty { out[i + 1] = ([out[i + 1]].compactMap { $0 } + words).joined(separator: ", ") }
+            }
+        }
+        troubleByStep = out
+        return out
+    }
+
+    /// A device counter's growth in each step: read from the Changes, which hold the device as it
+    /// was before each step that touched it.
+    private static func perStep(_ session: Session, device d: Int, _ counter: (DeviceStats) -> Int) -> [Int] {
         let records = session.records
-        var after = d < session.state.devices.count ? session.state.devices[d].stats.misses : 0
+        var after = d < session.state.devices.count ? counter(session.state.devices[d].stats) : 0
         var out = Array(repeating: 0, count: records.count)
         for (i, r) in records.enumerated().reversed() {
             for case let .device(index, old) in r.changes where Int(index) == d {
-                out[i] = max(0, after - old.stats.misses)
-                after = old.stats.misses
+                out[i] = max(0, after - counter(old.stats))
+                after = counter(old.stats)
                 break
             }
         }
-        missHistory[d] = out
         return out
     }
 }

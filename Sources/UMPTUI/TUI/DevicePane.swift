@@ -14,7 +14,7 @@ enum DevicePane {
         let devices = ctx.state.devices
         if devices.isEmpty {
             c.text(r.x + 1, r.y, "no devices", .dim, limit: r.width - 1)
-            let hint = wrapText("declare one with: device NAME iommu=vtd|arm-lpae|arm-v7s|amd-v1|sva, then NAME map PROC.BUF", width: r.width - 2)
+            let hint = wrapText("declare one with `device NAME iommu=vtd` (or arm-lpae, arm-v7s, amd-v1, sva), then `NAME map PROC.BUF`", width: r.width - 2)
             for (i, line) in hint.prefix(max(0, r.height - 2)).enumerated() { c.text(r.x + 1, r.y + 2 + i, line, .dim) }
             return
         }

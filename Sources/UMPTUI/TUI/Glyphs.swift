@@ -37,6 +37,8 @@ struct Glyphs: Sendable {
     var paused: String
     var dot: String
     var cursor: Character
+    /// Where a scrolled list stands, on the pane's right edge.
+    var thumb: Character
     var enter: String
     var space: String
     var arrows: String
@@ -50,7 +52,7 @@ struct Glyphs: Sendable {
         fill: ["░", "▒", "▓", "█"], spark: ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"],
         hline: "─", vline: "│", topLeft: "┌", topRight: "┐", bottomLeft: "└", bottomRight: "┘",
         teeDown: "┬", teeUp: "┴", ellipsis: "…", arrow: "→", playing: "▶ playing", paused: "❚❚ paused",
-        dot: "·", cursor: "▸", enter: "⏎", space: "␣", arrows: "←↑↓→", times: "×")
+        dot: "·", cursor: "▸", thumb: "▐", enter: "⏎", space: "␣", arrows: "←↑↓→", times: "×")
 
     static let ascii = Glyphs(
         untouched: ".", zero: "0", privatePage: "#", shared: "%", pinned: "P", swapped: "S", huge: "H",
@@ -58,5 +60,5 @@ struct Glyphs: Sendable {
         fill: ["-", "+", "*", "#"], spark: ["_", "_", ".", "-", "-", "=", "^", "#"],
         hline: "-", vline: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",
         teeDown: "+", teeUp: "+", ellipsis: "~", arrow: "->", playing: "> playing", paused: "|| paused",
-        dot: "-", cursor: ">", enter: "Enter", space: "Spc", arrows: "arrows", times: "x")
+        dot: "-", cursor: ">", thumb: "#", enter: "Enter", space: "Spc", arrows: "arrows", times: "x")
 }

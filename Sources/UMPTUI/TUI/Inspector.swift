@@ -6,6 +6,7 @@ import Engine
 
 enum Inspector {
     static func lines(_ ctx: DrawContext) -> (title: String, lines: [(String, Role)]) {
+        if ctx.app.focus == .log { return stepLines(ctx) }
         let state = ctx.state
         let sel = ctx.app.selection()
         var out: [(String, Role)] = []
@@ -98,6 +99,23 @@ enum Inspector {
             out.append(("device sees it at: " + (iovas.isEmpty ? "no IOVA" : iovas.prefix(4).joined(separator: "; ")), iovas.isEmpty ? .dim : .normal))
         }
         return (title, out)
+    }
+
+    /// With the log focused: the step shown whole, as the narration pane may have cut it.
+    static func stepLines(_ ctx: DrawContext) -> (title: String, lines: [(String, Role)]) {
+        let s = ctx.session
+        guard let rec = s.records.dropLast(ctx.app.logScroll).last else {
+            return ("STEP 0", [("the machine as it booted; no step has run", .dim)])
+        }
+        var out: [(String, Role)] = [("outcome: \(rec.outcome.word)" + (rec.line > 0 ? " \(ctx.glyphs.dot) line \(rec.line)" : " \(ctx.glyphs.dot) typed at the prompt"), rec.outcome.ok ? .ok : .error)]
+        out.append((rec.text, .normal))
+        for n in rec.notes { out.append(("note: " + n, .note)) }
+        for f in s.expectFailures[rec.step] ?? [] { out.append(("expect failed: " + f, .error)) }
+        if !rec.counts.isEmpty {
+            out.append(("events: " + rec.counts.map { "\($0.0) \(ctx.glyphs.times) \($0.1)" }.joined(separator: ", "), .dim))
+        }
+        out.append(("\(rec.changes.count) changes recorded for undo", .dim))
+        return ("STEP \(rec.step): \(rec.command)", out)
     }
 
     static func draw(_ ctx: DrawContext, _ c: inout Canvas) {

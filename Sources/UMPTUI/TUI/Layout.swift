@@ -46,7 +46,8 @@ struct ScreenLayout: Equatable {
         process = Rect(x: 0, y: paneTop, width: pw, height: paneHeight)
         physical = Rect(x: pw + 1, y: paneTop, width: fw, height: paneHeight)
         device = Rect(x: pw + 1 + fw + 1, y: paneTop, width: dw, height: paneHeight)
-        let narrationRows = min(6, max(3, (bottom - 2) / 2))
+        // On a short screen the narration gets the rows and the log keeps its newest entry.
+        let narrationRows = bottom <= 8 ? bottom - 3 : min(7, max(3, (bottom - 2) / 2))
         narration = Rect(x: 0, y: paneTop + paneHeight, width: width, height: 1 + narrationRows)
         log = Rect(x: 0, y: narration.maxY, width: width, height: max(2, height - 1 - narration.maxY))
     }

@@ -15,9 +15,18 @@ enum NarrationPane {
             if rec.line > 0 { x = c.text(x, r.y, "line \(rec.line) ", .dim) }
             x = c.text(x, r.y, " " + rec.command + " ", .current, limit: r.maxX - x - 12, ellipsis: g.ellipsis)
             c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
-            for n in rec.notes { lines += wrapText(n, width: width).map { ($0, .note) } }
             let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "
-            lines += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
+            var what = wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
+            var why = rec.notes.flatMap { wrapText($0, width: width) }.map { ($0, Role.note) }
+            // When both do not fit, each keeps about half the rows (the log's Enter shows them whole).
+            let rows = r.height - 1
+            if what.count + why.count > rows {
+                let whyRows = min(why.count, max(1, rows / 2))
+                let whatRows = min(what.count, rows - whyRows)
+                if why.count > rows - whatRows { why = Array(why.prefix(rows - whatRows)); why[why.count - 1].0 = ellipsize(why[why.count - 1].0, width, g) }
+                if what.count > whatRows { what = Array(what.prefix(whatRows)); what[what.count - 1].0 = ellipsize(what[what.count - 1].0, width, g) }
+            }
+            lines += what + why
             for f in s.expectFailures[rec.step] ?? [] { lines += wrapText("expect failed: " + f, width: width).map { ($0, .error) } }
         } else {
             c.text(r.x + 1, r.y, " STEP 0 of \(s.total) ", .paneTitle)
@@ -41,6 +50,10 @@ enum NarrationPane {
         }
     }
 
+    private static func ellipsize(_ s: String, _ width: Int, _ g: Glyphs) -> String {
+        String(s.prefix(max(0, width - 1))) + String(g.ellipsis)
+    }
+
     static func outcomeText(_ rec: StepRecord) -> String { rec.outcome.word }
 
     static func drawLog(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
@@ -58,6 +71,7 @@ enum NarrationPane {
         let end = max(0, records.count - ctx.app.logScroll)
         let start = max(0, end - rows)
         let numberWidth = String(max(1, s.total)).count
+        let trouble = ctx.app.cache.trouble(s)
         for (i, rec) in records[start..<end].enumerated() {
             let y = r.y + 1 + i
             let current = rec.step == records.count
@@ -66,8 +80,9 @@ enum NarrationPane {
             var cx = c.text(r.x + 1 + numberWidth - num.count, y, num, current ? .current : .dim)
             let word = rec.outcome.word
             let failed = s.expectFailures[rec.step] != nil
-            cx = c.text(cx + 1, y, word + String(repeating: " ", count: max(1, 8 - word.count)), rec.outcome.ok ? .ok : .error)
+            cx = c.text(cx + 1, y, word + String(repeating: " ", count: max(1, 12 - word.count)), rec.outcome.ok ? .ok : .error)
             cx = c.text(cx, y, rec.command, current ? .current : .normal, limit: min(60, r.maxX - cx - 1), ellipsis: g.ellipsis)
+            if let t = trouble[rec.step] { cx = c.text(cx + 2, y, "[\(t)]", .warning, limit: r.maxX - cx - 3) }
             let detail = failed ? "expect failed" : firstClause(rec.text)
             c.text(cx + 2, y, detail, failed ? .error : .dim, limit: r.maxX - cx - 3, ellipsis: g.ellipsis)
         }

@@ -15,7 +15,8 @@ enum PhysicalPane {
         let l = ctx.app.physicalLayout()
         let size = formatSize(UInt64(phys.frameCount) << pageShift)
         let per = "1 cell = \(l.framesPerCell) frame\(l.framesPerCell == 1 ? "" : "s")"
-        return width >= 48 ? "\(size) \(ctx.glyphs.dot) \(phys.frameCount) frames \(ctx.glyphs.dot) \(per)" : "\(size) \(ctx.glyphs.dot) \(per)"
+        if width >= 48 { return "\(size) \(ctx.glyphs.dot) \(phys.frameCount) frames \(ctx.glyphs.dot) \(per)" }
+        return width >= 36 ? "\(size) \(ctx.glyphs.dot) \(per)" : "\(shortSize(UInt64(phys.frameCount) << pageShift)) \(ctx.glyphs.dot) \(l.framesPerCell)/cell"
     }
 
     static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
@@ -55,7 +56,7 @@ enum PhysicalPane {
         }
         if l.gridRows > gridHeight && gridHeight > 0 {
             let pos = gridTop + min(gridHeight - 1, scroll * gridHeight / max(1, l.gridRows - gridHeight + 1))
-            c.put(r.maxX - 1, pos, g.vline, .dim)
+            c.put(r.maxX - 1, pos, g.thumb, .dim)
         }
         drawLegend(ctx, &c, Rect(x: r.x, y: r.maxY - legendRows, width: r.width, height: legendRows))
     }

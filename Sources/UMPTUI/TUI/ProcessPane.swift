@@ -144,7 +144,7 @@ enum ProcessPane {
         if l.rows.count > r.height {
             // A scroll mark on the right edge: where this screenful sits in the list.
             let pos = r.y + min(r.height - 1, scroll * r.height / max(1, l.rows.count - r.height + 1))
-            c.put(r.maxX - 1, pos, g.vline, .dim)
+            c.put(r.maxX - 1, pos, g.thumb, .dim)
         }
     }
 

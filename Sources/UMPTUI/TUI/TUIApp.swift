@@ -21,6 +21,8 @@ enum TUIApp {
         var app = AppState(session: session, glyphs: glyphs)
         let driver = NcursesDriver(options: .init(noColor: noColor, mouse: options.mouse))
         defer { driver.stop() }
+        // The end-to-end tests crash the real binary on purpose to check the terminal comes back.
+        let crashForTest = ProcessInfo.processInfo.environment["UMPTUI_TEST_CRASH"] == "1"
         var lastStep = now()
         var dirty = true
         while true {
@@ -31,6 +33,7 @@ enum TUIApp {
                 app.prepare()
                 driver.draw(Screen.render(app))
                 dirty = false
+                if crashForTest { crash() }
             }
             var timeout = 100
             if app.playing {
@@ -49,6 +52,11 @@ enum TUIApp {
                 if app.tick().contains(.redraw) { dirty = true }
             }
         }
+    }
+
+    private static func crash() -> Never {
+        FileHandle.standardError.write(Data("umptui: crashing on purpose (UMPTUI_TEST_CRASH=1)\n".utf8))
+        fatalError("a crash for the end-to-end test")
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
