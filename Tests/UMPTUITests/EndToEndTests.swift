@@ -2,10 +2,16 @@
 // resize and too small, NO_COLOR, LANG=C, signals and q, and each time whether `stty -g` after
 // equals `stty -g` before. Skipped when tmux is missing.
 
+import Engine
 import Foundation
 import XCTest
+@testable import UMPTUI
 
 final class EndToEndTests: XCTestCase {
+    /// Steps in the built-in tour, which these tests drive.
+    static let n: Int = (try? parseScript(Tour.source, fileName: "tour")).map { StepPlan($0).steps.count } ?? 0
+    var n: Int { Self.n }
+
     /// The umptui binary beside this test bundle (swift build puts both in the same directory).
     static var binary: URL? {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -31,15 +37,15 @@ final class EndToEndTests: XCTestCase {
     func testStepBackQuitAndTerminalRestored() throws {
         let t = try start()
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         t.keys("Space")
-        try t.waitFor("step 1/13")
+        try t.waitFor("step 1/\(n)")
         t.keys("Space")
-        try t.waitFor("step 2/13")
+        try t.waitFor("step 2/\(n)")
         t.keys("b")
-        try t.waitFor("step 1/13")
+        try t.waitFor("step 1/\(n)")
         t.keys("BSpace")
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         t.keys("q")
         XCTAssertEqual(try t.waitExit(), 0)
         XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after q")
@@ -48,13 +54,13 @@ final class EndToEndTests: XCTestCase {
     func testPromptRunsALineAndABadLineShowsACaret() throws {
         let t = try start(["--no-mouse"])
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         t.keys("Space")
-        try t.waitFor("step 1/13")
+        try t.waitFor("step 1/\(n)")
         t.keys(":")
         t.type("app malloc extra 8K")
         t.keys("Enter")
-        try t.waitFor("step 2/14")
+        try t.waitFor("step 2/\(n + 1)")
         t.keys(":")
         t.type("app wrte extra")
         t.keys("Enter")
@@ -62,7 +68,7 @@ final class EndToEndTests: XCTestCase {
         let lines = screen.components(separatedBy: "\n")
         let input = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(":app wrte extra") })
         XCTAssertEqual(lines[input + 1].firstIndex(of: "^").map { lines[input + 1].distance(from: lines[input + 1].startIndex, to: $0) }, 5)
-        XCTAssertTrue(screen.contains("step 2/14"), "a bad line runs nothing")
+        XCTAssertTrue(screen.contains("step 2/\(n + 1)"), "a bad line runs nothing")
         t.keys("Escape")
         try t.waitGone("unknown verb")
         t.keys("q")
@@ -73,9 +79,9 @@ final class EndToEndTests: XCTestCase {
     func testResizeRedrawsAndTooSmallStillQuits() throws {
         let t = try start(size: (120, 40))
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         t.resize(80, 24)
-        try t.waitFor { $0.components(separatedBy: "\n").first.map { $0.contains("step 0/13") } == true && $0.contains("PHYSICAL") }
+        try t.waitFor { $0.components(separatedBy: "\n").first.map { $0.contains("step 0/\(n)") } == true && $0.contains("PHYSICAL") }
         t.resize(200, 60)
         try t.waitFor { ($0.components(separatedBy: "\n").first?.count ?? 0) > 190 }
         t.resize(60, 20)
@@ -88,7 +94,7 @@ final class EndToEndTests: XCTestCase {
     func testNoColorUsesAttributesOnly() throws {
         let t = try start(env: ["NO_COLOR": "1"])
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         let coloured = t.capture(escapes: true)
         XCTAssertFalse(coloured.contains("[3") && coloured.range(of: #"\[3[0-7]m|38;5;"#, options: .regularExpression) != nil,
                        "no foreground colours under NO_COLOR")
@@ -100,7 +106,7 @@ final class EndToEndTests: XCTestCase {
     func testColoursByDefault() throws {
         let t = try start()
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         XCTAssertNotNil(t.capture(escapes: true).range(of: #"38;5;\d+"#, options: .regularExpression), "256 colours in tmux")
         t.keys("q")
         _ = try t.waitExit()
@@ -109,7 +115,7 @@ final class EndToEndTests: XCTestCase {
     func testLangCGivesASCIIGlyphs() throws {
         let t = try start(env: ["LANG": "C", "LC_ALL": "C"])
         defer { t.close() }
-        let screen = try t.waitFor("step 0/13")
+        let screen = try t.waitFor("step 0/\(n)")
         XCTAssertFalse(screen.contains("·") || screen.contains("│") || screen.contains("─"), screen)
         XCTAssertTrue(screen.contains("||") || screen.contains("| "), "ASCII separators")
         t.keys("q")
@@ -132,9 +138,9 @@ final class EndToEndTests: XCTestCase {
     private func signalTest(_ name: String, _ sig: Int32) throws {
         let t = try start()
         defer { t.close() }
-        try t.waitFor("step 0/13")
+        try t.waitFor("step 0/\(n)")
         t.keys("Space")
-        try t.waitFor("step 1/13")
+        try t.waitFor("step 1/\(n)")
         try t.signal(name)
         XCTAssertEqual(try t.waitExit(), 128 + sig, "dies of the signal once the terminal is restored")
         XCTAssertEqual(t.sttyBefore, t.sttyAfter, "terminal settings restored after SIG\(name)")

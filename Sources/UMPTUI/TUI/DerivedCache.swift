@@ -65,6 +65,9 @@ final class DerivedCache {
                 if !words.isEmpty { out[i + 1] = ([out[i + 1]].compactMap { $0 } + words).joined(separator: ", ") }
             }
         }
+        for r in session.records where !r.hazards.isEmpty && out[r.step]?.contains("hazard") != true {
+            out[r.step] = ([out[r.step]].compactMap { $0 } + ["hazard"]).joined(separator: ", ")
+        }
         troubleByStep = out
         return out
     }

@@ -64,13 +64,13 @@ enum DevicePane {
             let s = dev.stats
             let tlb = dev.iotlb
             let hit = s.accesses > 0 ? String(format1: Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
-            var text = "IOTLB \(tlb.entryCount)/\(tlb.capacity) \(tlb.policy.rawValue) \(g.dot) hit \(hit) \(g.dot) stall \(stall(s.stallNs))"
+            var text = "IOTLB \(tlb.entryCount)/\(tlb.capacity) \(tlb.policy.rawValue) \(g.dot) hit \(hit)"
             if s.faults > 0 { text += " \(g.dot) \(s.faults) faults" }
             if s.hazards > 0 { text += " \(g.dot) \(s.hazards) hazards" }
             c.text(x, y, text, s.faults > 0 || s.hazards > 0 ? .warning : .normal, limit: w, ellipsis: g.ellipsis)
         case 2:
             let misses = ctx.app.cache.misses(ctx.session, device: d)
-            let label = "misses/step "
+            let label = "stall \(stall(dev.stats.stallNs)) \(g.dot) misses/step "
             let nx = c.text(x, y, label, .dim, limit: w)
             let room = max(0, r.maxX - nx)
             let shown = misses.suffix(room)

@@ -16,7 +16,9 @@ enum NarrationPane {
             x = c.text(x, r.y, " " + rec.command + " ", .current, limit: r.maxX - x - 12, ellipsis: g.ellipsis)
             c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
             let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "
-            var what = wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
+            // Hazards first: they are what a kernel engineer must not miss.
+            var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0, width: width) }.map { ($0, Role.warning) }
+            what += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
             var why = rec.notes.flatMap { wrapText($0, width: width) }.map { ($0, Role.note) }
             // When both do not fit, each keeps about half the rows (the log's Enter shows them whole).
             let rows = r.height - 1

@@ -102,7 +102,7 @@ struct Theme: Sendable {
 
     private static func mono(_ role: Role) -> Style {
         switch role {
-        case .header, .footerKey, .paneTitleFocused, .overlayTitle: Style(attrs: [.reverse, .bold])
+        case .header, .headerAccent, .footerKey, .paneTitleFocused, .overlayTitle: Style(attrs: [.reverse, .bold])
         case .footerText: Style(attrs: [.reverse])
         case .paneTitle, .section, .error, .current, .caret: Style(attrs: [.bold])
         case .dim, .pageUntouched, .frameFree, .separator: Style(attrs: [.dim])

@@ -5,7 +5,7 @@ enum Tour {
     static let fileName = "tour"
 
     static let source = """
-    # The UMPTUI tour: one page followed from malloc to a frame, through fork, to swap.
+    # The UMPTUI tour: one page followed from malloc to a frame, through fork and swap, to a device.
     # Space steps, b steps back, Tab moves between panes, Enter inspects, ? shows every key.
     machine ram=64M thp=madvise swap=16M seed=1
 
@@ -43,7 +43,19 @@ enum Tour {
     note "The child exits: exit_mmap drops its references; frames only app still maps become exclusive again."
     child exit
 
-    note "The end of the tour. Press : and type a line of your own, e.g. app fork again, or Home to start again."
+    note "A device behind an IOMMU (Intel VT-d: 4K, 2M and 1G IOPTEs). Its I/O page table and IOTLB start empty."
+    device gpu iommu=vtd iotlb=16
+
+    note "The driver pins app's buffer (pin_user_pages with FOLL_LONGTERM: P in PROCESS and PHYSICAL) and maps it with iommu_map. Tab to DEVICE and select an IOPTE: its frame and app's page light up."
+    gpu map app.buf write
+
+    note "The device reads the buffer. Every IOPTE the IOTLB does not hold costs a page walk; the sparkline counts misses per step."
+    gpu dma app.buf read
+
+    note "free() unmaps the buffer, but the pins keep its frames: the device can still reach memory the process no longer maps. Select an IOPTE: no page lights up any more."
+    app free buf
+
+    note "The end of the tour. Press : and type a line of your own, e.g. gpu unmap app.buf, or Home to start again."
     app write big 2M 4K
     """
 }
