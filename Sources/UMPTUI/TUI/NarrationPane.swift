@@ -12,7 +12,7 @@ enum NarrationPane {
         let width = r.width - 2
         if let rec = s.lastRecord {
             var x = c.text(r.x + 1, r.y, " STEP \(rec.step) of \(s.total) ", .paneTitle)
-            if rec.line > 0 { x = c.text(x, r.y, "line \(rec.line) ", .dim) }
+            x = c.text(x, r.y, rec.line > 0 ? "line \(rec.line) " : "typed ", .dim)
             x = c.text(x, r.y, " " + rec.command + " ", .current, limit: r.maxX - x - 12, ellipsis: g.ellipsis)
             c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
             let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "

@@ -126,7 +126,7 @@ func shortSize(_ bytes: UInt64) -> String {
         let tenths = (bytes * 10 + unit / 2) / unit
         return "\(tenths / 10).\(tenths % 10)\(name)"
     }
-    return "\(bytes)B"
+    return bytes == 0 ? "0" : "\(bytes)B"
 }
 
 /// Word-wraps `text` to `width` columns.

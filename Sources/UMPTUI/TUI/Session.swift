@@ -96,7 +96,8 @@ struct Session {
     mutating func runPrompt(_ line: String) -> PromptResult {
         let statement: Statement
         do {
-            guard let s = try parseStatement(line, lineNumber: 1, fileName: "<prompt>") else {
+            // Line 0 marks a step typed at the prompt (StepRecord.line).
+            guard let s = try parseStatement(line, lineNumber: 0, fileName: "<prompt>") else {
                 return .info("nothing to run")
             }
             statement = s
