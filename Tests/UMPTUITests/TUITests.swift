@@ -218,6 +218,19 @@ final class TUITests: XCTestCase {
         XCTAssertEqual(app.physCursor, pfn + 2 * f)
     }
 
+    /// Whatever the keys do, the selected cell is drawn: every pane scrolls to keep its cursor visible.
+    func testCursorStaysOnScreenInEveryPane() throws {
+        var app = try makeApp(Tour.source, steps: 100, width: 80, height: 24)
+        for pane in 0..<3 {
+            for key in Array(repeating: Key.down, count: 40) + Array(repeating: Key.right, count: 30)
+                + Array(repeating: Key.pageDown, count: 3) + Array(repeating: Key.up, count: 60) + [Key.pageUp, .pageUp] {
+                let screen = app.press(key)
+                XCTAssertTrue(TextDriver.marks(screen).contains("s"), "pane \(pane) after \(key): no selected cell on screen")
+            }
+            _ = app.press(.tab)
+        }
+    }
+
     func testThemesCarryMarksWithoutColour() {
         let mono = Theme(.mono)
         XCTAssertTrue(mono.style(.pagePrivate, .selected).attrs.contains(.reverse))

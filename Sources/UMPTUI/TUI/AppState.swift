@@ -473,7 +473,8 @@ extension AppState {
                 var r = row
                 while r > 0, case .pages = pl.rows[r] { r -= 1 }
                 while r > 0, case .vma = pl.rows[r] { r -= 1; break }
-                procScroll = min(procScroll, r)
+                // Only while the cursor stays on screen.
+                if row - r < pb.height { procScroll = min(procScroll, r) }
             }
         } else {
             procScroll = 0
