@@ -63,7 +63,7 @@ enum DevicePane {
         case 1:
             let s = dev.stats
             let tlb = dev.iotlb
-            let hit = s.accesses > 0 ? String(format1: Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
+            let hit = s.accesses > 0 ? oneDecimal(Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
             var text = "IOTLB \(tlb.entryCount)/\(tlb.capacity) \(tlb.policy.rawValue) \(g.dot) hit \(hit)"
             if s.faults > 0 { text += " \(g.dot) \(s.faults) faults" }
             if s.hazards > 0 { text += " \(g.dot) \(s.hazards) hazards" }
@@ -109,16 +109,14 @@ enum DevicePane {
     }
 
     static func stall(_ ns: Int) -> String {
-        if ns >= 1_000_000 { return String(format1: Double(ns) / 1e6) + "ms" }
-        if ns >= 1_000 { return String(format1: Double(ns) / 1e3) + "us" }
+        if ns >= 1_000_000 { return oneDecimal(Double(ns) / 1e6) + "ms" }
+        if ns >= 1_000 { return oneDecimal(Double(ns) / 1e3) + "us" }
         return "\(ns)ns"
     }
 }
 
-extension String {
-    /// One decimal, without Foundation's format machinery.
-    init(format1 v: Double) {
-        let tenths = Int((v * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
-    }
+/// One decimal place, without Foundation's format machinery.
+func oneDecimal(_ v: Double) -> String {
+    let tenths = Int((v * 10).rounded())
+    return "\(tenths / 10).\(abs(tenths % 10))"
 }
