@@ -43,8 +43,15 @@ enum Inspector {
             }
         case let .frames(range)?:
             title = range.count == 1 ? "FRAME \(range.lowerBound)" : "FRAMES \(range.lowerBound)-\(range.upperBound - 1)"
-            if range.count > 1 { out.append(("this cell covers \(range.count) frames; the first is shown (z zooms in)", .dim)) }
-            frames = [range.lowerBound]
+            let phys = state.phys
+            let r = range.clamped(to: 0..<phys.frameCount)
+            if range.count > 1 {
+                var counts: [FrameUse: Int] = [:]
+                for pfn in r { counts[phys.frameUse(pfn), default: 0] += 1 }
+                let mix = counts.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key.name)" }.joined(separator: ", ")
+                out.append(("this cell covers \(range.count) frames (\(mix)); the first in use is shown (z zooms in)", .dim))
+            }
+            frames = [r.first { phys.frameUse($0) != .free } ?? r.lowerBound]
         case let .iopte(d, iova)?:
             let dev = state.devices[d]
             title = "IOPTE \(dev.name) \(hex(iova))"
