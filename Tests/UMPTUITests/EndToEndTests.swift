@@ -159,6 +159,14 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(text.contains("Fatal error"), text)
     }
 
+    func testUnknownTERMSaysSoAndExits2() throws {
+        let t = try start(env: ["TERM": "no-such-terminal"])
+        defer { t.close() }
+        XCTAssertEqual(try t.waitExit(), 2)
+        XCTAssertTrue(t.capture().contains("cannot use the terminal \"no-such-terminal\""), t.capture())
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter)
+    }
+
     func testNotATerminalExitsWithStatus2() throws {
         guard let bin = Self.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
         // stdin from /dev/null, stdout and stderr to files: no terminal anywhere. `timeout` turns a

@@ -56,7 +56,14 @@ struct Tui: ParsableCommand {
             throw ExitCode(2)
         }
         let options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
-        if let sig = TUIApp.run(session: session, options: options) {
+        let ended: Int32?
+        do {
+            ended = try TUIApp.run(session: session, options: options)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
+        }
+        if let sig = ended {
             // Die of the signal that ended us, as a shell expects, now that the terminal is restored.
             signal(sig, SIG_DFL)
             raise(sig)

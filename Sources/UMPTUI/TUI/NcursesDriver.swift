@@ -22,8 +22,18 @@ final class NcursesDriver {
         var mouse: Bool
     }
 
+    struct StartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
     /// Enters curses mode. Call `stop()` on every way out.
-    init(options: Options) {
+    init(options: Options) throws {
+        // newterm, unlike initscr, returns nil for a TERM without terminfo instead of exiting.
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        guard let output = fdopen(1, "w"), let input = fdopen(0, "r"), let screen = newterm(nil, output, input) else {
+            throw StartError(description: "umptui: cannot use the terminal \"\(term)\" (no terminfo entry for it?); try TERM=xterm-256color")
+        }
+        _ = set_term(screen)
         // Signals that end the program: ignore them at the C level (so ncurses installs no handler
         // that exits at once) and watch them through Dispatch on a global queue.
         for sig in [SIGINT, SIGTERM, SIGHUP] {
@@ -40,7 +50,6 @@ final class NcursesDriver {
             unlink(file.path)
             umptui_capture_stderr(fd)
         }
-        initscr()
         umptui_install_crash_handler()
         cbreak()
         noecho()

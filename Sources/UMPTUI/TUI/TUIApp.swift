@@ -13,13 +13,13 @@ enum TUIApp {
     }
 
     /// Runs the TUI until q or a signal; returns the signal that ended it, if any.
-    static func run(session: Session, options: Options) -> Int32? {
+    static func run(session: Session, options: Options) throws -> Int32? {
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
         let glyphs = options.ascii || !utf8 ? Glyphs.ascii : Glyphs.unicode
         let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         var app = AppState(session: session, glyphs: glyphs)
-        let driver = NcursesDriver(options: .init(noColor: noColor, mouse: options.mouse))
+        let driver = try NcursesDriver(options: .init(noColor: noColor, mouse: options.mouse))
         defer { driver.stop() }
         // The end-to-end tests crash the real binary on purpose to check the terminal comes back.
         let crashForTest = ProcessInfo.processInfo.environment["UMPTUI_TEST_CRASH"] == "1"
