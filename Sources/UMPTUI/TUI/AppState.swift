@@ -73,6 +73,15 @@ struct AppState {
 
     func legendRows(_ width: Int) -> Int { width >= 40 ? 2 : 3 }
 
+    /// The process pane's legend rows: only where there is room to spare.
+    func processLegendRows() -> Int {
+        let body = layout.body(.process)
+        return body.height >= 20 ? (body.width >= 64 ? 1 : 2) : 0
+    }
+
+    /// Rows of the process pane's list (its body less the legend).
+    var processListHeight: Int { layout.body(.process).height - processLegendRows() }
+
     func deviceLayout() -> DeviceLayout {
         DeviceLayout(iopteCounts: session.state.devices.map { $0.ioptes.count })
     }
@@ -205,7 +214,7 @@ struct AppState {
     private mutating func moveProcess(_ action: Action) {
         let l = processLayout()
         guard var (r, c) = resolvedProcCursor(l) else { return }
-        let page = max(1, layout.body(.process).height - 1)
+        let page = max(1, processListHeight - 1)
         switch action {
         case .left:
             if c > 0 { c -= 1 } else if let p = l.pagesRow(from: r, step: -1) { r = p; c = l.cellCount(p) - 1 }
@@ -464,17 +473,16 @@ extension AppState {
     /// Scrolls each pane so its cursor is on screen, moving as little as possible. Called before drawing.
     mutating func prepare() {
         guard !layout.tooSmall else { return }
-        let pb = layout.body(.process)
         let pl = processLayout()
         if let (row, _) = resolvedProcCursor(pl) {
-            procScroll = Self.scroll(procScroll, toShow: row, rows: pb.height, total: pl.rows.count, context: 1)
+            procScroll = Self.scroll(procScroll, toShow: row, rows: processListHeight, total: pl.rows.count, context: 1)
             // Show the process title when the cursor is near the top of it.
             if procScroll > 0, row - procScroll < 3 {
                 var r = row
                 while r > 0, case .pages = pl.rows[r] { r -= 1 }
                 while r > 0, case .vma = pl.rows[r] { r -= 1; break }
                 // Only while the cursor stays on screen.
-                if row - r < pb.height { procScroll = min(procScroll, r) }
+                if row - r < processListHeight { procScroll = min(procScroll, r) }
             }
         } else {
             procScroll = 0

@@ -92,6 +92,14 @@ enum DevicePane {
                 if cx + s.count + 1 > r.maxX { c.put(r.maxX - 1, y, g.ellipsis, .dim); break }
                 cx = c.text(cx, y, s, e.stale ? .iotlbStale : .iotlbEntry) + 1
             }
+        case 4:
+            // The I/O page table by level: how many leaves of each size, at which walk depth.
+            var bySize: [UInt64: Int] = [:]
+            for e in dev.ioptes.values { bySize[e.size, default: 0] += 1 }
+            var parts = bySize.sorted { $0.key < $1.key }.map { "\($0.value)\(g.times)\(shortSize($0.key)) L\(dev.info.walkLevels(forPageSize: $0.key))" }
+            if parts.isEmpty { parts = ["no IOPTEs"] }
+            parts.append("\(dev.tablePages.count) table page\(dev.tablePages.count == 1 ? "" : "s")")
+            c.text(x, y, parts.joined(separator: " \(g.dot) "), .dim, limit: w, ellipsis: g.ellipsis)
         default:
             c.text(x, y, r.width >= 30 ? "IOVA         PA          size" : "IOVA      PA       size", .dim, limit: w)
         }

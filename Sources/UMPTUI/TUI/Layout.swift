@@ -208,8 +208,9 @@ struct PhysicalLayout {
 // MARK: - The device pane
 
 struct DeviceLayout {
-    /// Rows above each device's IOPTE list: title, IOTLB counters, sparkline, IOTLB entries, column heads.
-    static let headerRows = 5
+    /// Rows above each device's IOPTE list: title, IOTLB counters, sparkline, IOTLB entries,
+    /// IOPTEs by page size (the levels they sit at), column heads.
+    static let headerRows = 6
     /// Per device: the first row, and how many IOPTE rows follow the header.
     let starts: [Int]
     let counts: [Int]

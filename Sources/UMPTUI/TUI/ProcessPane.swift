@@ -91,8 +91,11 @@ enum ProcessPane {
         return procs.map { $0.meta.alive ? $0.meta.name : "\($0.meta.name)†" }.joined(separator: " ")
     }
 
-    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ body: Rect) {
         let app = ctx.app
+        let legend = app.processLegendRows()
+        let r = Rect(x: body.x, y: body.y, width: body.width, height: app.processListHeight)
+        if legend > 0 { drawLegend(ctx, &c, Rect(x: body.x, y: r.maxY, width: body.width, height: legend)) }
         let l = app.processLayout()
         let g = ctx.glyphs
         let state = ctx.state
@@ -145,6 +148,17 @@ enum ProcessPane {
             // A scroll mark on the right edge: where this screenful sits in the list.
             let pos = r.y + min(r.height - 1, scroll * r.height / max(1, l.rows.count - r.height + 1))
             c.put(r.maxX - 1, pos, g.thumb, .dim)
+        }
+    }
+
+    private static func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+        var x = r.x + 1, y = r.y
+        for k in PageKind.allCases {
+            let name = k == .shared ? "shared" : k == .huge ? "huge" : k.name
+            if x + name.count + 2 > r.maxX { y += 1; x = r.x + 1 }
+            if y >= r.maxY { break }
+            c.put(x, y, k.glyph(ctx.glyphs), k.role)
+            x = c.text(x + 2, y, name, .dim) + 1
         }
     }
 
