@@ -56,10 +56,14 @@ enum Screen {
         c.fill(Rect(x: 0, y: 0, width: c.width, height: 1), " ", .header)
         let cfg = s.state.config
         var x = c.text(1, 0, "UMPTUI", .headerAccent)
-        let parts = [s.fileName, "step \(s.current)/\(s.total)", "kernel \(cfg.kernel.rawValue)",
-                     "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
-        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", .header) }
+        var file = s.fileName
+        if file.count > 32 { file = String(g.ellipsis) + file.suffix(31) }
         let play = (app.playing ? g.playing : g.paused) + " \(speedText(app.speed))"
+        var parts = [file, "step \(s.current)/\(s.total)", "kernel \(cfg.kernel.rawValue)",
+                     "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
+        // Narrow screens drop the machine's details before the step, the kernel or play and speed.
+        while parts.count > 3, 7 + parts.reduce(0) { $0 + $1.count + 3 } + play.count + 3 > c.width { parts.removeLast() }
+        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", .header) }
         x = c.text(x, 0, " \(g.dot) ", .header)
         c.text(x, 0, play, app.playing ? .headerAccent : .header)
         let hint = "? help "
