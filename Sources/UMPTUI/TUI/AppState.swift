@@ -128,9 +128,9 @@ struct AppState {
         }
         if let o = overlay {
             switch (o, KeyTable.action(for: key)) {
-            case (.help(let s), .down?): overlay = .help(scroll: s + 1)
+            case (.help(let s), .down?): overlay = .help(scroll: min(s + 1, Overlays.helpLines(glyphs).count))
             case (.help(let s), .up?): overlay = .help(scroll: max(0, s - 1))
-            case (.help(let s), .pageDown?): overlay = .help(scroll: s + 10)
+            case (.help(let s), .pageDown?): overlay = .help(scroll: min(s + 10, Overlays.helpLines(glyphs).count))
             case (.help(let s), .pageUp?): overlay = .help(scroll: max(0, s - 10))
             case (_, .quit?): return .quit
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
@@ -372,7 +372,7 @@ struct AppState {
                 editor = e
             }
             return .redraw
-        case .mouse, .resize, .f, .tab, .backTab, .pageUp, .pageDown: return .redraw
+        case .mouse, .resize, .f, .backTab, .pageUp, .pageDown: return .redraw
         }
         editor = e
         return .redraw
@@ -416,7 +416,6 @@ struct AppState {
                 return LineEditor.Problem(message: "pfn \(n) is past the last frame (\(state.phys.frameCount - 1))", column: nil, hint: nil)
             }
             physCursor = Int(n)
-            physZoom = physZoom ?? nil
             setFocus(.physical)
             return nil
         }

@@ -10,7 +10,6 @@ enum DevicePane {
 
     static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         let app = ctx.app
-        let g = ctx.glyphs
         let devices = ctx.state.devices
         if devices.isEmpty {
             c.text(r.x + 1, r.y, "no devices", .dim, limit: r.width - 1)
@@ -44,7 +43,6 @@ enum DevicePane {
                 c.text(r.x + 1, y, "no IOPTEs: nothing mapped yet", .dim, limit: r.width - 1)
             }
         }
-        _ = g
     }
 
     private static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }

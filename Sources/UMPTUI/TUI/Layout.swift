@@ -200,9 +200,6 @@ struct PhysicalLayout {
         let c = max(0, min(pfn, frames - 1)) / framesPerCell
         return (c / columns, c % columns)
     }
-
-    /// The smallest power of two that fits every frame on screen.
-    var fitsAll: Bool { gridRows <= 0 }
 }
 
 // MARK: - The device pane
