@@ -55,6 +55,12 @@ final class NcursesDriver {
         noecho()
         nonl()
         keypad(umptui_stdscr(), true)
+        // Home and End arrive in several spellings (xterm's SS3 and CSI forms, the VT220 ones that
+        // tmux and screen send whatever TERM says); teach ncurses all of them.
+        for (seq, key) in [("\u{1B}[1~", KEY_HOME), ("\u{1B}[7~", KEY_HOME), ("\u{1B}[H", KEY_HOME), ("\u{1B}OH", KEY_HOME),
+                           ("\u{1B}[4~", KEY_END), ("\u{1B}[8~", KEY_END), ("\u{1B}[F", KEY_END), ("\u{1B}OF", KEY_END)] {
+            _ = define_key(seq, key)
+        }
         curs_set(0)
         set_escdelay(25)
         var colors = 0
