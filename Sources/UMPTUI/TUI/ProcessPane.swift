@@ -5,7 +5,7 @@
 import Engine
 
 enum PageKind: Int, CaseIterable {
-    case untouched, zero, privatePage, shared, huge, swapped, pinned
+    case untouched, zero, privatePage, shared, huge, swapped, pinned, ump, dmabuf
 
     func glyph(_ g: Glyphs) -> Character {
         switch self {
@@ -16,6 +16,8 @@ enum PageKind: Int, CaseIterable {
         case .huge: g.huge
         case .swapped: g.swapped
         case .pinned: g.pinned
+        case .ump: g.ump
+        case .dmabuf: g.dmabuf
         }
     }
 
@@ -28,6 +30,8 @@ enum PageKind: Int, CaseIterable {
         case .huge: .pageHuge
         case .swapped: .pageSwapped
         case .pinned: .pagePinned
+        case .ump: .frameUMP
+        case .dmabuf: .frameDmabuf
         }
     }
 
@@ -40,6 +44,8 @@ enum PageKind: Int, CaseIterable {
         case .huge: "huge (THP)"
         case .swapped: "swapped"
         case .pinned: "pinned"
+        case .ump: "UMP (kernel memory)"
+        case .dmabuf: "dma-buf (kernel memory)"
         }
     }
 
@@ -55,7 +61,10 @@ enum PageKind: Int, CaseIterable {
         if phys.pincount[pfn] > 0 { return .pinned }
         if pt.hugePMDs[vpn >> 9] != nil { return .huge }
         let use = phys.frameUse(pfn)
-        if use == .shmem || use == .ump || use == .dmabuf || phys.mapcount[pfn] > 1 || phys.refcount[pfn] > 1
+        // VM_PFNMAP mappings of kernel buffers: the same letters the PHYSICAL pane uses.
+        if use == .ump { return .ump }
+        if use == .dmabuf { return .dmabuf }
+        if use == .shmem || phys.mapcount[pfn] > 1 || phys.refcount[pfn] > 1
             || (use == .anon && phys.flags[pfn] & FrameFlag.anonExclusive == 0) {
             return .shared
         }
@@ -154,7 +163,7 @@ enum ProcessPane {
     private static func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         var x = r.x + 1, y = r.y
         for k in PageKind.allCases {
-            let name = k == .shared ? "shared" : k == .huge ? "huge" : k.name
+            let name = k == .shared ? "shared" : k == .huge ? "huge" : k == .ump ? "UMP" : k == .dmabuf ? "dma-buf" : k.name
             if x + name.count + 2 > r.maxX { y += 1; x = r.x + 1 }
             if y >= r.maxY { break }
             c.put(x, y, k.glyph(ctx.glyphs), k.role)
