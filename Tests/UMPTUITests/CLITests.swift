@@ -189,3 +189,28 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("sometimes"), bad.stderr)
     }
 }
+
+final class ReadmeTests: XCTestCase {
+    /// The language sample in the README is a script that runs and checks itself.
+    func testReadmeScenarioSampleRunsAndItsExpectsHold() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let lines = text.components(separatedBy: "\n")
+        let start = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("machine ram=64M thp=madvise kernel=6.12 swap=16M") })
+        let end = try XCTUnwrap(lines[start...].firstIndex { $0.hasPrefix("```") })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-readme-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("readme.ump")
+        try lines[start..<end].joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        guard let bin = EndToEndTests.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = ["run", file.path]
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "every expect in the README's sample holds")
+    }
+}
