@@ -142,6 +142,21 @@ extension Engine {
             iova = a
         }
 
+        // __iommu_map: iova, paddr and size must all be aligned to the smallest supported page size.
+        let minPage = UInt64(1) << UInt64(ffs64(state.devices[d].pgsizeBitmap))
+        if format != .none && minPage > pageSize {
+            var i = 0
+            while i < pfns.count {
+                var j = i + 1
+                while j < pfns.count && pfns[j] == pfns[j - 1] + 1 { j += 1 }
+                let runIOVA = iova + UInt64(i) << pageShift
+                if (runIOVA | UInt64(pfns[i]) << pageShift | UInt64(j - i) << pageShift) & (minPage - 1) != 0 {
+                    undoMapSetup(d, p: p, pfns: pfns, lockedPages: lockedPages, isKernel: isKernel, kernelBuffer: b.kernelBuffer)
+                    return .fail(.errno("EINVAL"), "\(devName) map \(ref.process).\(ref.buffer): a run of \(j - i) page\(j - i == 1 ? "" : "s") at frame \(pfns[i]) is not aligned to the smallest page size \(formatSize(minPage)) (__iommu_map: unaligned)")
+                }
+                i = j
+            }
+        }
         var runs = 0
         if format != .none {
             // vfio_pin_pages_remote stops at each physical discontinuity: one iommu_map per contiguous run.
