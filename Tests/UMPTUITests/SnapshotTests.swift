@@ -46,6 +46,9 @@ final class SnapshotTests: XCTestCase {
     func testASCIIGlyphsAt80x24() throws {
         let app = try makeApp(Tour.source, steps: 5, width: 80, height: 24, ascii: true)
         Snapshot.assert(app.screen(), named: "tour-step5-ascii-80x24")
+        // Under LANG=C nothing may reach the terminal but ASCII, narration included.
+        let text = Screen.render(app).cells.map { String($0.char) }.joined()
+        XCTAssertEqual(text.unicodeScalars.filter { !$0.isASCII }.map(String.init), [])
     }
 
     /// A page of the child still shared with the parent: its frame and the parent's page light up.

@@ -50,6 +50,26 @@ struct Canvas: Sendable {
     private(set) var cells: [Cell]
     /// Clickable regions, topmost last.
     var hits: [Hit] = []
+    /// The terminal cannot show more than ASCII (a non-UTF-8 locale, or --ascii): text written with
+    /// `text` is transliterated one character for one, so layouts measured in characters still hold.
+    var asciiOnly = false
+
+    /// One ASCII character for each non-ASCII one the narration and the views use.
+    static func ascii(_ ch: Character) -> Character {
+        if ch.isASCII { return ch }
+        switch ch {
+        case "×": return "x"
+        case "→", "▸", "≥": return ">"
+        case "←", "≤": return "<"
+        case "–", "—", "−", "─": return "-"
+        case "µ": return "u"
+        case "…", "·": return "."
+        case "‘", "’": return "'"
+        case "“", "”": return "\""
+        case "│": return "|"
+        default: return "?"
+        }
+    }
 
     init(width: Int, height: Int) {
         self.width = max(0, width)
@@ -84,7 +104,7 @@ struct Canvas: Sendable {
                 cx += 1
                 break
             }
-            let c: Character = ch.isNewline || ch == "\t" ? " " : ch
+            let c: Character = ch.isNewline || ch == "\t" ? " " : asciiOnly ? Canvas.ascii(ch) : ch
             if cx >= 0 { put(cx, y, c, role, mark) }
             cx += 1
             i += 1

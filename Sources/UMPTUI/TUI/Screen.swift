@@ -6,6 +6,7 @@ import Engine
 enum Screen {
     static func render(_ app: AppState) -> Canvas {
         var c = Canvas(width: app.width, height: app.height)
+        c.asciiOnly = app.glyphs.isASCII
         let layout = app.layout
         if layout.tooSmall {
             drawTooSmall(app, &c)
