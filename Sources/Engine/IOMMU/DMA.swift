@@ -34,6 +34,52 @@ public struct ArrayAddressSource: AddressSource {
     }
 }
 
+/// The I/O page table as the DMA loop reads it: a flat slot per 4 KiB of the mapped IOVA span when
+/// that span is compact (one array load per walk instead of hashing), else the IOPTE dictionary.
+struct IOPTEIndex {
+    private let base: UInt64
+    private let slots: [Int32]
+    private let list: [IOPTE]
+    private let table: [UInt64: IOPTE]
+    private let sizes: [UInt64]
+    static let maxSlots = 1 << 22
+
+    init(_ ioptes: [UInt64: IOPTE], sizes: [UInt64]) {
+        table = ioptes
+        self.sizes = sizes
+        let lo = ioptes.values.map(\.iova).min() ?? 0
+        let hi = ioptes.values.map { $0.iova + $0.size }.max() ?? 0
+        let span = Int((hi - lo) >> pageShift)
+        guard !ioptes.isEmpty, span <= IOPTEIndex.maxSlots else {
+            base = 0
+            slots = []
+            list = []
+            return
+        }
+        base = lo
+        list = ioptes.values.sorted { $0.iova < $1.iova }
+        var s = [Int32](repeating: -1, count: span)
+        for (i, e) in list.enumerated() {
+            let first = Int((e.iova - lo) >> pageShift)
+            for k in first..<(first + Int(e.size >> pageShift)) { s[k] = Int32(i) }
+        }
+        slots = s
+    }
+
+    @inline(__always) func find(_ iova: UInt64) -> IOPTE? {
+        if !slots.isEmpty {
+            let off = (iova &- base) >> pageShift
+            guard iova >= base, off < UInt64(slots.count) else { return nil }
+            let i = slots[Int(off)]
+            return i >= 0 ? list[Int(i)] : nil
+        }
+        for s in sizes {
+            if let e = table[iova & ~(s - 1)], e.size == s { return e }
+        }
+        return nil
+    }
+}
+
 /// Per-step DMA counters.
 struct DMACounts {
     var accesses = 0, hits = 0, misses = 0, walks = 0, stallNs = 0, faults = 0, staleHits = 0, readOnlyFaults = 0
@@ -75,7 +121,7 @@ extension Engine {
 
     /// Translates one device address through the IOTLB and the I/O page table.
     @inline(__always)
-    func translate(_ iova: UInt64, write: Bool, tlb: inout IOTLBState, ioptes: [UInt64: IOPTE], sizes: [UInt64],
+    func translate(_ iova: UInt64, write: Bool, tlb: inout IOTLBState, ioptes: IOPTEIndex, sizes: [UInt64],
                    info: IOMMUFormatInfo, hitNs: Int, walkNs: Int, c: inout DMACounts) {
         c.accesses += 1
         let slot = tlb.lookup(iova, sizes: sizes)
@@ -85,14 +131,7 @@ extension Engine {
             if tlb.isStale(slot) { c.staleHits += 1 }
             return
         }
-        var found: IOPTE?
-        for s in sizes {
-            if let e = ioptes[iova & ~(s - 1)], e.size == s {
-                found = e
-                break
-            }
-        }
-        guard let pte = found else {
+        guard let pte = ioptes.find(iova) else {
             c.faults += 1
             if c.firstFault == nil { c.firstFault = iova }
             return
@@ -189,7 +228,7 @@ extension Engine {
             var tlb = state.devices[d].iotlb
             let sizes = sizesInUse(d)
             let hitNs = state.devices[d].hitNs, walkNs = state.devices[d].walkNs
-            let ioptes = state.devices[d].ioptes, info = state.devices[d].info
+            let ioptes = IOPTEIndex(state.devices[d].ioptes, sizes: sizes), info = state.devices[d].info
             for _ in 0..<passes {
                 for o in offsets {
                     translate(base + o, write: write, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
@@ -264,7 +303,7 @@ extension Engine {
         var tlb = state.devices[d].iotlb
         let sizes = sizesInUse(d)
         let hitNs = state.devices[d].hitNs, walkNs = state.devices[d].walkNs
-        let ioptes = state.devices[d].ioptes, info = state.devices[d].info
+        let ioptes = IOPTEIndex(state.devices[d].ioptes, sizes: sizes), info = state.devices[d].info
         let shift: UInt64 = unit == .page ? pageShift : 0
         var batch: [UInt64] = []
         batch.reserveCapacity(1 << 16)
