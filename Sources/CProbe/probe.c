@@ -97,9 +97,13 @@ static int write_all(int fd, const void *buf, size_t len) {
 }
 
 // Returns 0 on success, -1 on error or EOF (errno 0 on EOF).
-static int read_all(int fd, void *buf, size_t len) {
+static int wait_readable(int fd);
+
+// Reads exactly len bytes; with `wait`, each read first waits (bounded) for data.
+static int read_all_waiting(int fd, void *buf, size_t len, int wait) {
     char *p = buf;
     while (len > 0) {
+        if (wait && wait_readable(fd) != 0) return -1;
         ssize_t n = read(fd, p, len);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -114,6 +118,8 @@ static int read_all(int fd, void *buf, size_t len) {
     }
     return 0;
 }
+
+static int read_all(int fd, void *buf, size_t len) { return read_all_waiting(fd, buf, len, 0); }
 
 // Reads npages pagemap entries for [addr, addr + npages*ps) from an open pagemap fd.
 static int read_pagemap(int fd, uintptr_t addr, size_t npages, size_t ps, uint64_t *entries) {
@@ -296,23 +302,9 @@ static int wait_readable(int fd) {
     }
 }
 
+// The parent waits (with a timeout) for each piece, so a child that hangs cannot hang the test.
 static int parent_read_all(int fd, void *buf, size_t len) {
-    char *p = buf;
-    while (len > 0) {
-        if (wait_readable(fd) != 0) return -1;
-        ssize_t n = read(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = 0;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return read_all_waiting(fd, buf, len, 1);
 }
 
 // Parent: reads one token from the child. Returns 0 if it is `want`, else fills out->message.
@@ -400,6 +392,17 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out);
+
+// The parent's snapshot: its pagemap entries for the buffer, decoded, and its VmPin.
+static int snapshot_parent(int pm, const char *buf, size_t npages, size_t ps, uint64_t *raw,
+                           struct umptui_probe_result *out) {
+    if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0)
+        return fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/pagemap: %s", strerror(errno));
+    decode(raw, npages, out->zero_pfn, out->parent);
+    int err = read_vm_pin_kb(&out->parent_vm_pin_kb);
+    if (err != 0) return fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
+    return 0;
+}
 
 int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out) {
     pthread_mutex_lock(&probe_lock);
@@ -538,17 +541,7 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     }
 
     if (fork_index < 0) {
-        if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0) {
-            rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/pagemap: %s", strerror(errno));
-            goto done;
-        }
-        decode(raw, npages, out->zero_pfn, out->parent);
-        err = read_vm_pin_kb(&out->parent_vm_pin_kb);
-        if (err != 0) {
-            rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
-            goto done;
-        }
-        rc = 0;
+        rc = snapshot_parent(pm, buf, npages, ps, raw, out);
         goto done;
     }
 
@@ -602,16 +595,8 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         if (rc != 0) goto done;
     }
     // Parent's snapshot while the child waits, alive.
-    if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0) {
-        rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/pagemap: %s", strerror(errno));
-        goto done;
-    }
-    decode(raw, npages, out->zero_pfn, out->parent);
-    err = read_vm_pin_kb(&out->parent_vm_pin_kb);
-    if (err != 0) {
-        rc = fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
-        goto done;
-    }
+    rc = snapshot_parent(pm, buf, npages, ps, raw, out);
+    if (rc != 0) goto done;
     // Child's snapshot while the parent waits, alive.
     if (send_token(fd, TOK_TURN) != 0) {
         rc = fail(out, UMPTUI_PROBE_ECHILD, "child hung up before its snapshot (%s)", strerror(errno));

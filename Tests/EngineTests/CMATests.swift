@@ -67,7 +67,7 @@ final class CMATests: XCTestCase {
     }
 
     func testKernelAllocationsStayOutOfCMA() {
-        var s = ioBoot("""
+        let s = ioBoot("""
         machine ram=64M cma=32M
         process app
         device gpu

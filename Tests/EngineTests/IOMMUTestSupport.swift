@@ -168,90 +168,10 @@ extension XCTestCase {
         return s
     }
 
-    /// Steps through `source`; after every step, undoing it must restore the whole EngineState and
-    /// the STATE JSON exactly; at the end, undoing everything gives the booted machine back.
-    /// Returns the records (for checks that the scenario did what it meant to).
+    /// The shared undo check (TestSupport), with this file's traces.
     @discardableResult
     func ioAssertEveryStepUndoes(_ source: String, traces: IOArrayTraces? = nil,
                                  file: StaticString = #filePath, line: UInt = #line) -> [StepRecord] {
-        let script: Script
-        do {
-            script = try parseScript(source, fileName: "undo.ump")
-        } catch {
-            XCTFail("script does not parse:\n\(error.rendered)", file: file, line: line)
-            return []
-        }
-        let plan = StepPlan(script)
-        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
-        let boot = timeline.engine.state
-        let bootJSON = timeline.engine.stateJSON()
-        for step in plan.steps {
-            let before = timeline.engine.state
-            let beforeJSON = timeline.engine.stateJSON()
-            let r = timeline.apply(step.statement, notes: step.notes, traces: traces)
-            var back = timeline
-            back.stepBack()
-            let what = "line \(step.statement.location.line) '\(step.statement.text)' (\(r.outcome.word))"
-            if back.engine.state != before {
-                XCTFail("undo of \(what) does not restore the EngineState: \(ioStateDiff(back.engine.state, before))", file: file, line: line)
-            }
-            let json = back.engine.stateJSON()
-            if json != beforeJSON {
-                let i = zip(json, beforeJSON).prefix { $0 == $1 }.count
-                XCTFail("undo of \(what): STATE JSON differs from character \(i): …\(json.dropFirst(max(0, i - 60)).prefix(160))… vs …\(beforeJSON.dropFirst(max(0, i - 60)).prefix(160))…",
-                        file: file, line: line)
-            }
-        }
-        let records = timeline.records
-        while timeline.stepBack() != nil {}
-        XCTAssertTrue(timeline.engine.state == boot, "undoing every step does not give the booted machine: \(ioStateDiff(timeline.engine.state, boot))",
-                      file: file, line: line)
-        XCTAssertEqual(timeline.engine.stateJSON(), bootJSON, "STATE JSON after undoing everything", file: file, line: line)
-        return records
+        assertEveryStepUndoes(source, traces: traces, file: file, line: line)
     }
-}
-
-/// Which parts of two states differ (an EngineState prints badly).
-func ioStateDiff(_ a: EngineState, _ b: EngineState) -> String {
-    var out: [String] = []
-    if a.config != b.config { out.append("config") }
-    if a.meta != b.meta { out.append("meta \(a.meta) vs \(b.meta)") }
-    if a.swapMap != b.swapMap { out.append("swapMap") }
-    if a.swapCache != b.swapCache { out.append("swapCache") }
-    if a.shmem != b.shmem { out.append("shmem") }
-    if a.kernelBuffers != b.kernelBuffers { out.append("kernelBuffers") }
-    if a.phys != b.phys {
-        let n = min(a.phys.frameCount, b.phys.frameCount)
-        if let pfn = (0..<n).first(where: { a.phys.frame($0) != b.phys.frame($0) }) {
-            out.append("frame \(pfn): \(a.phys.frame(pfn)) vs \(b.phys.frame(pfn))")
-        } else {
-            out.append("phys (free lists or counters)")
-        }
-    }
-    if a.processes.count != b.processes.count {
-        out.append("process count \(a.processes.count) vs \(b.processes.count)")
-    } else {
-        for i in a.processes.indices where a.processes[i] != b.processes[i] {
-            if a.processes[i].meta != b.processes[i].meta { out.append("process \(i) meta") }
-            if a.processes[i].pt != b.processes[i].pt { out.append("process \(i) page table") }
-        }
-    }
-    if a.devices.count != b.devices.count {
-        out.append("device count \(a.devices.count) vs \(b.devices.count)")
-    } else {
-        for i in a.devices.indices where a.devices[i] != b.devices[i] {
-            let x = a.devices[i], y = b.devices[i]
-            var parts: [String] = []
-            if x.ioptes != y.ioptes { parts.append("ioptes") }
-            if x.tablePages != y.tablePages { parts.append("tablePages") }
-            if x.mappings != y.mappings { parts.append("mappings") }
-            if x.iotlb != y.iotlb { parts.append("iotlb") }
-            if x.lazyUnmapped != y.lazyUnmapped { parts.append("lazyUnmapped") }
-            if x.stats != y.stats { parts.append("stats \(x.stats) vs \(y.stats)") }
-            if x.dmaRng != y.dmaRng { parts.append("dmaRng") }
-            if x.svaProcess != y.svaProcess { parts.append("svaProcess") }
-            out.append("device \(i): " + (parts.isEmpty ? "other fields" : parts.joined(separator: ", ")))
-        }
-    }
-    return out.isEmpty ? "(equal?)" : out.joined(separator: "; ")
 }

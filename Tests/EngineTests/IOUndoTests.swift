@@ -127,7 +127,7 @@ final class IOUndoTests: XCTestCase {
         s.ok("gpu unmap app.b255")
         XCTAssertEqual(s.dev("gpu").lazyUnmapped, [])
         s.timeline.stepBack()
-        XCTAssertTrue(s.state == before, ioStateDiff(s.state, before))
+        XCTAssertTrue(s.state == before, stateDiff(s.state, before))
         XCTAssertEqual(s.engine.stateJSON(), beforeJSON)
         XCTAssertEqual(s.dev("gpu").lazyUnmapped.count, 255)
     }

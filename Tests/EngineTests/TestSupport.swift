@@ -271,6 +271,24 @@ func stateDiff(_ a: EngineState, _ b: EngineState) -> String {
             if a.processes[i].pt != b.processes[i].pt { out.append("process \(i) page table") }
         }
     }
+    if a.kernelBuffers != b.kernelBuffers { out.append("kernelBuffers") }
+    if a.devices.count != b.devices.count {
+        out.append("device count \(a.devices.count) vs \(b.devices.count)")
+    } else {
+        for i in a.devices.indices where a.devices[i] != b.devices[i] {
+            let x = a.devices[i], y = b.devices[i]
+            var parts: [String] = []
+            if x.ioptes != y.ioptes { parts.append("ioptes") }
+            if x.tablePages != y.tablePages { parts.append("tablePages") }
+            if x.mappings != y.mappings { parts.append("mappings") }
+            if x.iotlb != y.iotlb { parts.append("iotlb") }
+            if x.lazyUnmapped != y.lazyUnmapped { parts.append("lazyUnmapped") }
+            if x.stats != y.stats { parts.append("stats \(x.stats) vs \(y.stats)") }
+            if x.dmaRng != y.dmaRng { parts.append("dmaRng") }
+            if x.svaProcess != y.svaProcess { parts.append("svaProcess") }
+            out.append("device \(i): " + (parts.isEmpty ? "other fields" : parts.joined(separator: ", ")))
+        }
+    }
     return out.joined(separator: "; ")
 }
 
@@ -298,15 +316,18 @@ extension XCTestCase {
     /// Runs `source` step by step; after every step, undoing it must give back exactly the state
     /// (and the STATE JSON) from before it. At the end, undoing everything must give the booted machine.
     /// `engine` replaces the script's booted machine (for states a script cannot build).
-    func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil,
-                               file: StaticString = #filePath, line: UInt = #line) {
-        guard let plan = plan(source, file: file, line: line) else { return }
+    /// Returns the records (for checks that the scenario did what it meant to).
+    @discardableResult
+    func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil, traces: (any TraceProvider)? = nil,
+                               file: StaticString = #filePath, line: UInt = #line) -> [StepRecord] {
+        guard let plan = plan(source, file: file, line: line) else { return [] }
         var timeline = Timeline(engine: engine ?? Engine(config: MachineConfig(plan.machine)))
         let boot = timeline.engine.state
+        let bootJSON = timeline.engine.stateJSON()
         for step in plan.steps {
             let before = timeline.engine.state
             let beforeJSON = timeline.engine.stateJSON()
-            let r = timeline.apply(step.statement, notes: step.notes)
+            let r = timeline.apply(step.statement, notes: step.notes, traces: traces)
             var back = timeline
             back.stepBack()
             let what = "line \(step.statement.location.line) '\(step.statement.text)' (\(r.outcome.word))"
@@ -319,8 +340,11 @@ extension XCTestCase {
                         file: file, line: line)
             }
         }
+        let records = timeline.records
         while timeline.stepBack() != nil {}
         XCTAssertTrue(timeline.engine.state == boot, "undoing every step does not give the booted machine: \(stateDiff(timeline.engine.state, boot))",
                       file: file, line: line)
+        XCTAssertEqual(timeline.engine.stateJSON(), bootJSON, "STATE JSON after undoing everything", file: file, line: line)
+        return records
     }
 }

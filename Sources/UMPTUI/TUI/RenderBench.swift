@@ -18,8 +18,6 @@ enum RenderBench {
         var moveFrameMs: Double
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
     static func run(ram: String, touch: String, width: Int = 200, height: Int = 60, frames: Int = 40) -> Result {
         let source = """
             machine ram=\(ram) thp=never
@@ -33,23 +31,23 @@ enum RenderBench {
         app.session.go(to: app.session.total)
         app.width = width
         app.height = height
-        var t0 = now()
+        var t0 = BenchRunner.now()
         app.prepare()
         _ = Screen.render(app)
-        let first = (now() - t0) * 1000
+        let first = (BenchRunner.now() - t0) * 1000
         var times: [Double] = []
         for _ in 0..<frames {
-            t0 = now()
+            t0 = BenchRunner.now()
             app.prepare()
             _ = Screen.render(app)
-            times.append((now() - t0) * 1000)
+            times.append((BenchRunner.now() - t0) * 1000)
         }
         times.sort()
         _ = app.handle(.right)
-        t0 = now()
+        t0 = BenchRunner.now()
         app.prepare()
         _ = Screen.render(app)
-        let move = (now() - t0) * 1000
+        let move = (BenchRunner.now() - t0) * 1000
         return Result(label: "ram=\(ram), \(touch) written", cells: width * height, firstFrameMs: first,
                       medianMs: times[times.count / 2], worstMs: times.last ?? 0, moveFrameMs: move)
     }
