@@ -63,7 +63,7 @@ enum Screen {
         var parts = [file, "step \(s.current)/\(s.total)", "kernel \(cfg.kernel.rawValue)",
                      "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
         // Narrow screens drop the machine's details before the step, the kernel or play and speed.
-        while parts.count > 3, 7 + parts.reduce(0) { $0 + $1.count + 3 } + play.count + 3 > c.width { parts.removeLast() }
+        while parts.count > 3, 7 + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
         for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", .header) }
         x = c.text(x, 0, " \(g.dot) ", .header)
         c.text(x, 0, play, app.playing ? .headerAccent : .header)
