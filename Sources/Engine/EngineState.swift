@@ -1,4 +1,5 @@
 // The whole simulated machine as one value. Equatable, so tests compare whole states.
+// The machine-wide scalars, swap and shmem are written here only, through logged accessors.
 
 /// `machine` options with their defaults filled in.
 public struct MachineConfig: Equatable, Sendable {
@@ -30,56 +31,48 @@ public struct MachineConfig: Equatable, Sendable {
     public var frames: Int { Int(ram >> pageShift) }
 }
 
-/// A UMP allocation or a dma-buf: non-swappable kernel memory handed to user space.
-public struct KernelBuffer: Equatable, Sendable {
-    /// The UMP secure id (1...4095), or the dma-buf's inode-like number.
-    public var id: Int32
-    public var kind: BufferKind
-    public var size: UInt64
-    public var pfns: [Int32]
-    /// Physically contiguous (ump `linear`, the CMA heap).
-    public var contiguous: Bool
-    public var creator: String
-    /// Processes that hold it: the fd (dma-buf) or a UMP handle.
-    public var holders: [String]
-    /// Device mappings that use it.
-    public var deviceMaps: Int
-    /// Pages charged to the creator's locked_vm (`ump-limit=memlock`).
-    public var chargedPages: Int
-    public var freed: Bool
-}
-
 /// Machine-wide scalars, logged whole once per step.
 public struct MachineMeta: Equatable, Sendable {
-    public var zeroPfn: Int32 = 0
+    public internal(set) var zeroPfn: Int32 = 0
     /// The huge zero folio (order 9), allocated on first use as get_huge_zero_page() does; -1 before.
-    public var hugeZeroPfn: Int32 = -1
-    public var nextPid: Int32 = 101
-    public var nextAnonVMA: Int32 = 1
-    public var nextShmem: Int32 = 1
+    public internal(set) var hugeZeroPfn: Int32 = -1
+    public internal(set) var nextPid: Int32 = 101
+    public internal(set) var nextAnonVMA: Int32 = 1
+    public internal(set) var nextShmem: Int32 = 1
     /// Advances on every page allocation: the LRU age stamp.
-    public var allocClock: UInt32 = 0
-    public var swapUsed: Int = 0
+    public internal(set) var allocClock: UInt32 = 0
+    public internal(set) var swapUsed: Int = 0
     /// Lowest swap slot that may be free (a search hint, not state a user sees).
-    public var swapHint: Int = 0
-    public var kernelReservedFrames: Int = 0
-    public var oomKills: Int = 0
+    public internal(set) var swapHint: Int = 0
+    public internal(set) var kernelReservedFrames: Int = 0
+    public internal(set) var oomKills: Int = 0
 }
 
 public struct EngineState: Equatable, Sendable {
-    public internal(set) var config: MachineConfig
+    public let config: MachineConfig
     public internal(set) var phys: PhysicalMemory
-    public internal(set) var meta: MachineMeta
+    public fileprivate(set) var meta: MachineMeta
     public internal(set) var processes: [ProcessState] = []
     public internal(set) var devices: [DeviceState] = []
     /// UMP allocations and dma-bufs: kernel memory that processes map and devices use.
-    public internal(set) var kernelBuffers: [KernelBuffer] = []
+    public fileprivate(set) var kernelBuffers: [KernelBuffer] = []
     /// swap_map: use count per swap slot.
-    public internal(set) var swapMap: [UInt16]
+    public fileprivate(set) var swapMap: [UInt16]
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.
-    public internal(set) var swapCache: [Int32: Int32] = [:]
+    public fileprivate(set) var swapCache: [Int32: Int32] = [:]
     /// shmem objects: object → (page index → frame).
-    public internal(set) var shmem: [Int32: [UInt64: Int32]] = [:]
+    public fileprivate(set) var shmem: [Int32: [UInt64: Int32]] = [:]
+
+    /// The machine as it boots: memory handed to the buddy allocator, the zero page reserved.
+    init(config: MachineConfig) {
+        self.config = config
+        let boot = PhysicalMemory.booted(config)
+        phys = boot.memory
+        meta = MachineMeta()
+        meta.zeroPfn = Int32(boot.zeroPfn)
+        meta.kernelReservedFrames = boot.reserved
+        swapMap = Array(repeating: 0, count: Int(config.swap >> pageShift))
+    }
 
     public func processIndex(named name: String) -> Int? {
         processes.firstIndex { $0.meta.name == name }
@@ -87,5 +80,77 @@ public struct EngineState: Equatable, Sendable {
 
     public func deviceIndex(named name: String) -> Int? {
         devices.firstIndex { $0.name == name }
+    }
+}
+
+// MARK: - Logged writes
+
+extension Engine {
+    /// Changes the machine-wide scalars, logging them whole the first time this step does.
+    @inline(__always) mutating func updateMachine(_ j: inout StepJournal, _ body: (inout MachineMeta) -> Void) {
+        if !j.machineLogged {
+            j.machineLogged = true
+            j.log(.machine(old: state.meta))
+        }
+        body(&state.meta)
+    }
+
+    mutating func setSwapSlot(_ slot: Int, _ count: UInt16, _ j: inout StepJournal) {
+        j.log(.swapSlot(slot: Int32(slot), old: state.swapMap[slot]))
+        state.swapMap[slot] = count
+    }
+
+    mutating func setSwapCache(_ slot: Int, _ pfn: Int32?, _ j: inout StepJournal) {
+        j.log(.swapCache(slot: Int32(slot), old: state.swapCache[Int32(slot)]))
+        state.swapCache[Int32(slot)] = pfn
+    }
+
+    mutating func setShmemPage(_ object: Int32, _ index: UInt64, _ pfn: Int32?, _ j: inout StepJournal) {
+        j.log(.shmemPage(object: object, index: index, old: state.shmem[object]?[index]))
+        state.setShmem(object, index, pfn)
+    }
+
+    /// Undoes a Change of the machine-wide records (Engine.undo routes them here).
+    mutating func undoMachine(_ change: Change) {
+        switch change {
+        case let .machine(old): state.meta = old
+        case let .swapSlot(slot, old): state.swapMap[Int(slot)] = old
+        case let .swapCache(slot, old): state.swapCache[slot] = old
+        case let .shmemPage(object, index, old): state.setShmem(object, index, old)
+        default: break
+        }
+    }
+}
+
+extension EngineState {
+    fileprivate mutating func setShmem(_ object: Int32, _ index: UInt64, _ pfn: Int32?) {
+        shmem[object, default: [:]][index] = pfn
+        if shmem[object]?.isEmpty == true { shmem[object] = nil }
+    }
+}
+
+// MARK: - The kernel-buffer registry, logged
+
+extension Engine {
+    mutating func addKernelBuffer(_ kb: KernelBuffer, _ j: inout StepJournal) {
+        state.kernelBuffers.append(kb)
+        j.log(.kernelBuffer(.inserted(at: state.kernelBuffers.count - 1)))
+    }
+
+    /// Changes one kernel buffer's holders, device count or freed flag, logging its old record.
+    mutating func updateKernelBuffer(_ k: Int, _ j: inout StepJournal, _ body: (inout KernelBuffer) -> Void) {
+        j.log(.kernelBuffer(.replaced(at: k, old: state.kernelBuffers[k])))
+        body(&state.kernelBuffers[k])
+    }
+
+    /// A process now holds the buffer (its fd or a UMP handle).
+    mutating func addHolder(_ k: Int, _ holder: String, _ j: inout StepJournal) {
+        guard !state.kernelBuffers[k].holders.contains(holder) else { return }
+        updateKernelBuffer(k, &j) { $0.holders.append(holder) }
+    }
+
+    /// Undoes a kernel-buffer Change (Engine.undo routes them here).
+    mutating func undoKernelBuffer(_ change: Change) {
+        if case let .kernelBuffer(edit) = change { state.kernelBuffers.undo(edit) }
     }
 }

@@ -29,11 +29,12 @@ final class BuddyTests: XCTestCase {
     // back to the lower free lists (expand): one new block on each order below.
     func testAllocationSplitsTheSmallestBlockAndExpandsTheUpperHalves() {
         var e = boot()
+        var j = StepJournal()
         let before = freeLists(e.state)
         // The smallest non-empty order at boot is the source of an order-0 page.
         guard let o = (0...maxPageOrder).first(where: { !before[$0].isEmpty }), o > 0 else { return XCTFail("precondition") }
         let head = before[o][0]
-        let pfn = e.allocPages(order: 0, use: .anon, owner: 7)
+        let pfn = e.allocPages(order: 0, use: .anon, owner: 7, &j)
         XCTAssertEqual(pfn, head)
         var expected = before
         expected[o].removeFirst()
@@ -43,7 +44,7 @@ final class BuddyTests: XCTestCase {
 
         // Now an order-2 request finds an exact order-2 block: no split.
         let before2 = freeLists(e.state)
-        let p2 = e.allocPages(order: 2, use: .anon, owner: 7)
+        let p2 = e.allocPages(order: 2, use: .anon, owner: 7, &j)
         XCTAssertEqual(p2, head + 4)
         var expected2 = before2
         expected2[2].removeFirst()
@@ -56,31 +57,32 @@ final class BuddyTests: XCTestCase {
     // at the same order; an allocated buddy stops the merge.
     func testFreeMergesWithTheBuddyUpToTheFirstAllocatedOne() {
         var e = boot()
+        var j = StepJournal()
         let boot = freeLists(e.state)
-        let a = e.allocPages(order: 0, use: .anon, owner: 7)!
-        let b = e.allocPages(order: 0, use: .anon, owner: 7)!
-        let c = e.allocPages(order: 0, use: .anon, owner: 7)!
-        let d = e.allocPages(order: 0, use: .anon, owner: 7)!
+        let a = e.allocPages(order: 0, use: .anon, owner: 7, &j)!
+        let b = e.allocPages(order: 0, use: .anon, owner: 7, &j)!
+        let c = e.allocPages(order: 0, use: .anon, owner: 7, &j)!
+        let d = e.allocPages(order: 0, use: .anon, owner: 7, &j)!
         XCTAssertEqual([b, c, d], [a + 1, a + 2, a + 3], "precondition: four neighbours")
         XCTAssertEqual(a % 4, 0)
         let afterAlloc = freeBlockSets(e.state)
 
-        e.freePages(c, order: 0)   // buddy d (c ^ 1) is allocated: stays an order-0 block
+        e.freePages(c, order: 0, &j)   // buddy d (c ^ 1) is allocated: stays an order-0 block
         var expected = afterAlloc
         expected[0] = (expected[0] + [c]).sorted()
         XCTAssertEqual(freeBlockSets(e.state), expected)
         XCTAssertEqual(frameView(e.state, c), .free)
 
-        e.freePages(b, order: 0)   // buddy a is allocated
+        e.freePages(b, order: 0, &j)   // buddy a is allocated
         expected[0] = (expected[0] + [b]).sorted()
         XCTAssertEqual(freeBlockSets(e.state), expected)
 
-        e.freePages(d, order: 0)   // buddy c is free: merge into order 1 at c; its buddy a (order 1) is not free
+        e.freePages(d, order: 0, &j)   // buddy c is free: merge into order 1 at c; its buddy a (order 1) is not free
         expected[0].removeAll { $0 == c }
         expected[1] = (expected[1] + [c]).sorted()
         XCTAssertEqual(freeBlockSets(e.state), expected)
 
-        e.freePages(a, order: 0)   // a+b → order 1 at a, + c's order-1 block → order 2, and so on up
+        e.freePages(a, order: 0, &j)   // a+b → order 1 at a, + c's order-1 block → order 2, and so on up
         XCTAssertEqual(freeLists(e.state), boot, "all merged back: the boot free lists exactly")
     }
 
@@ -88,17 +90,18 @@ final class BuddyTests: XCTestCase {
     // (it is likely to merge soon, so it should not be handed out first); otherwise to the head.
     func testFreedBlockGoesToTheTailWhenAHigherMergeIsLikely() {
         var e = boot()
-        let r = e.allocPages(order: 0, use: .anon, owner: 7)!
-        let pages = (1...4).map { _ in e.allocPages(order: 0, use: .anon, owner: 7)! }
+        var j = StepJournal()
+        let r = e.allocPages(order: 0, use: .anon, owner: 7, &j)!
+        let pages = (1...4).map { _ in e.allocPages(order: 0, use: .anon, owner: 7, &j)! }
         XCTAssertEqual(pages, [r + 1, r + 2, r + 3, r + 4], "precondition: consecutive pages")
         XCTAssertEqual(r % 8, 0)
         XCTAssertEqual(e.state.phys.freeList(order: 0), [r + 5])
-        e.freePages(r, order: 0)       // buddy r+1 allocated; order-1 buddy r+2 allocated: head
+        e.freePages(r, order: 0, &j)       // buddy r+1 allocated; order-1 buddy r+2 allocated: head
         XCTAssertEqual(e.state.phys.freeList(order: 0), [r, r + 5])
-        e.freePages(r + 1, order: 0)   // merges with r into order 1; order-2 buddy r+4 allocated: head
+        e.freePages(r + 1, order: 0, &j)   // merges with r into order 1; order-2 buddy r+4 allocated: head
         XCTAssertEqual(e.state.phys.freeList(order: 0), [r + 5])
         XCTAssertEqual(e.state.phys.freeList(order: 1), [r, r + 6])
-        e.freePages(r + 2, order: 0)   // buddy r+3 allocated, but the order-1 buddy r is free: tail
+        e.freePages(r + 2, order: 0, &j)   // buddy r+3 allocated, but the order-1 buddy r is free: tail
         XCTAssertEqual(e.state.phys.freeList(order: 0), [r + 5, r + 2])
     }
 
@@ -106,12 +109,13 @@ final class BuddyTests: XCTestCase {
     func testAllocThenFreeRestoresTheSameFreeBlocks() {
         for line in ["machine", "machine fragment=50 seed=3"] {
             var e = boot(line)
+            var j = StepJournal()
             let before = freeBlockSets(e.state)
             var rng = SplitMix64(seed: 42)
             var taken: [(Int, Int)] = []
             for _ in 0..<300 {
                 let order = Int(rng.next() % 5)
-                guard let pfn = e.allocPages(order: order, use: .kernel, owner: 0) else { continue }
+                guard let pfn = e.allocPages(order: order, use: .kernel, owner: 0, &j) else { continue }
                 XCTAssertEqual(pfn % (1 << order), 0, "a block is naturally aligned")
                 taken.append((pfn, order))
             }
@@ -122,7 +126,7 @@ final class BuddyTests: XCTestCase {
                 i -= 1
                 taken.swapAt(i, j)
             }
-            for (pfn, order) in taken { e.freePages(pfn, order: order) }
+            for (pfn, order) in taken { e.freePages(pfn, order: order, &j) }
             XCTAssertEqual(freeBlockSets(e.state), before, line)
         }
     }

@@ -31,7 +31,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(freeBefore - r.state.phys.freeFrames, 3)
         let v = r.meta("app").vmas[r.meta("app").vmaIndex(containing: r.buffer("app", "buf").start)!]
         XCTAssertEqual(v.anonVMA, 0, "the zero-page path of do_anonymous_page does not call anon_vma_prepare")
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.zeroPage }?.1, 16)
+        XCTAssertEqual(r.last.events[.zeroPageMapped], 16)
     }
 
     // §1.2: a zeroed page, PageAnonExclusive, mapcount 1, refcount 1, writable PTE, MM_ANONPAGES +1 each.
@@ -71,7 +71,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(fresh.map(r.frame), Array(repeating: .anon(ref: 1, map: 1, exclusive: true, owner: r.pid("app")), count: 4))
         XCTAssertEqual(r.frame(r.zeroPfn), zeroBefore)
         XCTAssertEqual(r.meta("app").rssPages, 4)
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.wpCopyZero }?.1, 4)
+        XCTAssertEqual(r.last.events[.wpPageCopy(.zeroPage)], 4)
     }
 
     // A read of pages already mapped writable takes no fault and changes nothing.
@@ -86,7 +86,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(r.last.outcome, .ok)
         XCTAssertTrue(r.state == before, stateDiff(r.state, before))
         XCTAssertTrue(r.last.changes.isEmpty)
-        XCTAssertEqual(r.last.counts.map(\.0), [Ev.mapped])
+        XCTAssertEqual(r.last.events.happened.map(\.event), [.alreadyMapped])
         XCTAssertEqual(r.last.counts.first?.1, 16)
     }
 
@@ -96,8 +96,9 @@ final class FaultTests: XCTestCase {
         var t = Timeline(engine: Engine(config: MachineConfig()))
         t.apply(try! parseStatement("process app")!)
         var engine = t.engine
-        engine.state.processes[0].meta.buffers.append(Buffer(name: "ro", start: imageBase + 0x2000, size: 4096, kind: .heap,
-                                                             chunkStart: imageBase + 0x2000, chunkSize: 4096))
+        var j = StepJournal()
+        engine.bufferAppend(0, Buffer(name: "ro", start: imageBase + 0x2000, size: 4096, kind: .heap,
+                                      chunkStart: imageBase + 0x2000, chunkSize: 4096), &j)
         return engine
     }
 

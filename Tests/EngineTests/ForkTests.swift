@@ -69,14 +69,14 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(r.frame(pfns[0]), .anon(ref: 1, map: 1, exclusive: false, owner: appPid))
         XCTAssertEqual(r.ptes("app", "buf"), pfns.map { PTEView.page($0, writable: false) }, "the parent is not touched")
         XCTAssertEqual(r.meta("kid").rssPages, 16)
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.cowCopy }?.1, 1)
+        XCTAssertEqual(r.last.events[.wpPageCopy(.sharedPage)], 1)
 
         let free = r.state.phys.freeFrames
         r.step("app write buf 0 4K")
         XCTAssertEqual(r.ptes("app", "buf")[0], .page(pfns[0], writable: true), "reused in place")
         XCTAssertEqual(r.frame(pfns[0]), .anon(ref: 1, map: 1, exclusive: true, owner: appPid))
         XCTAssertEqual(r.state.phys.freeFrames, free, "no allocation for a reuse")
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.reuseRefcount }?.1, 1)
+        XCTAssertEqual(r.last.events[.wpPageReuse(.refcount)], 1)
 
         r.step("app write buf 4K 4K")
         let appPage1 = r.pfns("app", "buf")[1]
@@ -226,7 +226,7 @@ final class ForkTests: XCTestCase {
         XCTAssertEqual(r.ptes("app", "buf"), pfns.map { .page($0, writable: true) }, "all reused in place")
         XCTAssertEqual(pfns.map(r.frame), Array(repeating: .anon(ref: 1, map: 1, exclusive: true, owner: r.pid("app")), count: 16))
         XCTAssertEqual(r.state.phys.freeFrames, freeBeforeFork)
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.reuseRefcount }?.1, 16)
+        XCTAssertEqual(r.last.events[.wpPageReuse(.refcount)], 16)
     }
 
     // The parent exiting first leaves the child the sole user; the child's writes reuse.

@@ -68,8 +68,8 @@ final class MallocTests: XCTestCase {
         let free = r.state.phys.freeFrames
         r.step("app free big")
         XCTAssertEqual(r.last.outcome, .ok)
-        XCTAssertEqual(r.meta("app").malloc.mmapThreshold, chunk)
-        XCTAssertEqual(r.meta("app").malloc.trimThreshold, 2 * chunk)
+        XCTAssertEqual(r.meta("app").mmapThreshold, chunk)
+        XCTAssertEqual(r.meta("app").trimThreshold, 2 * chunk)
         XCTAssertEqual(r.vmas("app"), standardVMAs(), "munmap_chunk unmaps it")
         XCTAssertEqual(r.state.phys.freeFrames, free + 257 + 1, "its 257 touched pages (the pointer is 16 bytes in) and its PTE table are freed")
         r.step("app malloc again 1M")
@@ -85,7 +85,7 @@ final class MallocTests: XCTestCase {
             app malloc huge 40M
             """)
         r.step("app free huge")
-        XCTAssertEqual(r.meta("app").malloc.mmapThreshold, 128 * KiB)
+        XCTAssertEqual(r.meta("app").mmapThreshold, 128 * KiB)
         r.step("app malloc again 1M")
         XCTAssertEqual(r.buffer("app", "again").kind, .mmap)
     }

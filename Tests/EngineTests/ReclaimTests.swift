@@ -49,7 +49,7 @@ final class ReclaimTests: XCTestCase {
         XCTAssertEqual(r.meta("app").rssPages, 257)
         XCTAssertEqual(r.meta("app").swapPages, 255)
         XCTAssertEqual(r.state.meta.swapUsed, 255)
-        XCTAssertEqual(r.last.counts.first { $0.0 == Ev.swapIn }?.1, 1)
+        XCTAssertEqual(r.last.events[.swapIn], 1)
         r.step("app write a 4K 4K")
         guard let pfn1 = r.ptes("app", "a")[1].pfn else { return XCTFail("page 1 not present") }
         XCTAssertEqual(r.ptes("app", "a")[1], .page(pfn1, writable: true))

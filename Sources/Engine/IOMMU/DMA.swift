@@ -148,48 +148,47 @@ extension Engine {
         tlb.insert(pte)
     }
 
-    /// Adds a step's counters to the device, the tally and the narration.
-    mutating func finishDMA(_ d: Int, _ c: DMACounts, what: String) -> OpResult {
-        touchDevice(d)
-        var st = state.devices[d].stats
-        st.accesses += c.accesses
-        st.hits += c.hits
-        st.misses += c.misses
-        st.walks += c.walks
-        st.stallNs += c.stallNs
-        st.faults += c.faults
-        st.hazards += c.staleHits
-        state.devices[d].stats = st
-        tally.add("iotlb_lookup", c.accesses)
-        tally.add("iotlb_hit", c.hits)
-        tally.add("iotlb_miss", c.misses)
+    /// Adds a step's counters to the device, the events and the narration.
+    mutating func finishDMA(_ d: Int, _ c: DMACounts, what: String, _ j: inout StepJournal) -> OpResult {
+        updateDeviceCounters(d, &j) {
+            $0.stats.accesses += c.accesses
+            $0.stats.hits += c.hits
+            $0.stats.misses += c.misses
+            $0.stats.walks += c.walks
+            $0.stats.stallNs += c.stallNs
+            $0.stats.faults += c.faults
+            $0.stats.hazards += c.staleHits
+        }
+        j.events.add(.iotlbLookup, c.accesses)
+        j.events.add(.iotlbHit, c.hits)
+        j.events.add(.iotlbMiss, c.misses)
         let name = state.devices[d].name
         var text = what
         if state.devices[d].info.format == .none {
             text += ": \(c.accesses) accesses straight to physical addresses (no IOMMU, no translation)"
         } else {
             let rate = c.accesses > 0 ? Double(c.hits) * 100 / Double(c.accesses) : 0
-            text += ": \(c.accesses) IOTLB lookup\(c.accesses == 1 ? "" : "s"), \(c.hits) hit\(c.hits == 1 ? "" : "s") (\(String(format1: rate))%), \(c.misses) miss\(c.misses == 1 ? "" : "es") each walking the I/O page table at \(state.devices[d].walkNs) ns a level; stall \(formatNs(c.stallNs))"
+            text += ": \(plural(c.accesses, "IOTLB lookup")), \(plural(c.hits, "hit")) (\(oneDecimal(rate))%), \(plural(c.misses, "miss", "misses")) each walking the I/O page table at \(state.devices[d].walkNs) ns a level; stall \(formatNs(c.stallNs))"
         }
         if c.staleHits > 0 {
-            hazards.append("\(c.staleHits) DMA access\(c.staleHits == 1 ? "" : "es") of \(name) went through stale IOTLB entries of an unmapped buffer (flush=lazy): the device reached memory that is no longer mapped for it")
+            j.hazards.append(Hazard(kind: .staleIOTLB, text: "\(plural(c.staleHits, "DMA access", "DMA accesses")) of \(name) went through stale IOTLB entries of an unmapped buffer (flush=lazy): the device reached memory that is no longer mapped for it"))
         }
         if c.faults > 0 {
             let why = c.readOnlyFaults > 0 ? "a write through a read-only IOPTE" : "no IOPTE translates it"
-            return .fail(.iommuFault, text + "; \(c.faults) IOMMU fault\(c.faults == 1 ? "" : "s"): the first at IOVA \(format0x(c.firstFault ?? 0)), \(why); the transaction is blocked and reported (report_iommu_fault)")
+            return .fail(.iommuFault, text + "; \(plural(c.faults, "IOMMU fault")): the first at IOVA \(hex(c.firstFault ?? 0)), \(why); the transaction is blocked and reported (report_iommu_fault)")
         }
         return OpResult(text: text)
     }
 
     mutating func doDMA(_ d: Int, ref: BufferRef, access: Access, pattern: DMAPattern, size: UInt64, count: UInt64?,
-                        passes: UInt64, transient: Bool) -> OpResult {
+                        passes: UInt64, transient: Bool, _ j: inout StepJournal) -> OpResult {
         let devName = state.devices[d].name
         var preamble = ""
         var m = mappingIndex(d, process: ref.process, buffer: ref.buffer)
         if transient {
             // The seed's "pin only inside the ioctl": pin + map, DMA, unmap + unpin, all in this step.
             if m == nil {
-                let r = doMap(d, ref: ref, range: nil, iova: nil, access: access)
+                let r = doMap(d, ref: ref, range: nil, iova: nil, access: access, &j)
                 guard r.outcome == .ok else { return r }
                 preamble = "transient: " + r.text + "; then "
                 m = mappingIndex(d, process: ref.process, buffer: ref.buffer)
@@ -212,15 +211,14 @@ extension Engine {
         let bufStart = b?.start ?? mapping.va
         let length = b?.size ?? mapping.size
         let base = mapping.iova + (bufStart - mapping.va)
-        touchDevice(d)
         var rng = state.devices[d].dmaRng
         let offsets = dmaOffsets(pattern, length: length, size: size, count: count, rng: &rng)
-        state.devices[d].dmaRng = rng
+        updateDeviceCounters(d, &j) { $0.dmaRng = rng }
         var c = DMACounts()
         let write = access == .write
         if state.devices[d].info.format == .sva {
             return finishSVA(d, p: p, base: bufStart, offsets: offsets, passes: passes, write: write, size: size,
-                             what: preamble + "\(devName) \(access.rawValue)s \(ref.process).\(ref.buffer) through \(ref.process)'s page table")
+                             what: preamble + "\(devName) \(access.rawValue)s \(ref.process).\(ref.buffer) through \(ref.process)'s page table", &j)
         }
         if state.devices[d].info.format == .none {
             c.accesses = offsets.count * Int(passes)
@@ -239,23 +237,22 @@ extension Engine {
                     }
                 }
             }
-            state.devices[d].iotlb = tlb
+            updateIOTLB(d, &j) { $0 = tlb }
         }
         var what = preamble + "\(devName) DMA \(access.rawValue)s \(ref.process).\(ref.buffer): \(offsets.count) × \(size) B \(describe(pattern))\(passes > 1 ? " × \(passes) passes" : "")"
-        if staleMapping { what += " at its old IOVA \(format0x(mapping.iova)) (unmapped, invalidation still queued)" }
+        if staleMapping { what += " at its old IOVA \(hex(mapping.iova)) (unmapped, invalidation still queued)" }
         // Pinned user memory the process no longer maps: the device and the CPU see different frames.
         if mapping.pinnedPages > 0 && !staleMapping {
             let skip = Int((bufStart & ~(pageSize - 1) - mapping.va) >> pageShift)
             let divergent = divergentPages(p, va: mapping.va, pfns: mapping.pfns)
             if let first = divergent.first {
                 let page = first - skip
-                hazards.append("the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(mapping.pfns[first]), which the process no longer maps")
+                j.hazards.append(Hazard(kind: .deviceSeesOldFrame, text: "the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(mapping.pfns[first]), which the process no longer maps"))
             }
         }
-        var result = finishDMA(d, c, what: what)
+        var result = finishDMA(d, c, what: what, &j)
         if transient, let m = mappingIndex(d, process: ref.process, buffer: ref.buffer), preamble.hasPrefix("transient: ") {
-            let (t, _) = unmapMapping(d, index: m, forceStrict: false)
-            result.text += "; then " + t
+            result.text += "; then " + unmapMapping(d, index: m, &j)
         }
         return result
     }
@@ -284,7 +281,7 @@ extension Engine {
     }
 
     /// `dma-trace`: every address of the source through the IOTLB.
-    mutating func doDMATrace(_ d: Int, path: String, unit: TraceUnit, traces: (any TraceProvider)?) -> OpResult {
+    mutating func doDMATrace(_ d: Int, path: String, unit: TraceUnit, traces: (any TraceProvider)?, _ j: inout StepJournal) -> OpResult {
         let devName = state.devices[d].name
         guard let traces else {
             return .fail(.errno("ENOENT"), "\(devName) dma-trace \(path): no trace files can be read here")
@@ -295,7 +292,7 @@ extension Engine {
         } catch {
             return .fail(.errno("ENOENT"), "\(devName) dma-trace: \(error)")
         }
-        touchDevice(d)
+        touchDevice(d, &j)
         var c = DMACounts()
         if state.devices[d].info.format == .none || state.devices[d].info.format == .sva {
             return .fail(.errno("EINVAL"), "dma-trace replays IOVAs; \(devName) has \(state.devices[d].info.format == .none ? "no IOMMU" : "SVA, which translates process addresses")")
@@ -314,17 +311,17 @@ extension Engine {
                 }
             }
         } catch {
-            state.devices[d].iotlb = tlb
+            updateIOTLB(d, &j) { $0 = tlb }
             return .fail(.errno("EINVAL"), "\(devName) dma-trace \(path): \(error)")
         }
-        state.devices[d].iotlb = tlb
-        return finishDMA(d, c, what: "\(devName) replays \(path) (\(unit == .page ? "page numbers × 4096" : "addresses"))")
+        updateIOTLB(d, &j) { $0 = tlb }
+        return finishDMA(d, c, what: "\(devName) replays \(path) (\(unit == .page ? "page numbers × 4096" : "addresses"))", &j)
     }
 
     /// SVA: the device TLB caches the process's own translations; a miss walks the CPU page table and
     /// a non-present page is an I/O page fault that handle_mm_fault resolves (iommu_sva_handle_iopf).
     private mutating func finishSVA(_ d: Int, p: Int, base: UInt64, offsets: [UInt64], passes: UInt64, write: Bool,
-                                    size: UInt64, what: String) -> OpResult {
+                                    size: UInt64, what: String, _ j: inout StepJournal) -> OpResult {
         var c = DMACounts()
         var iopf = 0, invalid = 0
         var tlb = state.devices[d].iotlb
@@ -351,7 +348,7 @@ extension Engine {
                 c.stallNs += 4 * state.devices[d].walkNs
                 if !pte.present || (write && !pte.writable) {
                     iopf += 1
-                    let r = touchRange(p, start: va, end: va + 1, write: write)
+                    let r = touchRange(p, start: va, end: va + 1, write: write, &j)
                     if r != .ok {
                         invalid += 1
                         c.faults += 1
@@ -366,28 +363,13 @@ extension Engine {
                 tlb.insert(IOPTE(iova: va & ~(s - 1), pa: pa, size: s, writable: pte.writable))
             }
         }
-        touchDevice(d)
-        state.devices[d].iotlb = tlb
-        state.devices[d].stats.ioPageFaults += iopf
+        updateIOTLB(d, &j) { $0 = tlb }
+        updateDeviceCounters(d, &j) { $0.stats.ioPageFaults += iopf }
         var text = what
         if iopf > 0 {
-            text += "; \(iopf) I/O page fault\(iopf == 1 ? "" : "s") (PRI page requests): iommu_sva_handle_iopf calls handle_mm_fault, the CPU's own fault path, then the device retries"
+            text += "; \(plural(iopf, "I/O page fault")) (PRI page requests): iommu_sva_handle_iopf calls handle_mm_fault, the CPU's own fault path, then the device retries"
         }
-        if invalid > 0 { text += "; \(invalid) fault\(invalid == 1 ? "" : "s") could not be resolved (no VMA or no permission): the page response says invalid" }
-        return finishDMA(d, c, what: text)
-    }
-}
-
-func formatNs(_ ns: Int) -> String {
-    if ns >= 1_000_000 { return String(format1: Double(ns) / 1e6) + " ms" }
-    if ns >= 1_000 { return String(format1: Double(ns) / 1e3) + " µs" }
-    return "\(ns) ns"
-}
-
-extension String {
-    /// One decimal place, without Foundation.
-    init(format1 v: Double) {
-        let tenths = Int((v * 10).rounded())
-        self = "\(tenths / 10).\(abs(tenths % 10))"
+        if invalid > 0 { text += "; \(plural(invalid, "fault")) could not be resolved (no VMA or no permission): the page response says invalid" }
+        return finishDMA(d, c, what: text, &j)
     }
 }

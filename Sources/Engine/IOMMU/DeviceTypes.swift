@@ -119,29 +119,125 @@ public struct DeviceStats: Equatable, Sendable {
     public var ioPageFaults = 0
 }
 
-public struct DeviceState: Equatable, Sendable {
-    public var name: String
-    public var info: IOMMUFormatInfo
-    /// The format's bitmap restricted by `pagesizes=`.
-    public var pgsizeBitmap: UInt64
-    public var walkNs: Int
-    public var hitNs: Int
-    public var flush: FlushMode
-    /// IOPTEs by IOVA (one per mapped page of its own size).
-    public var ioptes: [UInt64: IOPTE] = [:]
-    /// I/O page-table pages by (level, index) key → frame.
-    public var tablePages: [UInt64: Int32] = [:]
-    public var mappings: [IOMapping] = []
-    public var iotlb: IOTLBState
-    /// flush=lazy: mappings already unmapped whose IOTLB invalidation waits in the flush queue.
-    /// Their IOVA stays allocated and their IOTLB entries stay usable until the queue drains.
-    public var lazyUnmapped: [IOMapping] = []
+/// A device's counters and small mutable scalars: logged whole the first time a step touches them.
+public struct DeviceCounters: Equatable, Sendable {
     public var stats = DeviceStats()
     /// The seeded generator behind `pattern=random`.
     public var dmaRng = SplitMix64(seed: 1)
     /// SVA: the process whose page table the device walks (bound by its first map).
     public var svaProcess: String?
+}
+
+public struct DeviceState: Equatable, Sendable {
+    public let name: String
+    public let info: IOMMUFormatInfo
+    /// The format's bitmap restricted by `pagesizes=`.
+    public let pgsizeBitmap: UInt64
+    public let walkNs: Int
+    public let hitNs: Int
+    public let flush: FlushMode
+    /// IOPTEs by IOVA (one per mapped page of its own size).
+    public fileprivate(set) var ioptes: [UInt64: IOPTE] = [:]
+    /// I/O page-table pages by (level, index) key → frame.
+    public fileprivate(set) var tablePages: [UInt64: Int32] = [:]
+    public fileprivate(set) var mappings: [IOMapping] = []
+    public fileprivate(set) var iotlb: IOTLBState
+    /// flush=lazy: mappings already unmapped whose IOTLB invalidation waits in the flush queue.
+    /// Their IOVA stays allocated and their IOTLB entries stay usable until the queue drains.
+    public fileprivate(set) var lazyUnmapped: [IOMapping] = []
+    public fileprivate(set) var counters = DeviceCounters()
+
+    init(name: String, info: IOMMUFormatInfo, pgsizeBitmap: UInt64, walkNs: Int, hitNs: Int, flush: FlushMode,
+         iotlb: IOTLBState, tablePages: [UInt64: Int32]) {
+        self.name = name
+        self.info = info
+        self.pgsizeBitmap = pgsizeBitmap
+        self.walkNs = walkNs
+        self.hitNs = hitNs
+        self.flush = flush
+        self.iotlb = iotlb
+        self.tablePages = tablePages
+    }
+
+    public var stats: DeviceStats { counters.stats }
+    public var dmaRng: SplitMix64 { counters.dmaRng }
+    public var svaProcess: String? { counters.svaProcess }
 
     /// IOPTEs in IOVA order.
     public var sortedIOPTEs: [IOPTE] { ioptes.values.sorted { $0.iova < $1.iova } }
+}
+
+// MARK: - Logged writes
+
+extension Engine {
+    /// A new device at the end of the device list.
+    mutating func addDevice(_ dev: DeviceState, _ j: inout StepJournal) {
+        state.devices.append(dev)
+        j.log(.deviceAdded)
+    }
+
+    /// Changes a device's counters, logging them whole the first time this step does.
+    @inline(__always) mutating func updateDeviceCounters(_ d: Int, _ j: inout StepJournal, _ body: (inout DeviceCounters) -> Void) {
+        if j.deviceCountersLogged.insert(Int32(d)).inserted {
+            j.log(.deviceCounters(device: Int32(d), old: state.devices[d].counters))
+        }
+        body(&state.devices[d].counters)
+    }
+
+    /// Marks a device as touched by this step (the TUI shows it as changed) without changing it.
+    mutating func touchDevice(_ d: Int, _ j: inout StepJournal) { updateDeviceCounters(d, &j) { _ in } }
+
+    /// Works on the IOTLB, logging it whole the first time this step does.
+    @discardableResult
+    mutating func updateIOTLB<R>(_ d: Int, _ j: inout StepJournal, _ body: (inout IOTLBState) -> R) -> R {
+        if j.iotlbLogged.insert(Int32(d)).inserted {
+            j.log(.iotlb(device: Int32(d), old: state.devices[d].iotlb))
+        }
+        return body(&state.devices[d].iotlb)
+    }
+
+    mutating func setIOPTE(_ d: Int, iova: UInt64, _ e: IOPTE?, _ j: inout StepJournal) {
+        j.log(.iopte(device: Int32(d), iova: iova, old: state.devices[d].ioptes[iova]))
+        state.devices[d].ioptes[iova] = e
+    }
+
+    mutating func setIOTablePage(_ d: Int, key: UInt64, _ pfn: Int32?, _ j: inout StepJournal) {
+        j.log(.ioTablePage(device: Int32(d), key: key, old: state.devices[d].tablePages[key]))
+        state.devices[d].tablePages[key] = pfn
+    }
+
+    mutating func mappingAppend(_ d: Int, _ m: IOMapping, _ j: inout StepJournal) {
+        state.devices[d].mappings.append(m)
+        j.log(.deviceMapping(device: Int32(d), .inserted(at: state.devices[d].mappings.count - 1)))
+    }
+
+    mutating func mappingRemove(_ d: Int, at i: Int, _ j: inout StepJournal) -> IOMapping {
+        let old = state.devices[d].mappings.remove(at: i)
+        j.log(.deviceMapping(device: Int32(d), .removed(at: i, old: old)))
+        return old
+    }
+
+    mutating func flushQueueAppend(_ d: Int, _ m: IOMapping, _ j: inout StepJournal) {
+        state.devices[d].lazyUnmapped.append(m)
+        j.log(.flushQueue(device: Int32(d), .inserted(at: state.devices[d].lazyUnmapped.count - 1)))
+    }
+
+    mutating func flushQueueReset(_ d: Int, _ j: inout StepJournal) {
+        j.log(.flushQueue(device: Int32(d), .reset(old: state.devices[d].lazyUnmapped)))
+        state.devices[d].lazyUnmapped = []
+    }
+
+    /// Undoes a device Change (Engine.undo routes them here).
+    mutating func undoDevice(_ change: Change) {
+        switch change {
+        case .deviceAdded: state.devices.removeLast()
+        case let .iopte(d, iova, old): state.devices[Int(d)].ioptes[iova] = old
+        case let .ioTablePage(d, key, old): state.devices[Int(d)].tablePages[key] = old
+        case let .deviceMapping(d, edit): state.devices[Int(d)].mappings.undo(edit)
+        case let .flushQueue(d, edit): state.devices[Int(d)].lazyUnmapped.undo(edit)
+        case let .deviceCounters(d, old): state.devices[Int(d)].counters = old
+        case let .iotlb(d, old): state.devices[Int(d)].iotlb = old
+        default: break
+        }
+    }
 }

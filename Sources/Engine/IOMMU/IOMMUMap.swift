@@ -68,7 +68,7 @@ extension Engine {
     }
 
     /// Allocates the I/O page-table pages a leaf at `iova` needs (root excluded: it exists from the start).
-    mutating func ensureIOTables(_ d: Int, iova: UInt64, size: UInt64) -> Bool {
+    mutating func ensureIOTables(_ d: Int, iova: UInt64, size: UInt64, _ j: inout StepJournal) -> Bool {
         let dev = state.devices[d]
         let top = dev.info.format == .armV7s ? 2 : dev.info.levels
         let leaf = Engine.leafLevel(size: size, format: dev.info.format)
@@ -77,25 +77,29 @@ extension Engine {
         while level >= leaf {
             let key = Engine.ioTableKey(level: level, iova: iova, format: dev.info.format)
             if state.devices[d].tablePages[key] == nil {
-                guard let pfn = allocPageOrReclaim(use: .iopagetable, owner: 0, exclusive: false) else { return false }
-                state.devices[d].tablePages[key] = Int32(pfn)
-                tally.add("iommu_pgtable_alloc")
+                guard let pfn = allocPageOrReclaim(use: .iopagetable, owner: 0, exclusive: false, &j) else { return false }
+                setIOTablePage(d, key: key, Int32(pfn), &j)
+                j.events.add(.iommuPgtableAlloc)
             }
             level -= 1
         }
         return true
     }
 
-    /// iommu_map of one physically contiguous range: IOPTEs by iommu_pgsize. False on OOM.
-    mutating func iommuMap(_ d: Int, iova: UInt64, paddr: UInt64, size: UInt64, writable: Bool) -> Bool {
-        touchDevice(d)
-        var iova = iova, paddr = paddr, size = size
+    /// iommu_map of one physically contiguous range: IOPTEs by iommu_pgsize. False on OOM, after
+    /// unmapping what it mapped of the range (__iommu_map's "unroll mapping in case something went wrong").
+    mutating func iommuMap(_ d: Int, iova start: UInt64, paddr: UInt64, size: UInt64, writable: Bool, _ j: inout StepJournal) -> Bool {
+        touchDevice(d, &j)
+        var iova = start, paddr = paddr, size = size
         while size > 0 {
             let run = iommuPgsize(bitmap: state.devices[d].pgsizeBitmap, iova: iova, paddr: paddr, size: size)
             for _ in 0..<run.count {
-                guard ensureIOTables(d, iova: iova, size: run.pgsize) else { return false }
-                state.devices[d].ioptes[iova] = IOPTE(iova: iova, pa: paddr, size: run.pgsize, writable: writable)
-                tally.add("iopte:\(run.pgsize)")
+                guard ensureIOTables(d, iova: iova, size: run.pgsize, &j) else {
+                    iommuUnmap(d, iova: start, size: iova - start, &j)
+                    return false
+                }
+                setIOPTE(d, iova: iova, IOPTE(iova: iova, pa: paddr, size: run.pgsize, writable: writable), &j)
+                j.events.add(.ioptesSet(size: run.pgsize))
                 iova += run.pgsize
                 paddr += run.pgsize
                 size -= run.pgsize
@@ -118,14 +122,15 @@ extension Engine {
 
     /// iommu_unmap of [iova, iova+size): every IOPTE that starts inside goes whole (an unmap that
     /// cuts a large IOPTE removes all of it, the modern contract). Returns the bytes removed.
-    mutating func iommuUnmap(_ d: Int, iova: UInt64, size: UInt64) -> UInt64 {
-        touchDevice(d)
+    @discardableResult
+    mutating func iommuUnmap(_ d: Int, iova: UInt64, size: UInt64, _ j: inout StepJournal) -> UInt64 {
+        touchDevice(d, &j)
         var removed: UInt64 = 0
         var a = iova
         let end = iova + size
         while a < end {
             if let e = iopte(d, covering: a) {
-                state.devices[d].ioptes[e.iova] = nil
+                setIOPTE(d, iova: e.iova, nil, &j)
                 removed += e.size
                 a = e.iova + e.size
             } else {

@@ -3,7 +3,7 @@
 // large blocks. Pinned pages cannot move and keep their blocks broken.
 
 extension Engine {
-    mutating func doCompact() -> OpResult {
+    mutating func doCompact(_ j: inout StepJournal) -> OpResult {
         let phys = state.phys
         let lo = state.meta.kernelReservedFrames
         let hi = phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount
@@ -23,14 +23,14 @@ extension Engine {
                 while target >= block + pagesPerPMD && state.phys.use[target] != FrameUse.free.rawValue { target -= 1 }
                 guard target >= block + pagesPerPMD else { break }
                 freeTop = target
-                if migrate(pfn, to: target) { moved += 1 }
+                if migrate(pfn, to: target, &j) { moved += 1 }
             }
             block += pagesPerPMD
         }
         let after = largeFreeBlocks()
-        var text = "compact_zone: \(moved) movable page\(moved == 1 ? "" : "s") migrated from low to high memory; free 2 MiB blocks \(before) → \(after)"
-        if pinned > 0 { text += "; \(pinned) pinned page\(pinned == 1 ? "" : "s") could not move (a long-term pin makes a page unmovable)" }
-        if unmovable > 0 { text += "; \(unmovable) unmovable kernel page\(unmovable == 1 ? "" : "s") (page tables, UMP, dma-buf, slab) stay where they are" }
+        var text = "compact_zone: \(plural(moved, "movable page")) migrated from low to high memory; free 2 MiB blocks \(before) → \(after)"
+        if pinned > 0 { text += "; \(plural(pinned, "pinned page")) could not move (a long-term pin makes a page unmovable)" }
+        if unmovable > 0 { text += "; \(plural(unmovable, "unmovable kernel page")) (page tables, UMP, dma-buf, slab) stay where they are" }
         return OpResult(text: text)
     }
 
@@ -40,9 +40,9 @@ extension Engine {
     }
 
     /// Moves a migratable page to a specific free frame.
-    private mutating func migrate(_ pfn: Int, to target: Int) -> Bool {
-        guard claimFrame(target, use: state.phys.frameUse(pfn), owner: state.phys.owner[pfn]) else { return false }
-        movePage(pfn, to: target)
+    private mutating func migrate(_ pfn: Int, to target: Int, _ j: inout StepJournal) -> Bool {
+        guard claimFrame(target, use: state.phys.frameUse(pfn), owner: state.phys.owner[pfn], &j) else { return false }
+        movePage(pfn, to: target, &j)
         return true
     }
 }

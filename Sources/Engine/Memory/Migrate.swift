@@ -2,20 +2,6 @@
 // the CMA heap, linear UMP buffers and compaction need.
 
 extension Engine {
-    /// The rmap of one frame, found by walking page tables: every (process, vpn) whose PTE maps it.
-    func mappers(of pfn: Int) -> [(Int, UInt64)] {
-        var out: [(Int, UInt64)] = []
-        for (p, proc) in state.processes.enumerated() where proc.meta.alive {
-            for region in proc.pt.tables.keys.sorted() {
-                guard let table = proc.pt.tables[region], table.used > 0 else { continue }
-                for (i, e) in table.entries.enumerated() where e.present && !e.isZero && e.number == pfn {
-                    out.append((p, (region << 9) + UInt64(i)))
-                }
-            }
-        }
-        return out
-    }
-
     /// Can migrate_pages move this frame? A movable small page whose every reference is a mapping.
     func isMigratable(_ pfn: Int) -> Bool {
         let use = state.phys.frameUse(pfn)
@@ -26,45 +12,44 @@ extension Engine {
 
     /// migrate_pages for one small page: a new frame (outside CMA when asked), every PTE switched to it
     /// (try_to_migrate + remove_migration_ptes), the old frame freed. nil when it cannot move.
-    mutating func migratePage(_ pfn: Int, avoidCMA: Bool, excluding range: Range<Int>? = nil) -> Int? {
+    mutating func migratePage(_ pfn: Int, avoidCMA: Bool, excluding range: Range<Int>? = nil, _ j: inout StepJournal) -> Int? {
         guard isMigratable(pfn) else { return nil }
         let owner = state.phys.owner[pfn]
         var taken: [Int] = []
         var target: Int?
         // The destination must lie outside the range being emptied (alloc_contig_range's rule).
-        while let cand = allocPage(use: state.phys.frameUse(pfn), owner: owner, exclusive: false, avoidCMA: avoidCMA) {
+        while let cand = allocPage(use: state.phys.frameUse(pfn), owner: owner, exclusive: false, avoidCMA: avoidCMA, &j) {
             if let range, range.contains(cand) { taken.append(cand); continue }
             target = cand
             break
         }
-        for t in taken { freePages(t, order: 0) }
+        for t in taken { freePages(t, order: 0, &j) }
         guard let new = target else { return nil }
-        movePage(pfn, to: new)
+        movePage(pfn, to: new, &j)
         return new
     }
 
     /// The second half of a migration: the frame's record moves to `new` (already allocated), every
     /// PTE and the page cache switch to it, the old frame is freed.
-    mutating func movePage(_ pfn: Int, to new: Int) {
+    mutating func movePage(_ pfn: Int, to new: Int, _ j: inout StepJournal) {
         let old = state.phys.frame(pfn)
-        logFrame(new)
-        state.phys.setFrame(new, old)   // the page keeps its LRU age: migration is not a new allocation
-        for (p, vpn) in mappers(of: pfn) {
-            let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
-            setPTE(p, vpn: vpn, .page(pfn: new, writable: e.writable))
+        state.phys.set(new, old, &j)   // the page keeps its LRU age: migration is not a new allocation
+        for m in state.mappers(of: pfn) where !m.huge {
+            let e = state.processes[m.process].pt.entry(vpn: m.vpn)
+            setPTE(m.process, vpn: m.vpn, .page(pfn: new, writable: e.writable), &j)
         }
         if old.use == FrameUse.shmem.rawValue {
             for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
-                for (index, f) in pages where Int(f) == pfn { shmemSet(obj, index, Int32(new)) }
+                for (index, f) in pages where Int(f) == pfn { setShmemPage(obj, index, Int32(new), &j) }
             }
         }
-        freePages(pfn, order: 0)
-        tally.add("migrate_pages")
+        freePages(pfn, order: 0, &j)
+        j.events.add(.migratePages)
     }
 
     /// alloc_contig_range: `count` frames in one run, aligned to `align` frames, inside CMA or in
     /// ordinary memory; movable pages in the way are migrated out. nil when no run can be emptied.
-    mutating func allocContig(count: Int, align: Int, cma: Bool, use: FrameUse, owner: Int32) -> Int? {
+    mutating func allocContig(count: Int, align: Int, cma: Bool, use: FrameUse, owner: Int32, _ j: inout StepJournal) -> Int? {
         let phys = state.phys
         let lo = cma ? phys.cmaStart : state.meta.kernelReservedFrames
         let hi = cma ? phys.cmaEnd : (phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount)
@@ -84,9 +69,9 @@ extension Engine {
         guard start + count <= hi else { return nil }
         let range = start..<(start + count)
         for pfn in range where state.phys.use[pfn] != FrameUse.free.rawValue {
-            guard migratePage(pfn, avoidCMA: cma, excluding: range) != nil else { return nil }
+            guard migratePage(pfn, avoidCMA: cma, excluding: range, &j) != nil else { return nil }
         }
-        for pfn in range { guard claimFrame(pfn, use: use, owner: owner) else { return nil } }
+        for pfn in range { guard claimFrame(pfn, use: use, owner: owner, &j) else { return nil } }
         return start
     }
 }

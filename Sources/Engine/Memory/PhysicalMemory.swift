@@ -39,43 +39,43 @@ public let pmdOrder = 9
 public let pagesPerPMD = 512
 
 public struct PhysicalMemory: Equatable, Sendable {
-    public internal(set) var frameCount: Int
+    public fileprivate(set) var frameCount: Int
     // struct page, split by field.
-    public internal(set) var use: [UInt8]
-    public internal(set) var flags: [UInt8]
-    public internal(set) var refcount: [Int32]
-    public internal(set) var mapcount: [Int32]
+    public fileprivate(set) var use: [UInt8]
+    public fileprivate(set) var flags: [UInt8]
+    public fileprivate(set) var refcount: [Int32]
+    public fileprivate(set) var mapcount: [Int32]
     /// Logical FOLL_PIN pins (Linux folds them into refcount with a bias of 1024 for small folios).
-    public internal(set) var pincount: [Int32]
+    public fileprivate(set) var pincount: [Int32]
     /// pid of the process the frame was allocated for; 0 for the kernel; -1 when free.
-    public internal(set) var owner: [Int32]
+    public fileprivate(set) var owner: [Int32]
     /// LRU age: the allocation clock when the frame was last allocated; reclaim takes the oldest first.
-    public internal(set) var stamp: [UInt32]
+    public fileprivate(set) var stamp: [UInt32]
 
     // The buddy allocator's free lists (zone->free_area[order]), threaded through the frames
     // as Linux threads them through struct page's lru field.
     /// order of the free block this frame heads, or -1.
-    public internal(set) var freeOrder: [Int8]
-    var next: [Int32]
-    var prev: [Int32]
+    public fileprivate(set) var freeOrder: [Int8]
+    fileprivate var next: [Int32]
+    fileprivate var prev: [Int32]
     /// Free lists per migratetype and order: index `order` for ordinary memory, `cmaList + order` for CMA.
-    var freeHead: [Int32]
-    var freeTail: [Int32]
-    public internal(set) var freeBlocks: [Int]
-    public internal(set) var freeFrames: Int
+    fileprivate(set) var freeHead: [Int32]
+    fileprivate var freeTail: [Int32]
+    public fileprivate(set) var freeBlocks: [Int]
+    public fileprivate(set) var freeFrames: Int
     /// Free frames inside the CMA region (NR_FREE_CMA_PAGES).
-    public internal(set) var freeCMAFrames: Int = 0
+    public fileprivate(set) var freeCMAFrames: Int = 0
     /// The CMA region [cmaStart, cmaEnd): MIGRATE_CMA pageblocks, movable allocations only.
-    public internal(set) var cmaStart: Int
-    public internal(set) var cmaEnd: Int
+    public fileprivate(set) var cmaStart: Int
+    public fileprivate(set) var cmaEnd: Int
     static let cmaList = maxPageOrder + 1
 
     /// Frames per use in each block of `summaryBlockFrames` frames, kept up to date on every change
     /// of a frame's use, so a view can draw a 4M-frame machine in time proportional to its cells.
     /// Index: block * FrameUse.allCases.count + use.
-    public internal(set) var blockUseCounts: [UInt16]
+    public fileprivate(set) var blockUseCounts: [UInt16]
     /// Frames with a non-zero pin count, per block.
-    public internal(set) var blockPinned: [UInt16]
+    public fileprivate(set) var blockPinned: [UInt16]
     public static let summaryBlockFrames = 512
     public static let useCount = FrameUse.allCases.count
 
@@ -132,14 +132,38 @@ public struct PhysicalMemory: Equatable, Sendable {
         public var pincount: Int32
         public var owner: Int32
         public var stamp: UInt32
+
+        public init(use: FrameUse, flags: UInt8 = 0, refcount: Int32, mapcount: Int32 = 0, pincount: Int32 = 0,
+                    owner: Int32, stamp: UInt32 = 0) {
+            self.use = use.rawValue
+            self.flags = flags
+            self.refcount = refcount
+            self.mapcount = mapcount
+            self.pincount = pincount
+            self.owner = owner
+            self.stamp = stamp
+        }
+
+        fileprivate init(raw use: UInt8, flags: UInt8, refcount: Int32, mapcount: Int32, pincount: Int32, owner: Int32, stamp: UInt32) {
+            self.use = use
+            self.flags = flags
+            self.refcount = refcount
+            self.mapcount = mapcount
+            self.pincount = pincount
+            self.owner = owner
+            self.stamp = stamp
+        }
+
+        /// A frame in the buddy allocator.
+        public static let free = Frame(use: .free, refcount: 0, owner: -1)
     }
 
-    @inline(__always) func frame(_ pfn: Int) -> Frame {
-        Frame(use: use[pfn], flags: flags[pfn], refcount: refcount[pfn], mapcount: mapcount[pfn],
+    @inline(__always) public func frame(_ pfn: Int) -> Frame {
+        Frame(raw: use[pfn], flags: flags[pfn], refcount: refcount[pfn], mapcount: mapcount[pfn],
               pincount: pincount[pfn], owner: owner[pfn], stamp: stamp[pfn])
     }
 
-    @inline(__always) mutating func setFrame(_ pfn: Int, _ f: Frame) {
+    @inline(__always) fileprivate mutating func setFrame(_ pfn: Int, _ f: Frame) {
         if use[pfn] != f.use {
             let base = (pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount
             blockUseCounts[base + Int(use[pfn])] -= 1
@@ -161,7 +185,7 @@ public struct PhysicalMemory: Equatable, Sendable {
     public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 1
 }
 
-// MARK: - Free lists (raw, unlogged; the Engine logs around them)
+// MARK: - Free lists (raw; the logged versions below are the only callers outside undo and boot)
 
 extension PhysicalMemory {
     @inline(__always) public func isCMA(_ pfn: Int) -> Bool { pfn >= cmaStart && pfn < cmaEnd }
@@ -169,7 +193,7 @@ extension PhysicalMemory {
     /// Movable allocations (anonymous and shmem pages) may live in CMA and be migrated.
     @inline(__always) static func isMovable(_ use: FrameUse) -> Bool { use == .anon || use == .shmem }
 
-    mutating func listInsert(order o: Int, pfn: Int, afterPrev prevPfn: Int32) {
+    fileprivate mutating func listInsert(order o: Int, pfn: Int, afterPrev prevPfn: Int32) {
         let cma = isCMA(pfn)
         let order = cma ? PhysicalMemory.cmaList + o : o
         if cma { freeCMAFrames += 1 << o }
@@ -191,13 +215,13 @@ extension PhysicalMemory {
         freeFrames += 1 << o
     }
 
-    mutating func listInsertTail(order: Int, pfn: Int) {
+    fileprivate mutating func listInsertTail(order: Int, pfn: Int) {
         listInsert(order: order, pfn: pfn, afterPrev: freeTail[isCMA(pfn) ? PhysicalMemory.cmaList + order : order])
     }
 
     /// Removes a free block; returns the block before it so the removal can be undone in place.
     @discardableResult
-    mutating func listRemove(order o: Int, pfn: Int) -> Int32 {
+    fileprivate mutating func listRemove(order o: Int, pfn: Int) -> Int32 {
         let cma = isCMA(pfn)
         let order = cma ? PhysicalMemory.cmaList + o : o
         if cma { freeCMAFrames -= 1 << o }
@@ -228,5 +252,102 @@ extension PhysicalMemory {
         var p = freeHead[cma ? PhysicalMemory.cmaList + order : order]
         while p >= 0 { out.append(Int(p)); p = next[Int(p)] }
         return out
+    }
+}
+
+// MARK: - Logged writes: the only way to change a frame or a free list from outside this file
+
+extension PhysicalMemory {
+    /// Changes one frame's struct-page fields, logging the old record first.
+    @inline(__always) mutating func update(_ pfn: Int, _ j: inout StepJournal, _ body: (inout Frame) -> Void) {
+        var f = frame(pfn)
+        j.log(.frame(pfn: Int32(pfn), old: f))
+        body(&f)
+        setFrame(pfn, f)
+    }
+
+    /// Replaces one frame's record, logging the old one.
+    @inline(__always) mutating func set(_ pfn: Int, _ f: Frame, _ j: inout StepJournal) {
+        j.log(.frame(pfn: Int32(pfn), old: frame(pfn)))
+        setFrame(pfn, f)
+    }
+
+    /// Changes a run of frames, logged as one Change. `body` gets each pfn and its record.
+    mutating func update(_ range: Range<Int>, _ j: inout StepJournal, _ body: (Int, inout Frame) -> Void) {
+        guard range.count > 1 else {
+            if let pfn = range.first { update(pfn, &j) { body(pfn, &$0) } }
+            return
+        }
+        var old: [Frame] = []
+        old.reserveCapacity(range.count)
+        for pfn in range { old.append(frame(pfn)) }
+        j.log(.frames(first: Int32(range.lowerBound), old: old))
+        for (i, pfn) in range.enumerated() {
+            var f = old[i]
+            body(pfn, &f)
+            setFrame(pfn, f)
+        }
+    }
+
+    /// Puts a free block on free_area[order]: at the head, or at the tail.
+    @inline(__always) mutating func pushFree(order: Int, pfn: Int, tail: Bool, _ j: inout StepJournal) {
+        if tail { listInsertTail(order: order, pfn: pfn) } else { listInsert(order: order, pfn: pfn, afterPrev: -1) }
+        j.log(.freeListInsert(order: Int8(order), pfn: Int32(pfn)))
+    }
+
+    /// Takes a free block off free_area[order].
+    @inline(__always) mutating func removeFree(order: Int, pfn: Int, _ j: inout StepJournal) {
+        let prev = listRemove(order: order, pfn: pfn)
+        j.log(.freeListRemove(order: Int8(order), pfn: Int32(pfn), prev: prev))
+    }
+
+    /// Undoes one of the Changes above (Engine.undo routes them here).
+    mutating func undo(_ change: Change) {
+        switch change {
+        case let .frame(pfn, old): setFrame(Int(pfn), old)
+        case let .frames(first, old): for (i, f) in old.enumerated() { setFrame(Int(first) + i, f) }
+        case let .freeListInsert(order, pfn): listRemove(order: Int(order), pfn: Int(pfn))
+        case let .freeListRemove(order, pfn, prev): listInsert(order: Int(order), pfn: Int(pfn), afterPrev: prev)
+        default: break
+        }
+    }
+}
+
+// MARK: - Boot
+
+extension PhysicalMemory {
+    /// mem_init: the kernel keeps low memory, its image and the memmap; memblock_free_all hands the
+    /// rest to the buddy allocator in maximal aligned blocks, each at the tail of its list
+    /// (__free_pages_core uses FPI_TO_TAIL), so a fresh machine allocates from low addresses up.
+    /// Returns the memory, the zero page (empty_zero_page, in the kernel image's bss) and how many
+    /// frames the kernel kept.
+    static func booted(_ config: MachineConfig) -> (memory: PhysicalMemory, zeroPfn: Int, reserved: Int) {
+        var m = PhysicalMemory(frames: config.frames)
+        let frames = m.frameCount
+        let low = min(256, frames / 16)
+        let memmap = (frames * 64 + Int(pageSize) - 1) / Int(pageSize)
+        let image = config.ram >= 256 << 20 ? 4096 : frames / 16
+        let reserved = min(frames - 1, low + memmap + image)
+        for p in 0..<reserved { m.setFrame(p, Frame(use: .kernel, refcount: 1, owner: 0)) }
+        let zero = low + memmap
+        var zf = m.frame(zero)
+        zf.use = FrameUse.zero.rawValue
+        m.setFrame(zero, zf)
+        // cma=SIZE: a region at the top of memory, in whole 4 MiB blocks so buddies never straddle it.
+        let cmaFrames = min(Int(alignUp(config.cma, 4 << 20) >> pageShift), (frames - reserved) & ~((1 << maxPageOrder) - 1))
+        if cmaFrames > 0 {
+            m.cmaEnd = frames & ~((1 << maxPageOrder) - 1)
+            m.cmaStart = m.cmaEnd - cmaFrames
+        }
+        var pfn = reserved
+        while pfn < frames {
+            var order = maxPageOrder
+            while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > frames
+                                || (pfn < m.cmaStart && pfn + (1 << order) > m.cmaStart)) { order -= 1 }
+            for i in 0..<(1 << order) { m.setFrame(pfn + i, .free) }
+            m.listInsertTail(order: order, pfn: pfn)
+            pfn += 1 << order
+        }
+        return (m, zero, reserved)
     }
 }

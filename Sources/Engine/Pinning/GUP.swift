@@ -1,14 +1,6 @@
 // get_user_pages and pin_user_pages (reference §2): fault the range in as GUP does, unshare what a
 // reliable pin needs, migrate out of CMA for FOLL_LONGTERM, then take the references.
 
-/// FOLL_* flags of one GUP call.
-struct FollFlags {
-    var write = false
-    var longterm = false
-    /// FOLL_GET rather than FOLL_PIN.
-    var get = false
-}
-
 /// GUP_PIN_COUNTING_BIAS: a FOLL_PIN adds this much to a small page's refcount.
 let gupPinCountingBias: Int32 = 1024
 
@@ -22,11 +14,11 @@ struct GUPResult {
 
 extension Engine {
     /// __get_user_pages over [start, end): each page faulted in as the flags require, then grabbed.
-    mutating func getUserPages(_ p: Int, start: UInt64, end: UInt64, flags: FollFlags) -> GUPResult {
+    mutating func getUserPages(_ p: Int, start: UInt64, end: UInt64, flags: FollFlags, _ j: inout StepJournal) -> GUPResult {
         var result = GUPResult()
         let first = start >> pageShift, last = (end + pageSize - 1) >> pageShift
         // faultin_page: FOLL_WRITE takes write faults (breaking COW, replacing the zero page).
-        let touch = touchRange(p, start: first << pageShift, end: last << pageShift, write: flags.write)
+        let touch = touchRange(p, start: first << pageShift, end: last << pageShift, write: flags.write, &j)
         if touch != .ok {
             result.outcome = touch
             return result
@@ -36,8 +28,8 @@ extension Engine {
             if !e.present { continue }
             if !flags.get && mustUnshare(p, vpn: vpn, e, longterm: flags.longterm) {
                 // FAULT_FLAG_UNSHARE: the process gets its own exclusive copy, PTE still read-only.
-                guard unshare(p, vpn: vpn) else {
-                    releaseAll(&result, get: flags.get)
+                guard unshare(p, vpn: vpn, &j) else {
+                    releaseAll(&result, get: flags.get, &j)
                     return result
                 }
                 result.unshared += 1
@@ -46,10 +38,10 @@ extension Engine {
             var pfn = e.number
             if flags.longterm && !flags.get && state.phys.isCMA(pfn) && !e.isZero {
                 // check_and_migrate_movable_pages: a long-term pin must not stay in CMA.
-                if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9) }
-                if state.phys.isLarge(pfn) { splitFolio(state.phys.folioHead(pfn)) }
-                guard let moved = migratePage(pfn, avoidCMA: true) else {
-                    releaseAll(&result, get: flags.get)
+                if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9, &j) }
+                if state.phys.isLarge(pfn) { splitFolio(state.phys.folioHead(pfn), &j) }
+                guard let moved = migratePage(pfn, avoidCMA: true, &j) else {
+                    releaseAll(&result, get: flags.get, &j)
                     return result
                 }
                 pfn = moved
@@ -61,19 +53,17 @@ extension Engine {
                 result.pfns.append(Int32(pfn))
                 continue
             }
-            grab(pfn, get: flags.get)
+            grab(pfn, get: flags.get, &j)
             result.pfns.append(Int32(pfn))
         }
-        if !flags.get {
-            touchProcess(p)
-            state.processes[p].meta.hasPinned = true
-        }
+        j.events.add(.pinned(flags), result.pfns.count - result.zeroPages)
+        if !flags.get { updateCounters(p, &j) { $0.hasPinned = true } }
         return result
     }
 
     /// A GUP call that fails part-way gives back what it took (and reports ENOMEM).
-    private mutating func releaseAll(_ result: inout GUPResult, get: Bool) {
-        for pfn in result.pfns { release(Int(pfn), get: get) }
+    private mutating func releaseAll(_ result: inout GUPResult, get: Bool, _ j: inout StepJournal) {
+        for pfn in result.pfns { release(Int(pfn), get: get, &j) }
         result.pfns = []
         result.outcome = .oom
     }
@@ -89,45 +79,45 @@ extension Engine {
     }
 
     /// do_wp_page with FAULT_FLAG_UNSHARE: copy (or reuse) like a write fault, but keep the PTE read-only.
-    mutating func unshare(_ p: Int, vpn: UInt64) -> Bool {
+    mutating func unshare(_ p: Int, vpn: UInt64, _ j: inout StepJournal) -> Bool {
         let va = vpn << pageShift
         guard let v = state.processes[p].meta.vmaIndex(containing: va) else { return false }
-        if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9) }
+        if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9, &j) }
         guard state.processes[p].meta.vmas[v].flags.contains(.write) else { return false }
-        guard doWPPage(p, vma: v, vpn: vpn) == .ok else { return false }
+        guard doWPPage(p, vma: v, vpn: vpn, &j) == .ok else { return false }
         let now = state.processes[p].pt.entry(vpn: vpn)
-        setPTE(p, vpn: vpn, .page(pfn: now.number, writable: false))
-        tally.add("unshare")
+        setPTE(p, vpn: vpn, .page(pfn: now.number, writable: false), &j)
+        j.events.add(.unshare)
         return true
     }
 
     /// try_grab_folio: FOLL_GET +1; FOLL_PIN +1024 on a small page, +1 and a pin count on a large folio.
-    mutating func grab(_ pfn: Int, get: Bool) {
-        var f = state.phys.frame(pfn)
-        logFrame(pfn)
-        if get {
-            f.refcount += 1
-        } else {
-            f.refcount += state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
-            f.pincount += 1
+    mutating func grab(_ pfn: Int, get: Bool, _ j: inout StepJournal) {
+        let bias = state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+        state.phys.update(pfn, &j) { f in
+            if get {
+                f.refcount += 1
+            } else {
+                f.refcount += bias
+                f.pincount += 1
+            }
         }
-        state.phys.setFrame(pfn, f)
     }
 
     /// unpin_user_page / put_page: the inverse of grab. The frame is freed when nothing else holds it.
-    mutating func release(_ pfn: Int, get: Bool) {
+    mutating func release(_ pfn: Int, get: Bool, _ j: inout StepJournal) {
         if get {
-            putPage(pfn)
+            putPage(pfn, &j)
             return
         }
         if Int32(pfn) == state.meta.zeroPfn { return }
-        var f = state.phys.frame(pfn)
-        logFrame(pfn)
-        f.pincount -= 1
-        // Drop the bias but one reference, which putPage takes (and frees the frame if it was the last).
-        f.refcount -= (state.phys.isLarge(pfn) ? 1 : gupPinCountingBias) - 1
-        state.phys.setFrame(pfn, f)
-        putPage(pfn)
+        let bias = state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+        state.phys.update(pfn, &j) { f in
+            f.pincount -= 1
+            // Drop the bias but one reference, which putPage takes (and frees the frame if it was the last).
+            f.refcount -= bias - 1
+        }
+        putPage(pfn, &j)
     }
 
     /// Page indices (within a VA range starting at `va`) whose frame the process no longer maps.

@@ -16,15 +16,12 @@ extension Engine {
         return nil
     }
 
-    mutating func doPin(_ p: Int, buffer b: Buffer, range: BufferRange?, flags: FollFlags) -> OpResult {
+    mutating func doPin(_ p: Int, buffer b: Buffer, range: BufferRange?, flags: FollFlags, _ j: inout StepJournal) -> OpResult {
         let start = b.start + (range?.offset ?? 0)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
         let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
         let pages = Int((end - first) >> pageShift)
-        var names = [flags.get ? "FOLL_GET" : "FOLL_PIN"]
-        if flags.longterm { names.append("FOLL_LONGTERM") }
-        if flags.write { names.append("FOLL_WRITE") }
-        let call = "\(flags.get ? "get_user_pages" : "pin_user_pages")(\(names.joined(separator: "|")))"
+        let call = "\(flags.get ? "get_user_pages" : "pin_user_pages")(\(flags.names))"
         if b.kind == .ump || b.kind == .dmabuf {
             return .fail(.errno("EFAULT"), "\(call) of \(b.name) fails with EFAULT: it is a VM_PFNMAP mapping of kernel memory, which GUP refuses (check_vma_flags)")
         }
@@ -32,7 +29,7 @@ extension Engine {
         if charge > 0, let refusal = memlockRefusal(p, pages: charge, current: state.processes[p].meta.pinnedVMPages, counter: "pinned_vm") {
             return .fail(refusal.outcome, "\(call) of \(pages) pages " + refusal.text)
         }
-        let r = getUserPages(p, start: first, end: end, flags: flags)
+        let r = getUserPages(p, start: first, end: end, flags: flags, &j)
         switch r.outcome {
         case .ok: break
         case .sigsegv(let reason):
@@ -40,41 +37,38 @@ extension Engine {
         case .oom:
             return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
         }
-        touchProcess(p)
-        state.processes[p].meta.pins.append(PinRecord(buffer: b.name, pfns: r.pfns, get: flags.get, longterm: flags.longterm, chargedPages: charge))
-        state.processes[p].meta.pinnedVMPages += charge
+        pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: flags.get, longterm: flags.longterm, chargedPages: charge), &j)
+        updateCounters(p, &j) { $0.pinnedVMPages += charge }
         let pinned = r.pfns.count - r.zeroPages
-        var text = "\(call) on \(pages) page\(pages == 1 ? "" : "s") of \(b.name): "
+        var text = "\(call) on \(plural(pages, "page")) of \(b.name): "
         text += flags.get ? "refcount +1 on each" : "\(pinned) pinned (refcount +\(gupPinCountingBias) on a small page, a pin count on each)"
-        if r.zeroPages > 0 { text += "; \(r.zeroPages) zero page\(r.zeroPages == 1 ? " is" : "s are") returned but never pinned" }
-        if r.unshared > 0 { text += "; \(r.unshared) shared page\(r.unshared == 1 ? "" : "s") unshared first (FAULT_FLAG_UNSHARE) so the pin is reliable" }
-        if r.migrated > 0 { text += "; \(r.migrated) page\(r.migrated == 1 ? "" : "s") migrated out of CMA first (check_and_migrate_movable_pages)" }
+        if r.zeroPages > 0 { text += "; \(pluralIsAre(r.zeroPages, "zero page")) returned but never pinned" }
+        if r.unshared > 0 { text += "; \(plural(r.unshared, "shared page")) unshared first (FAULT_FLAG_UNSHARE) so the pin is reliable" }
+        if r.migrated > 0 { text += "; \(plural(r.migrated, "page")) migrated out of CMA first (check_and_migrate_movable_pages)" }
         if charge > 0 { text += "; pinned_vm +\(formatSize(UInt64(charge) << pageShift)) (as ib_umem_get and io_uring charge it)" }
         if !flags.get { text += "; MMF_HAS_PINNED is set for this mm" }
         return OpResult(text: text)
     }
 
-    mutating func doUnpin(_ p: Int, buffer name: String) -> OpResult {
-        let records = state.processes[p].meta.pins.filter { $0.buffer == name }
-        guard !records.isEmpty else {
+    mutating func doUnpin(_ p: Int, buffer name: String, _ j: inout StepJournal) -> OpResult {
+        guard state.processes[p].meta.pins.contains(where: { $0.buffer == name }) else {
             return .fail(.errno("EINVAL"), "\(state.processes[p].meta.name) holds no pin on \(name)")
         }
-        touchProcess(p)
-        state.processes[p].meta.pins.removeAll { $0.buffer == name }
+        let records = pinRemoveAll(p, buffer: name, &j)
         var pages = 0, freed = 0, charged = 0
         for r in records {
             charged += r.chargedPages
             for pfn in r.pfns {
                 pages += 1
                 let wasOnlyRef = state.phys.refcount[Int(pfn)] == (r.get ? 1 : gupPinCountingBias) && Int32(pfn) != state.meta.zeroPfn
-                release(Int(pfn), get: r.get)
+                release(Int(pfn), get: r.get, &j)
                 if wasOnlyRef { freed += 1 }
             }
         }
-        state.processes[p].meta.pinnedVMPages -= charged
-        var text = "unpin_user_pages: \(pages) page\(pages == 1 ? "" : "s") of \(name) released"
+        updateCounters(p, &j) { $0.pinnedVMPages -= charged }
+        var text = "unpin_user_pages: \(plural(pages, "page")) of \(name) released"
         if charged > 0 { text += "; pinned_vm −\(formatSize(UInt64(charged) << pageShift))" }
-        if freed > 0 { text += "; \(freed) frame\(freed == 1 ? "" : "s") that only the pin kept alive go back to the buddy allocator" }
+        if freed > 0 { text += "; \(plural(freed, "frame")) that only the pin kept alive go back to the buddy allocator" }
         return OpResult(text: text)
     }
 }

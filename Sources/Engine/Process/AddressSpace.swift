@@ -36,51 +36,56 @@ extension Engine {
     }
 
     /// Inserts a VMA (the range must be free) and merges it with compatible neighbours (vma_merge_new_range).
-    mutating func insertVMA(_ p: Int, _ vma: VMA) {
-        touchProcess(p)
-        var vmas = state.processes[p].meta.vmas
-        let i = vmas.firstIndex { $0.start >= vma.end } ?? vmas.count
-        vmas.insert(vma, at: i)
-        state.processes[p].meta.vmas = Engine.merged(vmas, around: i)
+    mutating func insertVMA(_ p: Int, _ vma: VMA, _ j: inout StepJournal) {
+        let i = state.processes[p].meta.vmas.firstIndex { $0.start >= vma.end } ?? state.processes[p].meta.vmas.count
+        vmaInsert(p, vma, at: i, &j)
+        mergeAround(p, i, &j)
     }
 
-    /// Merges vmas[i] with the VMAs before and after it where is_mergeable allows
+    /// Merges VMA i with the VMAs before and after it where is_mergeable allows
     /// (vma_merge_new_range: the previous VMA first; the next one too only if all three agree).
-    static func merged(_ input: [VMA], around i: Int) -> [VMA] {
-        var vmas = input
-        var i = i
-        if i > 0, vmas[i - 1].canMerge(withFollowing: vmas[i]) {
-            let cur = vmas.remove(at: i)
+    private mutating func mergeAround(_ p: Int, _ index: Int, _ j: inout StepJournal) {
+        var i = index
+        if i > 0, state.processes[p].meta.vmas[i - 1].canMerge(withFollowing: state.processes[p].meta.vmas[i]) {
+            let cur = vmaRemove(p, at: i, &j)
             i -= 1
-            vmas[i].end = cur.end
-            if vmas[i].anonVMA == 0 { vmas[i].anonVMA = cur.anonVMA }
-        }
-        if i + 1 < vmas.count, vmas[i].canMerge(withFollowing: vmas[i + 1]) {
-            let next = vmas.remove(at: i + 1)
-            vmas[i].end = next.end
-            if vmas[i].anonVMA == 0 {
-                vmas[i].anonVMA = next.anonVMA
-                vmas[i].chainedAnonVMA = next.chainedAnonVMA
+            vmaUpdate(p, at: i, &j) {
+                $0.end = cur.end
+                if $0.anonVMA == 0 { $0.anonVMA = cur.anonVMA }
             }
         }
-        return vmas
+        if i + 1 < state.processes[p].meta.vmas.count,
+           state.processes[p].meta.vmas[i].canMerge(withFollowing: state.processes[p].meta.vmas[i + 1]) {
+            mergeWithNext(p, i, &j)
+        }
+    }
+
+    /// VMA i absorbs VMA i + 1.
+    private mutating func mergeWithNext(_ p: Int, _ i: Int, _ j: inout StepJournal) {
+        let next = vmaRemove(p, at: i + 1, &j)
+        vmaUpdate(p, at: i, &j) {
+            $0.end = next.end
+            if $0.anonVMA == 0 {
+                $0.anonVMA = next.anonVMA
+                $0.chainedAnonVMA = next.chainedAnonVMA
+            }
+        }
     }
 
     /// split_vma: makes `addr` a VMA boundary if it falls inside one.
-    mutating func splitVMA(_ p: Int, at addr: UInt64) {
+    mutating func splitVMA(_ p: Int, at addr: UInt64, _ j: inout StepJournal) {
         guard let v = state.processes[p].meta.vmaIndex(containing: addr), state.processes[p].meta.vmas[v].start != addr else { return }
-        touchProcess(p)
         var upper = state.processes[p].meta.vmas[v]
         upper.start = addr
         if upper.shmem != 0 { upper.shmemOffset += (addr - state.processes[p].meta.vmas[v].start) >> pageShift }
-        state.processes[p].meta.vmas[v].end = addr
-        state.processes[p].meta.vmas.insert(upper, at: v + 1)
+        vmaUpdate(p, at: v, &j) { $0.end = addr }
+        vmaInsert(p, upper, at: v + 1, &j)
     }
 
     /// Indices of the VMAs inside [start, end) after splitting at both ends.
-    mutating func isolateVMAs(_ p: Int, start: UInt64, end: UInt64) -> Range<Int> {
-        splitVMA(p, at: start)
-        splitVMA(p, at: end)
+    mutating func isolateVMAs(_ p: Int, start: UInt64, end: UInt64, _ j: inout StepJournal) -> Range<Int> {
+        splitVMA(p, at: start, &j)
+        splitVMA(p, at: end, &j)
         let vmas = state.processes[p].meta.vmas
         let lo = vmas.firstIndex { $0.end > start } ?? vmas.count
         var hi = lo
@@ -89,35 +94,28 @@ extension Engine {
     }
 
     /// Sets or clears flags on [start, end), splitting and re-merging as vma_modify_flags does.
-    mutating func modifyVMAFlags(_ p: Int, start: UInt64, end: UInt64, set: VMFlags = [], clear: VMFlags = []) {
-        let range = isolateVMAs(p, start: start, end: end)
+    mutating func modifyVMAFlags(_ p: Int, start: UInt64, end: UInt64, set: VMFlags = [], clear: VMFlags = [], _ j: inout StepJournal) {
+        let range = isolateVMAs(p, start: start, end: end, &j)
         guard !range.isEmpty else { return }
-        touchProcess(p)
         for i in range {
-            state.processes[p].meta.vmas[i].flags.formUnion(set)
-            state.processes[p].meta.vmas[i].flags.subtract(clear)
+            vmaUpdate(p, at: i, &j) {
+                $0.flags.formUnion(set)
+                $0.flags.subtract(clear)
+            }
         }
-        remergeAll(p)
+        remergeAll(p, &j)
     }
 
     /// Merges every adjacent compatible pair.
-    mutating func remergeAll(_ p: Int) {
-        touchProcess(p)
-        var vmas = state.processes[p].meta.vmas
+    mutating func remergeAll(_ p: Int, _ j: inout StepJournal) {
         var i = 0
-        while i + 1 < vmas.count {
-            if vmas[i].canMerge(withFollowing: vmas[i + 1]) {
-                let next = vmas.remove(at: i + 1)
-                vmas[i].end = next.end
-                if vmas[i].anonVMA == 0 {
-                    vmas[i].anonVMA = next.anonVMA
-                    vmas[i].chainedAnonVMA = next.chainedAnonVMA
-                }
+        while i + 1 < state.processes[p].meta.vmas.count {
+            if state.processes[p].meta.vmas[i].canMerge(withFollowing: state.processes[p].meta.vmas[i + 1]) {
+                mergeWithNext(p, i, &j)
             } else {
                 i += 1
             }
         }
-        state.processes[p].meta.vmas = vmas
     }
 
     /// Bytes of [start, end) that no VMA covers.

@@ -9,24 +9,6 @@ enum FaultResult: Equatable {
     case oom
 }
 
-/// Event names the tally counts; the narration names the kernel function behind each.
-enum Ev {
-    static let mapped = "mapped"
-    static let zeroPage = "do_anonymous_page:zero"
-    static let anonPage = "do_anonymous_page"
-    static let wpCopyZero = "wp_page_copy:zero"
-    static let cowCopy = "wp_page_copy"
-    static let reuseExclusive = "wp_page_reuse:exclusive"
-    static let reuseRefcount = "wp_page_reuse:refcount"
-    static let thpFault = "do_huge_pmd_anonymous_page"
-    static let thpZero = "do_huge_pmd_anonymous_page:zero"
-    static let thpFallback = "thp_fault_fallback"
-    static let thpReuse = "do_huge_pmd_wp_page:reuse"
-    static let thpSplit = "__split_huge_pmd"
-    static let swapIn = "do_swap_page"
-    static let shmemFault = "shmem_fault"
-}
-
 extension Engine {
     /// Is a THP fault possible for this 2 MiB region of this VMA? (thp_vma_allowable_order +
     /// thp_vma_suitable_order: the policy allows it and the aligned range lies wholly inside the VMA.)
@@ -42,35 +24,34 @@ extension Engine {
     }
 
     /// anon_vma_prepare: the first anonymous page of a VMA gives it an anon_vma.
-    mutating func anonVMAPrepare(_ p: Int, vma v: Int) {
+    mutating func anonVMAPrepare(_ p: Int, vma v: Int, _ j: inout StepJournal) {
         guard state.processes[p].meta.vmas[v].anonVMA == 0 else { return }
-        touchProcess(p)
-        touchMachine()
-        state.processes[p].meta.vmas[v].anonVMA = state.meta.nextAnonVMA
-        state.meta.nextAnonVMA += 1
+        let id = state.meta.nextAnonVMA
+        updateMachine(&j) { $0.nextAnonVMA += 1 }
+        vmaUpdate(p, at: v, &j) { $0.anonVMA = id }
     }
 
     /// Touches every page of [start, end) as the CPU would, faulting as needed.
     /// Stops at the first SIGSEGV or OOM.
-    mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool) -> FaultResult {
+    mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         var vpn = start >> pageShift
         let endVPN = (end + pageSize - 1) >> pageShift
         while vpn < endVPN {
             let va = vpn << pageShift
             guard let v = state.processes[p].meta.vmaIndex(containing: va) else {
-                return .sigsegv(reason: String(format0x(va)) + " is not in any VMA")
+                return .sigsegv(reason: hex(va) + " is not in any VMA")
             }
             let vma = state.processes[p].meta.vmas[v]
             if write && !vma.flags.contains(.write) {
-                return .sigsegv(reason: "\(format0x(va)) is in a VMA without write permission (\(vma.permissions))")
+                return .sigsegv(reason: "\(hex(va)) is in a VMA without write permission (\(vma.permissions))")
             }
             if !write && !vma.flags.contains(.read) {
-                return .sigsegv(reason: "\(format0x(va)) is in a VMA without read permission (\(vma.permissions))")
+                return .sigsegv(reason: "\(hex(va)) is in a VMA without read permission (\(vma.permissions))")
             }
             // Work one 2 MiB region of one VMA at a time.
             let regionEnd = ((vpn >> 9) + 1) << 9
             let stop = min(endVPN, regionEnd, vma.end >> pageShift)
-            let r = touchRegion(p, vma: v, from: vpn, to: stop, write: write)
+            let r = touchRegion(p, vma: v, from: vpn, to: stop, write: write, &j)
             if r != .ok { return r }
             vpn = stop
         }
@@ -78,42 +59,44 @@ extension Engine {
     }
 
     /// Pages [from, to) inside one 2 MiB region and one VMA.
-    private mutating func touchRegion(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool) -> FaultResult {
+    private mutating func touchRegion(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let region = from >> 9
         if state.processes[p].pt.hugePMDs[region] != nil {
             for vpn in from..<to {
                 guard state.processes[p].pt.hugePMDs[region] != nil else {
-                    return touchPTERange(p, vma: v, from: vpn, to: to, write: write)
+                    return touchPTERange(p, vma: v, from: vpn, to: to, write: write, &j)
                 }
-                let r = hugePMDFault(p, vma: v, vpn: vpn, write: write)
+                let r = hugePMDFault(p, vma: v, vpn: vpn, write: write, &j)
                 if r != .ok { return r }
             }
             return .ok
         }
         if state.processes[p].pt.tables[region] == nil, thpAllowed(state.processes[p].meta.vmas[v], region: region) {
-            let r = doHugePMDAnonymousPage(p, vma: v, region: region, write: write)
+            let r = doHugePMDAnonymousPage(p, vma: v, region: region, write: write, &j)
             if r == .oom { return r }
             if state.processes[p].pt.hugePMDs[region] != nil {
-                tally.add(Ev.mapped, Int(to - from) - 1)
+                j.events.add(.alreadyMapped, Int(to - from) - 1)
                 return .ok
             }
         }
-        return touchPTERange(p, vma: v, from: from, to: to, write: write)
+        return touchPTERange(p, vma: v, from: from, to: to, write: write, &j)
     }
 
     /// The PTE-level loop. The common cases (already mapped; a fresh private page on read or write)
     /// run inline on a table moved out of the dictionary; everything else goes through handlePTEFault.
-    private mutating func touchPTERange(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool) -> FaultResult {
+    private mutating func touchPTERange(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let region = from >> 9
-        guard ensurePTETable(p, region: region) else { return .oom }
+        guard ensurePTETable(p, region: region, &j) else { return .oom }
         let vma = state.processes[p].meta.vmas[v]
         let privateAnon = !vma.flags.contains(.shared)
         let writable = vma.flags.contains(.write)
         let pid = state.processes[p].meta.pid
+        let proc = Int32(p)
         let zero = Int(state.meta.zeroPfn)
-        if write && privateAnon { anonVMAPrepare(p, vma: v) }
+        if write && privateAnon { anonVMAPrepare(p, vma: v, &j) }
         var mapped = 0, zeroMapped = 0, fresh = 0, freshTotal = 0
-        var table = state.processes[p].pt.tables.removeValue(forKey: region)!
+        // ensurePTETable made sure it exists.
+        var table = takePTETable(p, region: region)!
         var tableOut = true
         var vpn = from
         var result = FaultResult.ok
@@ -123,93 +106,85 @@ extension Engine {
             if e.present && (!write || e.writable) {
                 mapped += 1
             } else if e.isNone && privateAnon && !write {
-                log.changes.append(.pte(proc: Int32(p), vpn: vpn, old: e))
-                table.entries[i] = .page(pfn: zero, writable: false, zero: true)
-                table.used += 1
+                table.set(i, .page(pfn: zero, writable: false, zero: true), proc: proc, vpn: vpn, &j)
                 zeroMapped += 1
-            } else if e.isNone && privateAnon, let pfn = allocPage(use: .anon, owner: pid, exclusive: true) {
-                state.phys.mapcount[pfn] = 1
-                log.changes.append(.pte(proc: Int32(p), vpn: vpn, old: e))
-                table.entries[i] = .page(pfn: pfn, writable: writable)
-                table.used += 1
+            } else if e.isNone && privateAnon, let pfn = allocPage(use: .anon, owner: pid, exclusive: true, mapcount: 1, &j) {
+                table.set(i, .page(pfn: pfn, writable: writable), proc: proc, vpn: vpn, &j)
                 fresh += 1
             } else {
                 // Everything else (and reclaim, which walks page tables) needs the table back in place.
-                state.processes[p].pt.tables[region] = table
+                putBackPTETable(p, region: region, table)
                 tableOut = false
-                flushFresh(p, &fresh, &freshTotal)
-                result = handlePTEFault(p, vma: v, vpn: vpn, write: write)
-                guard result == .ok, let t = state.processes[p].pt.tables.removeValue(forKey: region) else { break }
+                flushFresh(p, &fresh, &freshTotal, &j)
+                result = handlePTEFault(p, vma: v, vpn: vpn, write: write, &j)
+                guard result == .ok, let t = takePTETable(p, region: region) else { break }
                 table = t
                 tableOut = true
             }
             vpn += 1
         }
-        if tableOut { state.processes[p].pt.tables[region] = table }
-        flushFresh(p, &fresh, &freshTotal)
-        tally.add(Ev.mapped, mapped)
-        tally.add(Ev.zeroPage, zeroMapped)
-        tally.add(Ev.anonPage, freshTotal)
+        if tableOut { putBackPTETable(p, region: region, table) }
+        flushFresh(p, &fresh, &freshTotal, &j)
+        j.events.add(.alreadyMapped, mapped)
+        j.events.add(.zeroPageMapped, zeroMapped)
+        j.events.add(.anonymousPage, freshTotal)
         return result
     }
 
-    private mutating func flushFresh(_ p: Int, _ fresh: inout Int, _ total: inout Int) {
+    private mutating func flushFresh(_ p: Int, _ fresh: inout Int, _ total: inout Int, _ j: inout StepJournal) {
         guard fresh > 0 else { return }
-        touchProcess(p)
-        state.processes[p].meta.rssPages += fresh
+        let n = fresh
+        updateCounters(p, &j) { $0.rssPages += n }
         total += fresh
         fresh = 0
     }
 
     /// One PTE-level fault the fast loop did not handle: handle_pte_fault.
-    mutating func handlePTEFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+    mutating func handlePTEFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let vma = state.processes[p].meta.vmas[v]
         let region = vpn >> 9, i = Int(vpn & 511)
         let e = state.processes[p].pt.tables[region]!.entries[i]
         if e.isNone {
-            if vma.kind == .device { return .sigsegv(reason: "\(format0x(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
-            if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn, write: write) }
+            if vma.kind == .device { return .sigsegv(reason: "\(hex(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
+            if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn, write: write, &j) }
             // do_anonymous_page, write: a zeroed exclusive page (alloc failed on the fast path: reclaim or OOM).
-            anonVMAPrepare(p, vma: v)
-            guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true) else { return .oom }
+            anonVMAPrepare(p, vma: v, &j)
+            guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true, mapcount: 1, &j) else { return .oom }
             guard state.processes[p].meta.alive else { return .oom }
-            logFrame(pfn)
-            state.phys.mapcount[pfn] = 1
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)))
-            touchProcess(p)
-            state.processes[p].meta.rssPages += 1
-            tally.add(Ev.anonPage)
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)), &j)
+            updateCounters(p, &j) { $0.rssPages += 1 }
+            j.events.add(.anonymousPage)
             return .ok
         }
         if e.isSwap {
-            let r = doSwapPage(p, vma: v, vpn: vpn, write: write)
+            let r = doSwapPage(p, vma: v, vpn: vpn, write: write, &j)
             if r != .ok { return r }
             let now = state.processes[p].pt.tables[region]!.entries[i]
             if !write || now.writable { return .ok }
-            return doWPPage(p, vma: v, vpn: vpn)
+            return doWPPage(p, vma: v, vpn: vpn, &j)
         }
-        if e.present && write && !e.writable { return doWPPage(p, vma: v, vpn: vpn) }
-        tally.add(Ev.mapped)
+        if e.present && write && !e.writable { return doWPPage(p, vma: v, vpn: vpn, &j) }
+        j.events.add(.alreadyMapped)
         return .ok
     }
 
     /// do_wp_page: a write to a present, write-protected PTE of a private mapping.
-    mutating func doWPPage(_ p: Int, vma v: Int, vpn: UInt64) -> FaultResult {
+    mutating func doWPPage(_ p: Int, vma v: Int, vpn: UInt64, _ j: inout StepJournal) -> FaultResult {
         let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
         let writable = state.processes[p].meta.vmas[v].flags.contains(.write)
         if e.isZero {
             // vm_normal_page() is NULL for the zero page: no folio to reuse, wp_page_copy to a zeroed page.
-            return wpPageCopy(p, vma: v, vpn: vpn, from: nil, event: Ev.wpCopyZero)
+            return wpPageCopy(p, vma: v, vpn: vpn, from: nil, &j)
         }
         let pfn = e.number
         if state.phys.frameUse(pfn) == .shmem {
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
-            tally.add(Ev.mapped)
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
+            j.events.add(.alreadyMapped)
             return .ok
         }
         if state.phys.flags[pfn] & FrameFlag.anonExclusive != 0 {
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
-            tally.add(Ev.reuseExclusive)
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
+            j.events.add(.wpPageReuse(.exclusive))
             return .ok
         }
         // wp_can_reuse_anon_folio: large folios are never reused; otherwise only when nobody else holds
@@ -217,76 +192,67 @@ extension Engine {
         // mapped once is reused even if GUP holds references — which is how COW "broke the wrong way".
         let sole = state.config.kernel == .legacy ? state.phys.mapcount[pfn] == 1 : state.phys.refcount[pfn] == 1
         if !state.phys.isLarge(pfn), sole {
-            logFrame(pfn)
-            state.phys.flags[pfn] |= FrameFlag.anonExclusive
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
-            tally.add(Ev.reuseRefcount)
+            state.phys.update(pfn, &j) { $0.flags |= FrameFlag.anonExclusive }
+            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
+            j.events.add(.wpPageReuse(.refcount))
             return .ok
         }
-        return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, event: Ev.cowCopy)
+        return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, &j)
     }
 
     /// wp_page_copy: a new exclusive page (zeroed when copying from the zero page), the PTE switched
     /// to it, then the old page's mapping and reference dropped (folio_remove_rmap_pte, folio_put).
-    mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, event: String) -> FaultResult {
-        anonVMAPrepare(p, vma: v)
-        guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true) else { return .oom }
+    mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, _ j: inout StepJournal) -> FaultResult {
+        anonVMAPrepare(p, vma: v, &j)
+        guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true, mapcount: 1, &j) else { return .oom }
         guard state.processes[p].meta.alive else { return .oom }
-        logFrame(pfn)
-        state.phys.mapcount[pfn] = 1
-        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: state.processes[p].meta.vmas[v].flags.contains(.write)))
-        touchProcess(p)
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: state.processes[p].meta.vmas[v].flags.contains(.write)), &j)
         if let old {
+            touchProcess(p, &j)
             if state.phys.pincount[old] > 0 {
-                hazards.append("the device's pinned frame \(old) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(pfn), so the device's writes no longer reach it")
+                j.hazards.append(Hazard(kind: .copyAwayFromPin, text: "the device's pinned frame \(old) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(pfn), so the device's writes no longer reach it"))
             }
-            logFrame(old)
-            state.phys.mapcount[old] -= 1
-            putPage(old)
+            state.phys.update(old, &j) { $0.mapcount -= 1 }
+            putPage(old, &j)
         } else {
-            state.processes[p].meta.rssPages += 1
+            updateCounters(p, &j) { $0.rssPages += 1 }
         }
-        tally.add(event)
+        j.events.add(.wpPageCopy(old == nil ? .zeroPage : .sharedPage))
         return .ok
     }
 
     /// shmem_fault for a shared anonymous mapping: the page lives in the shmem object (page cache)
     /// and every mapper maps the same frame. No zero page here: even a read allocates. A read fault
     /// first maps the neighbours already in the page cache (do_fault_around: a 64 KiB window).
-    mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
-        if !write { faultAround(p, vma: v, vpn: vpn) }
+    mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
+        if !write { faultAround(p, vma: v, vpn: vpn, &j) }
         if !state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)].isNone {
-            tally.add(Ev.mapped)
+            j.events.add(.alreadyMapped)
             return .ok
         }
         let vma = state.processes[p].meta.vmas[v]
         let index = vma.shmemOffset + (vpn - (vma.start >> pageShift))
-        var pfn: Int
+        let pfn: Int
         if let existing = state.shmem[vma.shmem]?[index] {
             pfn = Int(existing)
-            logFrame(pfn)
-            state.phys.refcount[pfn] += 1
+            state.phys.update(pfn, &j) { $0.refcount += 1; $0.mapcount += 1 }
         } else {
-            guard let new = allocPageOrReclaim(use: .shmem, owner: state.processes[p].meta.pid, exclusive: false) else { return .oom }
+            guard let new = allocPageOrReclaim(use: .shmem, owner: state.processes[p].meta.pid, exclusive: false, &j) else { return .oom }
             guard state.processes[p].meta.alive else { return .oom }
             pfn = new
-            shmemSet(vma.shmem, index, Int32(pfn))
-            logFrame(pfn)
-            state.phys.refcount[pfn] += 1   // one for the page cache, one for this mapping
+            setShmemPage(vma.shmem, index, Int32(pfn), &j)
+            // One reference for the page cache, one for this mapping.
+            state.phys.update(pfn, &j) { $0.refcount += 1; $0.mapcount += 1 }
         }
-        state.phys.mapcount[pfn] += 1
-        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)))
-        touchProcess(p)
-        state.processes[p].meta.rssPages += 1
-        tally.add(Ev.shmemFault)
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: vma.flags.contains(.write)), &j)
+        updateCounters(p, &j) { $0.rssPages += 1 }
+        j.events.add(.shmemFault)
         return .ok
     }
-}
 
-extension Engine {
     /// do_fault_around → filemap_map_pages: map the pages of the aligned 16-page window (inside the
     /// VMA and the PTE table) that the page cache already holds and no PTE maps yet.
-    mutating func faultAround(_ p: Int, vma v: Int, vpn: UInt64) {
+    mutating func faultAround(_ p: Int, vma v: Int, vpn: UInt64, _ j: inout StepJournal) {
         let vma = state.processes[p].meta.vmas[v]
         let window: UInt64 = 16
         // from_pte: the aligned window start clamped to the VMA; to_pte: 16 pages on, clamped to VMA and table.
@@ -298,42 +264,39 @@ extension Engine {
             let index = vma.shmemOffset + (n - (vma.start >> pageShift))
             guard let cached = state.shmem[vma.shmem]?[index] else { continue }
             let pfn = Int(cached)
-            logFrame(pfn)
-            state.phys.refcount[pfn] += 1
-            state.phys.mapcount[pfn] += 1
-            setPTE(p, vpn: n, .page(pfn: pfn, writable: vma.flags.contains(.write)))
+            state.phys.update(pfn, &j) { $0.refcount += 1; $0.mapcount += 1 }
+            setPTE(p, vpn: n, .page(pfn: pfn, writable: vma.flags.contains(.write)), &j)
             mapped += 1
         }
         if mapped > 0 {
-            touchProcess(p)
-            state.processes[p].meta.rssPages += mapped
-            tally.add("do_fault_around", mapped)
+            updateCounters(p, &j) { $0.rssPages += mapped }
+            j.events.add(.faultAround, mapped)
         }
     }
 
     /// The last VMA of a shmem object is gone: the object (its page cache) is released with it.
-    mutating func releaseUnusedShmem() {
+    mutating func releaseUnusedShmem(_ j: inout StepJournal) {
         for obj in state.shmem.keys.sorted() {
             let used = state.processes.contains { $0.meta.alive && $0.meta.vmas.contains { $0.shmem == obj } }
             guard !used, let pages = state.shmem[obj] else { continue }
             for (index, pfn) in pages.sorted(by: { $0.key < $1.key }) {
-                shmemSet(obj, index, nil)
-                putPage(Int(pfn))
+                setShmemPage(obj, index, nil, &j)
+                putPage(Int(pfn), &j)
             }
-            tally.add("shmem_evict", pages.count)
+            j.events.add(.shmemEvict, pages.count)
         }
     }
-}
 
-func format0x(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+    /// Marks a process as touched by this step (the TUI shows it as changed) when nothing of its
+    /// record changes: a COW copy, say, changes only its PTEs and frames.
+    mutating func touchProcess(_ p: Int, _ j: inout StepJournal) { updateCounters(p, &j) { _ in } }
 
-extension Engine {
     /// "app.buf page 3" for an address inside a named buffer, else the address.
     func describeVA(_ p: Int, _ va: UInt64) -> String {
         let m = state.processes[p].meta
         if let b = m.buffers.first(where: { va >= $0.firstPage && va < $0.endPage }) {
             return "\(m.name).\(b.name) page \((va - b.firstPage) >> pageShift)"
         }
-        return "\(m.name) \(format0x(va))"
+        return "\(m.name) \(hex(va))"
     }
 }

@@ -12,10 +12,9 @@ struct OpResult {
 extension Engine {
     /// execve of a small PIE program: image VMAs at 0x555555554000, brk right after .bss, a stack,
     /// and a PGD. (Shared libraries are left out: they would sit just below mmap_base.)
-    mutating func createProcess(_ decl: ProcessDecl) -> OpResult {
-        touchMachine()
+    mutating func createProcess(_ decl: ProcessDecl, _ j: inout StepJournal) -> OpResult {
         let pid = state.meta.nextPid
-        state.meta.nextPid += 1
+        updateMachine(&j) { $0.nextPid += 1 }
         let image: [(UInt64, UInt64, VMFlags)] = [
             (imageBase, 0x2000, [.read, .exec]),
             (imageBase + 0x2000, 0x1000, [.read]),
@@ -25,22 +24,20 @@ extension Engine {
         vmas.append(VMA(start: stackTop - 0x21000, end: stackTop, flags: [.read, .write, .growsdown], kind: .stack,
                         anonVMA: 0, shmem: 0, shmemOffset: 0, label: "[stack]"))
         let brk = imageBase + 0x5000
-        let meta = ProcessMeta(name: decl.name, pid: pid, alive: true, exitReason: nil, vmas: vmas, buffers: [],
-                               startBrk: brk, brk: brk, mmapBase: mmapBaseDefault,
+        let meta = ProcessMeta(name: decl.name, pid: pid, vmas: vmas, startBrk: brk, mmapBase: mmapBaseDefault,
                                memlockLimit: decl.memlock ?? state.config.memlock, capIPCLock: decl.capIPCLock)
-        state.processes.append(ProcessState(meta: meta, pt: PageTable()))
-        log.changes.append(.processAdded)
-        let p = state.processes.count - 1
-        guard let pgd = allocTablePage(p) else {
-            state.processes[p].meta.alive = false
-            state.processes[p].meta.exitReason = "execve failed: no memory for a page table"
+        let p = addProcess(meta, &j)
+        guard let pgd = allocTablePage(p, &j) else {
+            updateCounters(p, &j) {
+                $0.alive = false
+                $0.exitReason = "execve failed: no memory for a page table"
+            }
             return .fail(.oom, "no memory even for the new process's page table (pgd_alloc)")
         }
-        log.changes.append(.upperTable(proc: Int32(p), key: Engine.pgdKey, old: nil))
-        state.processes[p].pt.pgd = pgd
-        tally.add("ptalloc")
+        setUpperTable(p, key: Engine.pgdKey, pgd, &j)
+        j.events.add(.pageTableAlloc)
         let limit = decl.capIPCLock ? "CAP_IPC_LOCK (no memlock limit)" : "RLIMIT_MEMLOCK \(formatSize(meta.memlockLimit))"
-        return OpResult(text: "\(decl.name) starts as pid \(pid): program image at \(format0x(imageBase)), brk heap from \(format0x(brk)), mmap area below \(format0x(mmapBaseDefault)); \(limit)")
+        return OpResult(text: "\(decl.name) starts as pid \(pid): program image at \(hex(imageBase)), brk heap from \(hex(brk)), mmap area below \(hex(mmapBaseDefault)); \(limit)")
     }
 
     /// can_do_mlock + mlock_future_ok for `pages` more locked pages.
@@ -58,7 +55,7 @@ extension Engine {
     }
 
     /// mmap(MAP_PRIVATE|MAP_ANONYMOUS or MAP_SHARED|MAP_ANONYMOUS) of a named buffer.
-    mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool) -> OpResult {
+    mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, _ j: inout StepJournal) -> OpResult {
         let len = alignUp(max(size, 1), pageSize)
         let pages = Int(len >> pageShift)
         if locked {
@@ -78,21 +75,20 @@ extension Engine {
         if hugepage { flags.insert(.hugepage) }
         var shmem: Int32 = 0
         if shared {
-            touchMachine()
             shmem = state.meta.nextShmem
-            state.meta.nextShmem += 1
+            updateMachine(&j) { $0.nextShmem += 1 }
         }
-        insertVMA(p, VMA(start: addr, end: addr + len, flags: flags, kind: .anon, anonVMA: 0, shmem: shmem, shmemOffset: 0, label: name))
-        state.processes[p].meta.buffers.append(Buffer(name: name, start: addr, size: size, kind: .mmap, chunkStart: addr, chunkSize: len))
-        var text = "mmap(\(formatSize(len)), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(format0x(addr))"
+        insertVMA(p, VMA(start: addr, end: addr + len, flags: flags, kind: .anon, anonVMA: 0, shmem: shmem, shmemOffset: 0, label: name), &j)
+        bufferAppend(p, Buffer(name: name, start: addr, size: size, kind: .mmap, chunkStart: addr, chunkSize: len), &j)
+        var text = "mmap(\(formatSize(len)), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(hex(addr))"
         text += thpAlign ? ": a multiple of 2 MiB, so 6.12 aligns it to 2 MiB (__thp_get_unmapped_area)" : ""
         if hugepage { text += "; MADV_HUGEPAGE sets VM_HUGEPAGE" }
         if locked {
-            state.processes[p].meta.lockedVMPages += pages
+            updateCounters(p, &j) { $0.lockedVMPages += pages }
             text += "; VM_LOCKED charges locked_vm \(formatSize(len))"
         }
         if populate || locked {
-            let r = populateRange(p, start: addr, end: addr + len)
+            let r = populateRange(p, start: addr, end: addr + len, &j)
             if r != .ok { return faultOutcome(r, text: text) }
             text += "; populate_vma_page_range faults every page in now"
         } else {
@@ -102,14 +98,14 @@ extension Engine {
     }
 
     /// populate_vma_page_range: FOLL_WRITE for a private writable mapping (so real pages, not the zero page).
-    mutating func populateRange(_ p: Int, start: UInt64, end: UInt64) -> FaultResult {
+    mutating func populateRange(_ p: Int, start: UInt64, end: UInt64, _ j: inout StepJournal) -> FaultResult {
         var va = start
         while va < end {
             guard let v = state.processes[p].meta.vmaIndex(containing: va) else { break }
             let vma = state.processes[p].meta.vmas[v]
             let stop = min(end, vma.end)
             let write = vma.flags.contains(.write) && !vma.flags.contains(.shared)
-            let r = touchRange(p, start: va, end: stop, write: write)
+            let r = touchRange(p, start: va, end: stop, write: write, &j)
             if r != .ok { return r }
             va = stop
         }
@@ -125,25 +121,25 @@ extension Engine {
     }
 
     /// munmap BUF [OFFSET SIZE].
-    mutating func doMunmap(_ p: Int, buffer b: Buffer, range: BufferRange?) -> OpResult {
+    mutating func doMunmap(_ p: Int, buffer b: Buffer, range: BufferRange?, _ j: inout StepJournal) -> OpResult {
         let start = b.start + (range?.offset ?? 0)
         guard start % pageSize == 0 else {
-            return .fail(.errno("EINVAL"), "munmap(\(format0x(start))) fails with EINVAL: the address is not page aligned (\(b.kind == .heap || b.chunkStart != b.start ? "malloc returns the chunk + 16 bytes" : "offset inside a page"))")
+            return .fail(.errno("EINVAL"), "munmap(\(hex(start))) fails with EINVAL: the address is not page aligned (\(b.kind == .heap || b.chunkStart != b.start ? "malloc returns the chunk + 16 bytes" : "offset inside a page"))")
         }
         let len = alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
         let end = start + len
-        unmapRange(p, start: start, end: end)
+        unmapRange(p, start: start, end: end, &j)
         if range == nil || (start <= b.start && end >= b.start + b.size) {
-            state.processes[p].meta.buffers.removeAll { $0.name == b.name }
+            bufferRemove(p, named: b.name, &j)
         }
-        return OpResult(text: "munmap(\(format0x(start)), \(formatSize(len))): zap_page_range drops the pages, the VMA goes, free_pgtables frees page tables no VMA needs")
+        return OpResult(text: "munmap(\(hex(start)), \(formatSize(len))): zap_page_range drops the pages, the VMA goes, free_pgtables frees page tables no VMA needs")
     }
 
     /// madvise BUF ADVICE [OFFSET SIZE].
-    mutating func doMadvise(_ p: Int, buffer b: Buffer, advice: MadviseAdvice, range: BufferRange?) -> OpResult {
+    mutating func doMadvise(_ p: Int, buffer b: Buffer, advice: MadviseAdvice, range: BufferRange?, _ j: inout StepJournal) -> OpResult {
         let start = b.start + (range?.offset ?? 0)
         guard start % pageSize == 0 else {
-            return .fail(.errno("EINVAL"), "madvise(\(format0x(start))) fails with EINVAL: the start is not page aligned\(b.kind == .heap || b.chunkStart != b.start ? " (malloc returns the chunk + 16 bytes; use mmap for page-aligned memory)" : "")")
+            return .fail(.errno("EINVAL"), "madvise(\(hex(start))) fails with EINVAL: the start is not page aligned\(b.kind == .heap || b.chunkStart != b.start ? " (malloc returns the chunk + 16 bytes; use mmap for page-aligned memory)" : "")")
         }
         let end = start + alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
         let unmapped = unmappedBytes(p, start: start, end: end)
@@ -153,13 +149,13 @@ extension Engine {
             if vmas.contains(where: { $0.flags.contains(.locked) }) {
                 return .fail(.errno("EINVAL"), "MADV_DONTNEED fails with EINVAL on a VM_LOCKED range (madvise_dontneed_free_valid_vma)")
             }
-            zapRange(p, start: start, end: end)
+            zapRange(p, start: start, end: end, &j)
         case .dontfork:
-            modifyVMAFlags(p, start: start, end: end, set: .dontcopy)
+            modifyVMAFlags(p, start: start, end: end, set: .dontcopy, &j)
         case .dofork:
-            modifyVMAFlags(p, start: start, end: end, clear: .dontcopy)
+            modifyVMAFlags(p, start: start, end: end, clear: .dontcopy, &j)
         case .hugepage:
-            modifyVMAFlags(p, start: start, end: end, set: .hugepage)
+            modifyVMAFlags(p, start: start, end: end, set: .hugepage, &j)
         }
         let what: String
         switch advice {
@@ -171,11 +167,11 @@ extension Engine {
         if unmapped > 0 {
             return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
         }
-        return OpResult(text: "madvise(\(format0x(start)), \(formatSize(end - start))) " + what)
+        return OpResult(text: "madvise(\(hex(start)), \(formatSize(end - start))) " + what)
     }
 
     /// mlock / munlock of a buffer's pages.
-    mutating func doMlock(_ p: Int, buffer b: Buffer, lock: Bool) -> OpResult {
+    mutating func doMlock(_ p: Int, buffer b: Buffer, lock: Bool, _ j: inout StepJournal) -> OpResult {
         let start = b.firstPage, end = b.endPage
         var newPages = 0
         for vma in state.processes[p].meta.vmas where vma.start < end && vma.end > start && vma.flags.contains(.locked) != lock {
@@ -190,29 +186,14 @@ extension Engine {
             case "over"?: return .fail(.errno("ENOMEM"), "mlock fails with ENOMEM: " + memlockMessage(p, request: newPages, counter: "locked_vm", current: state.processes[p].meta.lockedVMPages))
             default: break
             }
-            modifyVMAFlags(p, start: start, end: end, set: .locked)
-            state.processes[p].meta.lockedVMPages += newPages
-            let r = populateRange(p, start: start, end: end)
-            let text = "mlock(\(format0x(start)), \(formatSize(end - start))): VM_LOCKED, locked_vm +\(formatSize(UInt64(newPages) << pageShift)); populate_vma_page_range faults the pages in (write faults for private memory); reclaim will not touch them"
+            modifyVMAFlags(p, start: start, end: end, set: .locked, &j)
+            updateCounters(p, &j) { $0.lockedVMPages += newPages }
+            let r = populateRange(p, start: start, end: end, &j)
+            let text = "mlock(\(hex(start)), \(formatSize(end - start))): VM_LOCKED, locked_vm +\(formatSize(UInt64(newPages) << pageShift)); populate_vma_page_range faults the pages in (write faults for private memory); reclaim will not touch them"
             return faultOutcome(r, text: text)
         }
-        modifyVMAFlags(p, start: start, end: end, clear: .locked)
-        state.processes[p].meta.lockedVMPages -= newPages
-        return OpResult(text: "munlock(\(format0x(start)), \(formatSize(end - start))): VM_LOCKED cleared, locked_vm −\(formatSize(UInt64(newPages) << pageShift)); the pages become reclaimable")
+        modifyVMAFlags(p, start: start, end: end, clear: .locked, &j)
+        updateCounters(p, &j) { $0.lockedVMPages -= newPages }
+        return OpResult(text: "munlock(\(hex(start)), \(formatSize(end - start))): VM_LOCKED cleared, locked_vm −\(formatSize(UInt64(newPages) << pageShift)); the pages become reclaimable")
     }
-}
-
-/// 8388608 → "8 MiB", 4096 → "4 KiB", 1234 → "1234 B".
-public func formatSize(_ bytes: UInt64) -> String {
-    let units: [(UInt64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
-    for (unit, name) in units where bytes >= unit {
-        if bytes % unit == 0 { return "\(bytes / unit) \(name)" }
-        // Exact in a smaller unit when that stays short (8 MiB + 4 KiB → 8196 KiB).
-        if let (small, smallName) = units.first(where: { bytes % $0.0 == 0 && bytes / $0.0 < 10000 }) {
-            return "\(bytes / small) \(smallName)"
-        }
-        let tenths = (bytes * 10 + unit / 2) / unit
-        return "\(tenths / 10).\(tenths % 10) \(name)"
-    }
-    return "\(bytes) B"
 }

@@ -127,60 +127,11 @@ public struct Buffer: Equatable, Sendable {
     public var endPage: UInt64 { (start + size + pageSize - 1) & ~(pageSize - 1) }
 }
 
-/// glibc's main-arena state, reduced to what decides where memory comes from.
-public struct MallocState: Equatable, Sendable {
-    /// M_MMAP_THRESHOLD: starts at 128 KiB and rises on free() of a larger mmapped chunk.
-    public var mmapThreshold: UInt64 = 128 * 1024
-    /// M_TRIM_THRESHOLD: twice the mmap threshold once that moves.
-    public var trimThreshold: UInt64 = 128 * 1024
-    /// Heap chunks in address order, covering [start_brk, brk); the last free one at brk is top.
-    public var chunks: [HeapChunk] = []
-}
-
 public struct HeapChunk: Equatable, Sendable {
     public var start: UInt64
     public var size: UInt64
     /// The buffer it holds, or nil when free.
     public var owner: String?
-}
-
-public struct ProcessMeta: Equatable, Sendable {
-    public var name: String
-    public var pid: Int32
-    public var alive: Bool
-    public var exitReason: String?
-    public var vmas: [VMA]
-    public var buffers: [Buffer]
-    public var startBrk: UInt64
-    public var brk: UInt64
-    public var mmapBase: UInt64
-    public var malloc = MallocState()
-    /// MM_ANONPAGES + MM_SHMEMPAGES, in pages.
-    public var rssPages: Int = 0
-    public var swapPages: Int = 0
-    public var lockedVMPages: Int = 0
-    public var pinnedVMPages: Int = 0
-    /// Page-table pages this mm holds (PGD included).
-    public var pageTablePages: Int = 0
-    /// RLIMIT_MEMLOCK in bytes.
-    public var memlockLimit: UInt64
-    public var capIPCLock: Bool
-    /// MMF_HAS_PINNED: sticky once anything was FOLL_PIN-ned.
-    public var hasPinned = false
-    /// What `pin` took, per buffer, until `unpin`.
-    public var pins: [PinRecord] = []
-
-    public func buffer(named name: String) -> Buffer? { buffers.first { $0.name == name } }
-
-    /// find_vma: the VMA containing va.
-    public func vmaIndex(containing va: UInt64) -> Int? {
-        var lo = 0, hi = vmas.count - 1
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if vmas[mid].end <= va { lo = mid + 1 } else if vmas[mid].start > va { hi = mid - 1 } else { return mid }
-        }
-        return nil
-    }
 }
 
 /// One `pin` of a buffer: the frames it holds and how.
@@ -194,42 +145,3 @@ public struct PinRecord: Equatable, Sendable {
     public var chargedPages: Int
 }
 
-/// The PTE table of one 2 MiB region, living in one page-table frame.
-public struct PTETable: Equatable, Sendable {
-    public var pfn: Int32
-    public var entries: [PTE]
-    /// Entries that are not none; the table is freed when the region leaves every VMA.
-    public var used: Int
-
-    init(pfn: Int32) {
-        self.pfn = pfn
-        entries = Array(repeating: .none, count: pagesPerPMD)
-        used = 0
-    }
-}
-
-public struct PageTable: Equatable, Sendable {
-    /// PTE tables by 2 MiB region number (va >> 21).
-    public var tables: [UInt64: PTETable] = [:]
-    /// PMD leaf entries (THP mappings) by region number.
-    public var hugePMDs: [UInt64: PTE] = [:]
-    /// Upper-level tables: PMD tables by 1 GiB number (key < 2^40), PUD tables by 512 GiB number | 1 << 62.
-    public var upper: [UInt64: Int32] = [:]
-    public var pgd: Int32 = -1
-
-    /// The PTE for a virtual page number, looking through a huge PMD.
-    public func entry(vpn: UInt64) -> PTE {
-        let region = vpn >> 9
-        if let h = hugePMDs[region] {
-            var e = h
-            e.raw += (vpn & 511) << 12
-            return e
-        }
-        return tables[region]?.entries[Int(vpn & 511)] ?? .none
-    }
-}
-
-public struct ProcessState: Equatable, Sendable {
-    public internal(set) var meta: ProcessMeta
-    public internal(set) var pt: PageTable
-}

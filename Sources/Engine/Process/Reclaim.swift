@@ -15,18 +15,18 @@ struct ReclaimResult {
 extension Engine {
     /// alloc_pages with the slow path: direct reclaim, then the OOM killer. Returns nil when the
     /// requesting process was the OOM victim, or nothing could be freed.
-    mutating func allocPageOrReclaim(use: FrameUse, owner: Int32, exclusive: Bool) -> Int? {
+    mutating func allocPageOrReclaim(use: FrameUse, owner: Int32, exclusive: Bool, mapcount: Int32 = 0, _ j: inout StepJournal) -> Int? {
         while true {
-            if let pfn = allocPage(use: use, owner: owner, exclusive: exclusive) { return pfn }
-            if reclaim(pages: 32).reclaimed > 0 {
-                tally.add("direct_reclaim")
+            if let pfn = allocPage(use: use, owner: owner, exclusive: exclusive, mapcount: mapcount, &j) { return pfn }
+            if reclaim(pages: 32, &j).reclaimed > 0 {
+                j.events.add(.directReclaim)
                 continue
             }
             guard let victim = oomVictim() else {
-                oomNothingToKill = true
+                j.events.add(.oomNothingToKill)
                 return nil
             }
-            oomKill(victim)
+            oomKill(victim, &j)
             if owner > 0, !(state.processes.first { $0.meta.pid == owner }?.meta.alive ?? false) { return nil }
         }
     }
@@ -44,16 +44,15 @@ extension Engine {
         return chosen
     }
 
-    mutating func oomKill(_ p: Int) {
+    mutating func oomKill(_ p: Int, _ j: inout StepJournal) {
         let m = state.processes[p].meta
-        oomKilled.append("\(m.name) (pid \(m.pid), oom_badness \(m.rssPages + m.swapPages + m.pageTablePages) pages)")
-        touchMachine()
-        state.meta.oomKills += 1
-        exitProcess(p, reason: "killed by the OOM killer (out_of_memory)")
+        j.events.add(.oomKill(OOMVictim(name: m.name, pid: m.pid, badness: m.rssPages + m.swapPages + m.pageTablePages)))
+        updateMachine(&j) { $0.oomKills += 1 }
+        exitProcess(p, reason: "killed by the OOM killer (out_of_memory)", &j)
     }
 
     /// shrink_inactive_list → try_to_unmap → swap out: the oldest unpinned, unlocked anonymous pages first.
-    mutating func reclaim(pages wanted: Int) -> ReclaimResult {
+    mutating func reclaim(pages wanted: Int, _ j: inout StepJournal) -> ReclaimResult {
         var result = ReclaimResult()
         guard wanted > 0, !state.swapMap.isEmpty else {
             result.swapFull = true
@@ -83,102 +82,105 @@ extension Engine {
                 // A THP is split (every PMD into PTEs, then the folio) and its subpages go one by one.
                 if maps.contains(where: { locked($0.0, $0.1 << 21) }) { result.skippedLocked += 1; continue }
                 if (0..<pagesPerPMD).contains(where: { state.phys.pincount[pfn + $0] > 0 }) { result.skippedPinned += 1; continue }
-                for (p, region) in maps { splitHugePMD(p, region: region) }
-                splitFolio(pfn)
+                for (p, region) in maps { splitHugePMD(p, region: region, &j) }
+                splitFolio(pfn, &j)
                 for i in 0..<pagesPerPMD where result.reclaimed < wanted && state.phys.refcount[pfn + i] > 0 {
                     let vpns = maps.map { ($0.0, ($0.1 << 9) + UInt64(i)) } + (small[pfn + i] ?? [])
-                    if !swapOut(pfn + i, mappings: vpns, result: &result) { return result }
+                    if !swapOut(pfn + i, mappings: vpns, result: &result, &j) { return result }
                 }
                 continue
             }
             guard let maps = small[pfn] else { continue }
             if maps.contains(where: { locked($0.0, $0.1 << pageShift) }) { result.skippedLocked += 1; continue }
-            if !swapOut(pfn, mappings: maps, result: &result) { return result }
+            if !swapOut(pfn, mappings: maps, result: &result, &j) { return result }
         }
         return result
     }
 
     /// Replaces every PTE that maps pfn with a swap entry and frees the frame. False when swap is full.
-    private mutating func swapOut(_ pfn: Int, mappings: [(Int, UInt64)], result: inout ReclaimResult) -> Bool {
+    private mutating func swapOut(_ pfn: Int, mappings: [(Int, UInt64)], result: inout ReclaimResult, _ j: inout StepJournal) -> Bool {
         // A pin, a GUP reference or the swap cache holds a reference no PTE accounts for: not reclaimable.
         if state.phys.pincount[pfn] > 0 || Int(state.phys.refcount[pfn]) != mappings.count {
             result.skippedPinned += 1
             return true
         }
-        guard let slot = allocSwapSlot() else {
+        guard let slot = allocSwapSlot(&j) else {
             result.swapFull = true
             return false
         }
         let exclusive = state.phys.flags[pfn] & FrameFlag.anonExclusive != 0
-        swapSet(slot, UInt16(mappings.count))
+        setSwapSlot(slot, UInt16(mappings.count), &j)
         for (p, vpn) in mappings {
-            setPTE(p, vpn: vpn, .swapEntry(slot: slot, exclusive: exclusive))
-            touchProcess(p)
-            state.processes[p].meta.rssPages -= 1
-            state.processes[p].meta.swapPages += 1
+            setPTE(p, vpn: vpn, .swapEntry(slot: slot, exclusive: exclusive), &j)
+            updateCounters(p, &j) {
+                $0.rssPages -= 1
+                $0.swapPages += 1
+            }
         }
-        logFrame(pfn)
-        state.phys.mapcount[pfn] = 0
-        state.phys.refcount[pfn] = 1
-        putPage(pfn)
+        state.phys.update(pfn, &j) {
+            $0.mapcount = 0
+            $0.refcount = 1
+        }
+        putPage(pfn, &j)
         result.reclaimed += 1
         return true
     }
 
-    private mutating func allocSwapSlot() -> Int? {
+    private mutating func allocSwapSlot(_ j: inout StepJournal) -> Int? {
         var s = state.meta.swapHint
         while s < state.swapMap.count, state.swapMap[s] != 0 { s += 1 }
         guard s < state.swapMap.count else { return nil }
-        touchMachine()
-        state.meta.swapUsed += 1
-        state.meta.swapHint = s + 1
+        let slot = s
+        updateMachine(&j) {
+            $0.swapUsed += 1
+            $0.swapHint = slot + 1
+        }
         return s
     }
 
     /// swap_free: one PTE's reference to a slot goes; the last one frees the slot (and the swap cache entry).
-    mutating func swapFree(_ slot: Int) {
-        swapSet(slot, state.swapMap[slot] - 1)
+    mutating func swapFree(_ slot: Int, _ j: inout StepJournal) {
+        setSwapSlot(slot, state.swapMap[slot] - 1, &j)
         guard state.swapMap[slot] == 0 else { return }
-        touchMachine()
-        state.meta.swapUsed -= 1
-        state.meta.swapHint = min(state.meta.swapHint, slot)
+        updateMachine(&j) {
+            $0.swapUsed -= 1
+            $0.swapHint = min($0.swapHint, slot)
+        }
         if let cached = state.swapCache[Int32(slot)] {
-            swapCacheSet(slot, nil)
-            putPage(Int(cached))
+            setSwapCache(slot, nil, &j)
+            putPage(Int(cached), &j)
         }
     }
 
     /// do_swap_page.
-    mutating func doSwapPage(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+    mutating func doSwapPage(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
         let slot = e.number
         let pfn: Int
         if let cached = state.swapCache[Int32(slot)] {
             pfn = Int(cached)
-            logFrame(pfn)
-            state.phys.refcount[pfn] += 1
+            state.phys.update(pfn, &j) { $0.refcount += 1 }
         } else {
-            guard let new = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: false) else { return .oom }
+            guard let new = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: false, &j) else { return .oom }
             guard state.processes[p].meta.alive else { return .oom }
             pfn = new
             if state.swapMap[slot] > 1 {
                 // Other PTEs still name this slot: keep the page in the swap cache for them (its own reference).
-                swapCacheSet(slot, Int32(pfn))
-                logFrame(pfn)
-                state.phys.refcount[pfn] += 1
+                setSwapCache(slot, Int32(pfn), &j)
+                state.phys.update(pfn, &j) { $0.refcount += 1 }
             }
         }
-        logFrame(pfn)
-        state.phys.mapcount[pfn] += 1
-        swapFree(slot)
+        state.phys.update(pfn, &j) { $0.mapcount += 1 }
+        swapFree(slot, &j)
         let exclusive = e.raw & PTE.swapExclusiveBit != 0 || state.phys.refcount[pfn] == 1
-        if exclusive { state.phys.flags[pfn] |= FrameFlag.anonExclusive }
+        if exclusive { state.phys.update(pfn, &j) { $0.flags |= FrameFlag.anonExclusive } }
         let writable = exclusive && state.processes[p].meta.vmas[v].flags.contains(.write)
-        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable))
-        touchProcess(p)
-        state.processes[p].meta.rssPages += 1
-        state.processes[p].meta.swapPages -= 1
-        tally.add(Ev.swapIn)
+        setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
+        updateCounters(p, &j) {
+            $0.rssPages += 1
+            $0.swapPages -= 1
+        }
+        j.events.add(.swapIn)
         return .ok
     }
 }

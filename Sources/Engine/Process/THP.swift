@@ -3,51 +3,49 @@
 
 extension Engine {
     /// do_huge_pmd_anonymous_page. Returns .ok with nothing mapped when it falls back to 4 KiB pages.
-    mutating func doHugePMDAnonymousPage(_ p: Int, vma v: Int, region: UInt64, write: Bool) -> FaultResult {
-        anonVMAPrepare(p, vma: v)
+    mutating func doHugePMDAnonymousPage(_ p: Int, vma v: Int, region: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
+        anonVMAPrepare(p, vma: v, &j)
         if !write {
             // The huge zero folio, allocated once on first use (get_huge_zero_folio).
             if state.meta.hugeZeroPfn < 0 {
-                guard let pfn = allocPages(order: pmdOrder, use: .zero, owner: 0) else {
-                    tally.add(Ev.thpFallback)
+                guard let pfn = allocPages(order: pmdOrder, use: .zero, owner: 0, &j) else {
+                    j.events.add(.thpFallback)
                     return .ok
                 }
-                touchMachine()
-                state.meta.hugeZeroPfn = Int32(pfn)
+                updateMachine(&j) { $0.hugeZeroPfn = Int32(pfn) }
             }
-            guard ensurePTETable(p, region: region) else { return .oom }
-            setHugePMD(p, region: region, .page(pfn: Int(state.meta.hugeZeroPfn), writable: false, zero: true, huge: true))
-            tally.add(Ev.thpZero)
+            guard ensurePTETable(p, region: region, &j) else { return .oom }
+            setHugePMD(p, region: region, .page(pfn: Int(state.meta.hugeZeroPfn), writable: false, zero: true, huge: true), &j)
+            j.events.add(.hugeZeroPageMapped)
             return .ok
         }
         let pid = state.processes[p].meta.pid
         // vma_alloc_folio(GFP_TRANSHUGE, HPAGE_PMD_ORDER): no reclaim loop; failure means fall back.
-        guard let head = allocPages(order: pmdOrder, use: .anon, owner: pid) else {
-            tally.add(Ev.thpFallback)
+        guard let head = allocPages(order: pmdOrder, use: .anon, owner: pid, &j) else {
+            j.events.add(.thpFallback)
             return .ok
         }
-        guard ensurePTETable(p, region: region) else {
-            freePages(head, order: pmdOrder)
+        guard ensurePTETable(p, region: region, &j) else {
+            freePages(head, order: pmdOrder, &j)
             return .oom
         }
-        for i in 0..<pagesPerPMD {
-            logFrame(head + i)
-            state.phys.mapcount[head + i] = 1
-            state.phys.flags[head + i] |= FrameFlag.anonExclusive
+        state.phys.update(head..<(head + pagesPerPMD), &j) { _, f in
+            f.mapcount = 1
+            f.flags |= FrameFlag.anonExclusive
         }
-        setHugePMD(p, region: region, .page(pfn: head, writable: state.processes[p].meta.vmas[v].flags.contains(.write), huge: true))
-        touchProcess(p)
-        state.processes[p].meta.rssPages += pagesPerPMD
-        tally.add(Ev.thpFault)
+        setHugePMD(p, region: region, .page(pfn: head, writable: state.processes[p].meta.vmas[v].flags.contains(.write), huge: true), &j)
+        updateCounters(p, &j) { $0.rssPages += pagesPerPMD }
+        j.events.add(.hugeAnonymousPage)
         return .ok
     }
 
     /// A touch of a page under a huge PMD; a write to a write-protected one is do_huge_pmd_wp_page.
-    mutating func hugePMDFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool) -> FaultResult {
+    mutating func hugePMDFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let region = vpn >> 9
+        // The caller found the huge PMD.
         let pmd = state.processes[p].pt.hugePMDs[region]!
         if !write || pmd.writable {
-            tally.add(Ev.mapped)
+            j.events.add(.alreadyMapped)
             return .ok
         }
         let head = pmd.number
@@ -57,62 +55,50 @@ extension Engine {
             let soleUser = (0..<pagesPerPMD).allSatisfy { state.phys.refcount[head + $0] == 1 }
             if exclusive || soleUser {
                 for i in 0..<pagesPerPMD where state.phys.flags[head + i] & FrameFlag.anonExclusive == 0 {
-                    logFrame(head + i)
-                    state.phys.flags[head + i] |= FrameFlag.anonExclusive
+                    state.phys.update(head + i, &j) { $0.flags |= FrameFlag.anonExclusive }
                 }
-                setHugePMD(p, region: region, .page(pfn: head, writable: true, huge: true))
-                tally.add(Ev.thpReuse)
+                setHugePMD(p, region: region, .page(pfn: head, writable: true, huge: true), &j)
+                j.events.add(.hugeWPPageReuse)
                 return .ok
             }
         }
         // Shared THP or the huge zero folio: split the PMD and let the PTE-level fault copy one 4 KiB page.
-        splitHugePMD(p, region: region)
-        return handlePTEFault(p, vma: v, vpn: vpn, write: true)
+        splitHugePMD(p, region: region, &j)
+        return handlePTEFault(p, vma: v, vpn: vpn, write: true, &j)
     }
 
     /// __split_huge_pmd: the deposited table takes 512 PTEs mapping the subpages with the PMD's
     /// permissions (a huge zero PMD becomes 512 PTEs of the small zero page).
-    mutating func splitHugePMD(_ p: Int, region: UInt64) {
+    mutating func splitHugePMD(_ p: Int, region: UInt64, _ j: inout StepJournal) {
         guard let pmd = state.processes[p].pt.hugePMDs[region] else { return }
-        setHugePMD(p, region: region, nil)
+        setHugePMD(p, region: region, nil, &j)
         let base = region << 9
         for i in 0..<pagesPerPMD {
             let pte: PTE = pmd.isZero
                 ? .page(pfn: Int(state.meta.zeroPfn), writable: false, zero: true)
                 : .page(pfn: pmd.number + i, writable: pmd.writable)
-            setPTE(p, vpn: base + UInt64(i), pte)
+            setPTE(p, vpn: base + UInt64(i), pte, &j)
         }
-        tally.add(Ev.thpSplit)
+        j.events.add(.splitHugePMD)
     }
 
     /// zap_huge_pmd: unmaps a whole huge PMD and frees its deposited table.
-    mutating func zapHugePMD(_ p: Int, region: UInt64) {
+    mutating func zapHugePMD(_ p: Int, region: UInt64, _ j: inout StepJournal) {
         guard let pmd = state.processes[p].pt.hugePMDs[region] else { return }
-        setHugePMD(p, region: region, nil)
+        setHugePMD(p, region: region, nil, &j)
         if !pmd.isZero {
-            touchProcess(p)
-            state.processes[p].meta.rssPages -= pagesPerPMD
-            for i in 0..<pagesPerPMD {
-                logFrame(pmd.number + i)
-                state.phys.mapcount[pmd.number + i] -= 1
-            }
-            for i in 0..<pagesPerPMD { putPage(pmd.number + i) }
+            updateCounters(p, &j) { $0.rssPages -= pagesPerPMD }
+            state.phys.update(pmd.number..<(pmd.number + pagesPerPMD), &j) { _, f in f.mapcount -= 1 }
+            for i in 0..<pagesPerPMD { putPage(pmd.number + i, &j) }
         }
-        if let table = state.processes[p].pt.tables[region] {
-            log.changes.append(.pteTableFreed(proc: Int32(p), region: region, pfn: table.pfn))
-            state.processes[p].pt.tables[region] = nil
-            releaseTablePage(p, Int(table.pfn))
-        }
+        if let pfn = removePTETable(p, region: region, &j) { releaseTablePage(p, Int(pfn), &j) }
     }
 
     /// split_folio: a THP that no PMD maps any more becomes 512 small folios; unreferenced subpages are freed.
-    mutating func splitFolio(_ head: Int) {
-        for i in 0..<pagesPerPMD {
-            logFrame(head + i)
-            state.phys.flags[head + i] &= ~(FrameFlag.head | FrameFlag.tail)
-        }
+    mutating func splitFolio(_ head: Int, _ j: inout StepJournal) {
+        state.phys.update(head..<(head + pagesPerPMD), &j) { _, f in f.flags &= ~(FrameFlag.head | FrameFlag.tail) }
         for i in 0..<pagesPerPMD where state.phys.refcount[head + i] == 0 {
-            freePages(head + i, order: 0)
+            freePages(head + i, order: 0, &j)
         }
     }
 }

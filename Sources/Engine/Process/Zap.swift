@@ -4,10 +4,10 @@ extension Engine {
     /// zap_pte_range / zap_pmd_range over [start, end): PTEs cleared, rmap and references dropped,
     /// swap entries freed. A huge PMD the range only partly covers is split first.
     /// Frames whose last reference goes are freed; a frame someone else still references
-    /// (another process, a pin, the swap cache) stays.
-    mutating func zapRange(_ p: Int, start: UInt64, end: UInt64) {
-        pinnedZaps = []
-        defer { reportPinnedZaps(p) }
+    /// (another process, a pin, the swap cache) stays. Unless the process is exiting, pinned frames
+    /// it stops mapping are a hazard: the device keeps them.
+    mutating func zapRange(_ p: Int, start: UInt64, end: UInt64, exiting: Bool = false, _ j: inout StepJournal) {
+        var pinned: [(vpn: UInt64, pfn: Int)] = []
         var vpn = start >> pageShift
         let endVPN = end >> pageShift
         while vpn < endVPN {
@@ -16,105 +16,100 @@ extension Engine {
             let stop = min(endVPN, regionEnd)
             if state.processes[p].pt.hugePMDs[region] != nil {
                 if vpn == region << 9 && stop == regionEnd {
-                    zapHugePMD(p, region: region)
-                    tally.add("zap_huge_pmd")
+                    zapHugePMD(p, region: region, &j)
+                    j.events.add(.zapHugePMD)
                     vpn = stop
                     continue
                 }
-                splitHugePMD(p, region: region)
+                splitHugePMD(p, region: region, &j)
             }
             if let table = state.processes[p].pt.tables[region], table.used > 0 {
                 for v in vpn..<stop {
                     let e = state.processes[p].pt.tables[region]!.entries[Int(v & 511)]
                     if e.isNone { continue }
-                    zapPTE(p, vpn: v, e)
+                    if let pfn = zapPTE(p, vpn: v, e, &j), !exiting { pinned.append((v, pfn)) }
                 }
             }
             vpn = stop
         }
-    }
-
-    /// One hazard per zap: pinned frames the process just stopped mapping (the device keeps them).
-    private mutating func reportPinnedZaps(_ p: Int) {
-        guard let (vpn, pfn) = pinnedZaps.first else { return }
-        let more = pinnedZaps.count > 1 ? " (and \(pinnedZaps.count - 1) more page\(pinnedZaps.count == 2 ? "" : "s"))" : ""
-        hazards.append("\(describeVA(p, vpn << pageShift))\(more) stays pinned for the device after it is unmapped (frame \(pfn)): the process's next touch gets a fresh page while the device keeps using the old one")
-        pinnedZaps = []
-    }
-
-    private mutating func zapPTE(_ p: Int, vpn: UInt64, _ e: PTE) {
-        setPTE(p, vpn: vpn, .none)
-        touchProcess(p)
-        if e.isSwap {
-            state.processes[p].meta.swapPages -= 1
-            swapFree(e.number)
-            tally.add("zap:swap")
-            return
+        // One hazard per zap: pinned frames the process just stopped mapping (the device keeps them).
+        if let (vpn, pfn) = pinned.first {
+            let more = pinned.count > 1 ? " (and \(plural(pinned.count - 1, "more page")))" : ""
+            j.hazards.append(Hazard(kind: .pinnedPageUnmapped, text: "\(describeVA(p, vpn << pageShift))\(more) stays pinned for the device after it is unmapped (frame \(pfn)): the process's next touch gets a fresh page while the device keeps using the old one"))
         }
+    }
+
+    /// Clears one PTE and drops what it held; returns the frame when it was pinned.
+    private mutating func zapPTE(_ p: Int, vpn: UInt64, _ e: PTE, _ j: inout StepJournal) -> Int? {
+        setPTE(p, vpn: vpn, .none, &j)
+        if e.isSwap {
+            updateCounters(p, &j) { $0.swapPages -= 1 }
+            swapFree(e.number, &j)
+            j.events.add(.zapSwap)
+            return nil
+        }
+        touchProcess(p, &j)
         if e.isZero {
-            tally.add("zap:zero")
-            return
+            j.events.add(.zapZero)
+            return nil
         }
         let pfn = e.number
         let use = state.phys.frameUse(pfn)
         if use == .ump || use == .dmabuf {
             // VM_PFNMAP: no struct-page accounting behind these PTEs.
-            tally.add("zap:pfnmap")
-            return
+            j.events.add(.zapPFNMap)
+            return nil
         }
-        state.processes[p].meta.rssPages -= 1
-        if state.phys.pincount[pfn] > 0 && !exiting {
-            pinnedZaps.append((vpn, pfn))
-        }
-        logFrame(pfn)
-        state.phys.mapcount[pfn] -= 1
-        if state.phys.refcount[pfn] > 1 { tally.add("zap:kept") } else { tally.add("zap:freed") }
-        putPage(pfn)
+        updateCounters(p, &j) { $0.rssPages -= 1 }
+        let pinned = state.phys.pincount[pfn] > 0
+        state.phys.update(pfn, &j) { $0.mapcount -= 1 }
+        j.events.add(state.phys.refcount[pfn] > 1 ? .zapKept : .zapFreed)
+        putPage(pfn, &j)
+        return pinned ? pfn : nil
     }
 
     /// munmap of [start, end): zap, drop the VMAs (splitting at the edges), free page tables no VMA needs.
-    mutating func unmapRange(_ p: Int, start: UInt64, end: UInt64) {
-        touchProcess(p)
-        let range = isolateVMAs(p, start: start, end: end)
-        for i in range {
-            let vma = state.processes[p].meta.vmas[i]
-            if vma.flags.contains(.locked) { state.processes[p].meta.lockedVMPages -= Int(vma.length >> pageShift) }
+    mutating func unmapRange(_ p: Int, start: UInt64, end: UInt64, _ j: inout StepJournal) {
+        touchProcess(p, &j)
+        let range = isolateVMAs(p, start: start, end: end, &j)
+        var unlocked = 0
+        for i in range where state.processes[p].meta.vmas[i].flags.contains(.locked) {
+            unlocked += Int(state.processes[p].meta.vmas[i].length >> pageShift)
         }
-        zapRange(p, start: start, end: end)
-        state.processes[p].meta.vmas.removeSubrange(range)
-        freeUnusedTables(p)
-        releaseUnusedShmem()
+        if unlocked > 0 { updateCounters(p, &j) { $0.lockedVMPages -= unlocked } }
+        zapRange(p, start: start, end: end, &j)
+        for i in range.reversed() { vmaRemove(p, at: i, &j) }
+        freeUnusedTables(p, &j)
+        releaseUnusedShmem(&j)
     }
 
     /// do_exit → exit_mmap: everything unmapped, every page table and the PGD freed.
-    mutating func exitProcess(_ p: Int, reason: String) {
+    mutating func exitProcess(_ p: Int, reason: String, _ j: inout StepJournal) {
         guard state.processes[p].meta.alive else { return }
-        touchProcess(p)
-        exiting = true
-        defer { exiting = false }
+        touchProcess(p, &j)
         // Closing its files releases what the process's pins and device mappings hold.
-        releaseDeviceMappings(ofProcess: p)
-        for r in state.processes[p].meta.pins { for pfn in r.pfns { release(Int(pfn), get: r.get) } }
-        state.processes[p].meta.pins = []
+        releaseDeviceMappings(ofProcess: p, &j)
+        for r in state.processes[p].meta.pins { for pfn in r.pfns { release(Int(pfn), get: r.get, &j) } }
+        pinReset(p, [], &j)
         let held = state.processes[p].meta.buffers.filter { $0.kernelBuffer >= 0 }
-        for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end) }
-        for b in held { dropKernelBufferHold(p, b) }
-        state.processes[p].meta.vmas = []
-        state.processes[p].meta.lockedVMPages = 0
-        state.processes[p].meta.pinnedVMPages = 0
-        state.processes[p].meta.buffers = []
-        freeUnusedTables(p)
-        if state.processes[p].pt.pgd >= 0 {
-            let pgd = state.processes[p].pt.pgd
-            log.changes.append(.upperTable(proc: Int32(p), key: Engine.pgdKey, old: pgd))
-            state.processes[p].pt.pgd = -1
-            releaseTablePage(p, Int(pgd))
+        for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end, exiting: true, &j) }
+        for b in held { dropKernelBufferHold(p, b, &j) }
+        vmaReset(p, [], &j)
+        updateCounters(p, &j) {
+            $0.lockedVMPages = 0
+            $0.pinnedVMPages = 0
         }
-        state.processes[p].meta.alive = false
-        state.processes[p].meta.exitReason = reason
-        releaseUnusedShmem()
+        bufferReset(p, [], &j)
+        freeUnusedTables(p, &j)
+        let pgd = state.processes[p].pt.pgd
+        if pgd >= 0 {
+            setUpperTable(p, key: Engine.pgdKey, nil, &j)
+            releaseTablePage(p, Int(pgd), &j)
+        }
+        updateCounters(p, &j) {
+            $0.alive = false
+            $0.exitReason = reason
+        }
+        releaseUnusedShmem(&j)
     }
-
-    /// The change-log key that stands for the PGD slot.
-    static let pgdKey: UInt64 = UInt64.max
 }

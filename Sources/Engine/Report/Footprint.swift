@@ -12,7 +12,7 @@ extension Engine {
             bytes += proc.pt.tables.count * (pagesPerPMD * MemoryLayout<PTE>.stride + 64)
             bytes += proc.pt.hugePMDs.count * 32 + proc.pt.upper.count * 24
             bytes += proc.meta.vmas.count * MemoryLayout<VMA>.stride + proc.meta.buffers.count * MemoryLayout<Buffer>.stride
-            bytes += proc.meta.malloc.chunks.count * MemoryLayout<HeapChunk>.stride
+            bytes += proc.meta.heapChunks.count * MemoryLayout<HeapChunk>.stride
         }
         return bytes
     }

@@ -98,28 +98,6 @@ public struct JSONWriter {
 }
 
 extension Engine {
-    /// The pages `STATE.processes[].pages` lists: present or swapped pages inside any buffer, by address.
-    public func listedPages(_ p: Int) -> [(vpn: UInt64, pte: PTE)] {
-        let proc = state.processes[p]
-        var vpns = Set<UInt64>()
-        var out: [(UInt64, PTE)] = []
-        for b in proc.meta.buffers.sorted(by: { $0.start < $1.start }) {
-            var vpn = b.firstPage >> pageShift
-            let end = b.endPage >> pageShift
-            while vpn < end {
-                let region = vpn >> 9
-                if proc.pt.hugePMDs[region] == nil && proc.pt.tables[region] == nil {
-                    vpn = (region + 1) << 9
-                    continue
-                }
-                let e = proc.pt.entry(vpn: vpn)
-                if (e.present || e.isSwap) && vpns.insert(vpn).inserted { out.append((vpn, e)) }
-                vpn += 1
-            }
-        }
-        return out.sorted { $0.0 < $1.0 }
-    }
-
     /// The STATE object of SCENARIO.md.
     public func stateJSON() -> String {
         var w = JSONWriter()
@@ -160,7 +138,7 @@ extension Engine {
             w.field("memlock_limit", m.memlockLimit)
             w.field("swap_pages", m.swapPages)
             w.field("page_table_pages", m.pageTablePages)
-            w.field("mmap_threshold", m.malloc.mmapThreshold)
+            w.field("mmap_threshold", m.mmapThreshold)
             w.field("brk", m.brk)
             w.beginArray("vmas")
             for v in m.vmas {
@@ -192,7 +170,7 @@ extension Engine {
             }
             w.endArray()
             w.beginArray("pages")
-            for (vpn, e) in listedPages(p) {
+            for (vpn, e) in state.listedPages(p) {
                 w.beginObject()
                 w.field("va", vpn << pageShift)
                 w.field("present", e.present)

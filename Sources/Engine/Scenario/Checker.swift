@@ -10,17 +10,6 @@ public func checkScript(_ script: Script, sourceLines: [String], fileExists: (St
     return checker.diagnostics
 }
 
-/// The keys `expect` accepts for each kind of target.
-enum ExpectKeys {
-    static let machine = ["ram", "frames", "free_frames", "free", "swap_used"]
-    static let last = ["ok", "errno", "signal", "outcome", "hazards"]
-    static let process = ["alive", "pid", "rss", "rss_pages", "locked_vm", "pinned_vm", "swap_pages", "vmas",
-                          "memlock_limit", "mmap_threshold"]
-    static let buffer = ["present", "zero", "writable", "swapped", "huge", "exclusive", "shared", "pinned", "size", "frames"]
-    static let device = ["accesses", "hits", "misses", "walks", "stall_ns", "faults", "mappings", "iotlb_entries",
-                         "large_ioptes", "maps", "hazards", "io_page_faults", "table_pages"]
-}
-
 struct ScriptChecker {
     private struct Process {
         /// "declared on line 2", "created by fork on line 9".
@@ -140,16 +129,16 @@ struct ScriptChecker {
         /// How the message names the target, how the hint names its keys, and the keys.
         let keys: (target: String, label: String, valid: [String])
         switch target {
-        case .machine: keys = ("machine", "machine", ExpectKeys.machine)
-        case .last: keys = ("last", "last", ExpectKeys.last)
+        case .machine: keys = ("machine", "machine", ExpectKeys.names(ExpectKeys.machine))
+        case .last: keys = ("last", "last", ExpectKeys.names(ExpectKeys.last))
         case .buffer(let ref):
             useBuffer(ref, s, at[1])
-            keys = ("a buffer", "buffer", ExpectKeys.buffer)
+            keys = ("a buffer", "buffer", ExpectKeys.names(ExpectKeys.buffer))
         case .name(let name):
             if processes[name] != nil {
-                keys = ("a process", "process", ExpectKeys.process)
+                keys = ("a process", "process", ExpectKeys.names(ExpectKeys.process))
             } else if devices[name] != nil {
-                keys = ("a device", "device", ExpectKeys.device)
+                keys = ("a device", "device", ExpectKeys.names(ExpectKeys.device))
             } else {
                 let known = processOrder + deviceOrder
                 let here = known.isEmpty ? "no process or device is declared yet"

@@ -120,6 +120,18 @@ public enum ProcessEvent: Hashable, Sendable {
     case dmabufAlloc(buffer: String, size: UInt64, heap: DMAHeap)
     case send(buffer: String, to: String)
 
+    /// The buffer the event names first (the one it creates or acts on), if any.
+    public var bufferName: String? {
+        switch self {
+        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
+             let .madvise(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .umpAlloc(b, _, _),
+             let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
+            b
+        case .fork, .exit:
+            nil
+        }
+    }
+
     /// The verb as written in the language.
     public var verb: String {
         switch self {

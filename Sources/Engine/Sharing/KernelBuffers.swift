@@ -5,30 +5,45 @@
 /// UMP_SECURE_ID_TABLE_ENTRIES_MAXIMUM.
 let umpSecureIDs = 4096
 
+/// A UMP allocation or a dma-buf: non-swappable kernel memory handed to user space.
+public struct KernelBuffer: Equatable, Sendable {
+    /// The UMP secure id (1...4095), or the dma-buf's inode-like number.
+    public let id: Int32
+    public let kind: BufferKind
+    public let size: UInt64
+    public let pfns: [Int32]
+    /// Physically contiguous (ump `linear`, the CMA heap).
+    public let contiguous: Bool
+    public let creator: String
+    /// Processes that hold it: the fd (dma-buf) or a UMP handle.
+    public internal(set) var holders: [String] = []
+    /// Device mappings that use it.
+    public internal(set) var deviceMaps = 0
+    /// Pages charged to the creator's locked_vm (`ump-limit=memlock`).
+    public let chargedPages: Int
+    public internal(set) var freed = false
+}
+
 extension Engine {
     /// Maps a kernel buffer's frames into process p as a VM_IO|VM_PFNMAP VMA; returns the address.
-    mutating func mapKernelBuffer(_ p: Int, name: String, kb k: Int) -> UInt64? {
+    mutating func mapKernelBuffer(_ p: Int, name: String, kb k: Int, _ j: inout StepJournal) -> UInt64? {
         let kb = state.kernelBuffers[k]
         let len = UInt64(kb.pfns.count) << pageShift
         guard let addr = getUnmappedArea(p, length: len, thpAlign: false) else { return nil }
         insertVMA(p, VMA(start: addr, end: addr + len, flags: [.read, .write, .shared], kind: .device, anonVMA: 0, shmem: 0,
-                         shmemOffset: 0, label: name))
+                         shmemOffset: 0, label: name), &j)
         for (i, pfn) in kb.pfns.enumerated() {
             let vpn = (addr >> pageShift) + UInt64(i)
-            guard ensurePTETable(p, region: vpn >> 9) else { return nil }
-            setPTE(p, vpn: vpn, .page(pfn: Int(pfn), writable: true))
+            guard ensurePTETable(p, region: vpn >> 9, &j) else { return nil }
+            setPTE(p, vpn: vpn, .page(pfn: Int(pfn), writable: true), &j)
         }
-        touchProcess(p)
-        state.processes[p].meta.buffers.append(Buffer(name: name, start: addr, size: kb.size, kind: kb.kind, chunkStart: addr,
-                                                      chunkSize: len, kernelBuffer: Int32(k)))
-        touchKernelBuffers()
-        if !state.kernelBuffers[k].holders.contains(state.processes[p].meta.name) {
-            state.kernelBuffers[k].holders.append(state.processes[p].meta.name)
-        }
+        bufferAppend(p, Buffer(name: name, start: addr, size: kb.size, kind: kb.kind, chunkStart: addr,
+                               chunkSize: len, kernelBuffer: Int32(k)), &j)
+        addHolder(k, state.processes[p].meta.name, &j)
         return addr
     }
 
-    mutating func doUMPAlloc(_ p: Int, name: String, size: UInt64, linear: Bool) -> OpResult {
+    mutating func doUMPAlloc(_ p: Int, name: String, size: UInt64, linear: Bool, _ j: inout StepJournal) -> OpResult {
         let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
         let charge = state.config.umpLimit == .memlock
         let call = "ump_ref_drv_allocate(\(formatSize(size))\(linear ? ", PHYSICALLY_LINEAR" : ""))"
@@ -40,69 +55,62 @@ extension Engine {
             return .fail(.errno("ENOMEM"), "\(call) fails: all \(umpSecureIDs - 1) secure ids are taken")
         }
         let pid = state.processes[p].meta.pid
-        guard let pfns = allocKernelPages(pages: pages, use: .ump, owner: pid, contiguous: linear, cma: false) else {
+        guard let pfns = allocKernelPages(pages: pages, use: .ump, owner: pid, contiguous: linear, cma: false, &j) else {
             return .fail(.oom, "\(call) fails: \(linear ? "no physically contiguous run of \(formatSize(UInt64(pages) << pageShift)) can be found or emptied" : "out of memory")")
         }
-        touchKernelBuffers()
-        state.kernelBuffers.append(KernelBuffer(id: Int32(id), kind: .ump, size: size, pfns: pfns, contiguous: linear,
-                                                creator: state.processes[p].meta.name, holders: [], deviceMaps: 0,
-                                                chargedPages: charge ? pages : 0, freed: false))
-        if charge {
-            touchProcess(p)
-            state.processes[p].meta.lockedVMPages += pages
-        }
-        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1) else {
+        addKernelBuffer(KernelBuffer(id: Int32(id), kind: .ump, size: size, pfns: pfns, contiguous: linear,
+                                     creator: state.processes[p].meta.name, chargedPages: charge ? pages : 0), &j)
+        if charge { updateCounters(p, &j) { $0.lockedVMPages += pages } }
+        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1, &j) else {
             return .fail(.errno("ENOMEM"), "\(call): no room to map it")
         }
-        var text = "\(call): \(pages) page\(pages == 1 ? "" : "s") of non-swappable kernel memory"
+        var text = "\(call): \(plural(pages, "page")) of non-swappable kernel memory"
         text += linear ? " in one physically contiguous run from pfn \(pfns[0])" : ", one page at a time (scattered)"
-        text += "; secure id \(id) (the lowest free in a global table of \(umpSecureIDs)); mapped into \(state.processes[p].meta.name) at \(format0x(addr)) (VM_PFNMAP: not in rss, never reclaimed)"
+        text += "; secure id \(id) (the lowest free in a global table of \(umpSecureIDs)); mapped into \(state.processes[p].meta.name) at \(hex(addr)) (VM_PFNMAP: not in rss, never reclaimed)"
         text += charge ? "; charged to locked_vm (ump-limit=memlock)" : "; charged to no limit: any process may take as much as it likes (ump-limit=none, the original UMP)"
         return OpResult(text: text)
     }
 
-    mutating func doUMPImport(_ p: Int, name: String, id: UInt64) -> OpResult {
+    mutating func doUMPImport(_ p: Int, name: String, id: UInt64, _ j: inout StepJournal) -> OpResult {
         guard let k = state.kernelBuffers.firstIndex(where: { $0.kind == .ump && !$0.freed && UInt64($0.id) == id }) else {
             return .fail(.errno("EINVAL"), "ump_handle_create_from_secure_id(\(id)): no UMP buffer has that id")
         }
-        guard let addr = mapKernelBuffer(p, name: name, kb: k) else {
+        guard let addr = mapKernelBuffer(p, name: name, kb: k, &j) else {
             return .fail(.errno("ENOMEM"), "no room to map the UMP buffer")
         }
         let kb = state.kernelBuffers[k]
-        return OpResult(text: "ump_handle_create_from_secure_id(\(id)): \(state.processes[p].meta.name) maps \(kb.creator)'s \(formatSize(kb.size)) buffer at \(format0x(addr)). The kernel checks nothing but the size: a secure id is a small number from a global table, so any process that can open the UMP device can guess it and read or write another process's buffer")
+        return OpResult(text: "ump_handle_create_from_secure_id(\(id)): \(state.processes[p].meta.name) maps \(kb.creator)'s \(formatSize(kb.size)) buffer at \(hex(addr)). The kernel checks nothing but the size: a secure id is a small number from a global table, so any process that can open the UMP device can guess it and read or write another process's buffer")
     }
 
-    mutating func doDmabufAlloc(_ p: Int, name: String, size: UInt64, heap: DMAHeap) -> OpResult {
+    mutating func doDmabufAlloc(_ p: Int, name: String, size: UInt64, heap: DMAHeap, _ j: inout StepJournal) -> OpResult {
         let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
         let call = "DMA_HEAP_IOCTL_ALLOC(\(heap == .cma ? "cma" : "system") heap, \(formatSize(size)))"
         if heap == .cma && state.phys.cmaEnd == state.phys.cmaStart {
             return .fail(.errno("ENODEV"), "\(call): this machine has no CMA region (machine cma=SIZE)")
         }
-        guard let pfns = allocKernelPages(pages: pages, use: .dmabuf, owner: state.processes[p].meta.pid, contiguous: heap == .cma, cma: heap == .cma) else {
+        guard let pfns = allocKernelPages(pages: pages, use: .dmabuf, owner: state.processes[p].meta.pid, contiguous: heap == .cma, cma: heap == .cma, &j) else {
             return .fail(.oom, "\(call) fails: \(heap == .cma ? "no run of the CMA region can be emptied" : "out of memory")")
         }
-        touchKernelBuffers()
-        touchMachine()
         let id = Int32(state.kernelBuffers.count + 1)
-        state.kernelBuffers.append(KernelBuffer(id: id, kind: .dmabuf, size: size, pfns: pfns, contiguous: heap == .cma,
-                                                creator: state.processes[p].meta.name, holders: [], deviceMaps: 0, chargedPages: 0, freed: false))
-        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1) else {
+        addKernelBuffer(KernelBuffer(id: id, kind: .dmabuf, size: size, pfns: pfns, contiguous: heap == .cma,
+                                     creator: state.processes[p].meta.name, chargedPages: 0), &j)
+        guard let addr = mapKernelBuffer(p, name: name, kb: state.kernelBuffers.count - 1, &j) else {
             return .fail(.errno("ENOMEM"), "no room to map the dma-buf")
         }
         var runs = 1
         for i in 1..<max(1, pfns.count) where pfns[i] != pfns[i - 1] + 1 { runs += 1 }
-        let how = heap == .cma ? "cma_alloc: one contiguous run from the CMA region (movable pages there are migrated out)" : "the system heap takes the largest blocks it can (orders 8, 4, 0): \(runs) contiguous run\(runs == 1 ? "" : "s")"
-        return OpResult(text: "\(call): \(pages) pages, \(how); \(state.processes[p].meta.name) holds its file descriptor and maps it at \(format0x(addr)); only holders of the fd can map it")
+        let how = heap == .cma ? "cma_alloc: one contiguous run from the CMA region (movable pages there are migrated out)" : "the system heap takes the largest blocks it can (orders 8, 4, 0): \(plural(runs, "contiguous run"))"
+        return OpResult(text: "\(call): \(pages) pages, \(how); \(state.processes[p].meta.name) holds its file descriptor and maps it at \(hex(addr)); only holders of the fd can map it")
     }
 
     /// Kernel allocations for ump and dma-buf: one contiguous run, or the system heap's orders 8, 4, 0.
-    mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool) -> [Int32]? {
+    mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool, _ j: inout StepJournal) -> [Int32]? {
         if contiguous {
             // Aligned to the size (up to 16 MiB, what a v7s supersection needs) where such a run
             // exists, else to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs.
             let natural = Int(min(roundUpPow2(UInt64(pages)), 4096))
-            let start = allocContig(count: pages, align: natural, cma: cma, use: use, owner: owner)
-                ?? (natural > pagesPerPMD ? allocContig(count: pages, align: pagesPerPMD, cma: cma, use: use, owner: owner) : nil)
+            let start = allocContig(count: pages, align: natural, cma: cma, use: use, owner: owner, &j)
+                ?? (natural > pagesPerPMD ? allocContig(count: pages, align: pagesPerPMD, cma: cma, use: use, owner: owner, &j) : nil)
             guard let start else { return nil }
             return (start..<(start + pages)).map { Int32($0) }
         }
@@ -112,14 +120,14 @@ extension Engine {
             var got: Int?
             var order = 0
             for o in [8, 4, 0] where (1 << o) <= left || o == 0 {
-                if let pfn = o == 0 ? allocPageOrReclaim(use: use, owner: owner, exclusive: false) : allocPages(order: o, use: use, owner: owner) {
+                if let pfn = o == 0 ? allocPageOrReclaim(use: use, owner: owner, exclusive: false, &j) : allocPages(order: o, use: use, owner: owner, &j) {
                     got = pfn
                     order = o
                     break
                 }
             }
             guard let start = got else {
-                for pfn in pfns { putPage(Int(pfn)) }
+                for pfn in pfns { putPage(Int(pfn), &j) }
                 return nil
             }
             for i in 0..<(1 << order) { pfns.append(Int32(start + i)) }
@@ -128,7 +136,7 @@ extension Engine {
         return pfns
     }
 
-    mutating func doSend(_ p: Int, name: String, to other: String) -> OpResult {
+    mutating func doSend(_ p: Int, name: String, to other: String, _ j: inout StepJournal) -> OpResult {
         guard let b = state.processes[p].meta.buffer(named: name), b.kind == .dmabuf else {
             return .fail(.errno("EBADF"), "\(state.processes[p].meta.name) holds no dma-buf fd named \(name) (UMP buffers are shared by secure id, not by fd)")
         }
@@ -138,31 +146,29 @@ extension Engine {
         if state.processes[q].meta.buffer(named: name) != nil {
             return .fail(.errno("EEXIST"), "\(other) already has a buffer named \(name)")
         }
-        guard let addr = mapKernelBuffer(q, name: name, kb: Int(b.kernelBuffer)) else {
+        guard let addr = mapKernelBuffer(q, name: name, kb: Int(b.kernelBuffer), &j) else {
             return .fail(.errno("ENOMEM"), "no room in \(other) to map it")
         }
-        return OpResult(text: "sendmsg(SCM_RIGHTS): \(state.processes[p].meta.name) passes the dma-buf fd of \(name) to \(other), which maps it at \(format0x(addr)). Possession of the fd is the permission: nobody without it can name the buffer")
+        return OpResult(text: "sendmsg(SCM_RIGHTS): \(state.processes[p].meta.name) passes the dma-buf fd of \(name) to \(other), which maps it at \(hex(addr)). Possession of the fd is the permission: nobody without it can name the buffer")
     }
 
     /// A process lets go of a kernel buffer (close, exit): the buffer is freed once nothing holds it.
-    mutating func dropKernelBufferHold(_ p: Int, _ b: Buffer) {
+    mutating func dropKernelBufferHold(_ p: Int, _ b: Buffer, _ j: inout StepJournal) {
         guard b.kernelBuffer >= 0 else { return }
-        touchKernelBuffers()
         let k = Int(b.kernelBuffer)
-        state.kernelBuffers[k].holders.removeAll { $0 == state.processes[p].meta.name }
-        freeKernelBufferIfUnused(k)
+        let name = state.processes[p].meta.name
+        updateKernelBuffer(k, &j) { $0.holders.removeAll { $0 == name } }
+        freeKernelBufferIfUnused(k, &j)
     }
 
-    mutating func freeKernelBufferIfUnused(_ k: Int) {
+    mutating func freeKernelBufferIfUnused(_ k: Int, _ j: inout StepJournal) {
         let kb = state.kernelBuffers[k]
         guard !kb.freed, kb.holders.isEmpty, kb.deviceMaps == 0 else { return }
-        touchKernelBuffers()
-        state.kernelBuffers[k].freed = true
-        for pfn in kb.pfns { putPage(Int(pfn)) }
+        updateKernelBuffer(k, &j) { $0.freed = true }
+        for pfn in kb.pfns { putPage(Int(pfn), &j) }
         if kb.chargedPages > 0, let c = state.processIndex(named: kb.creator), state.processes[c].meta.alive {
-            touchProcess(c)
-            state.processes[c].meta.lockedVMPages -= kb.chargedPages
+            updateCounters(c, &j) { $0.lockedVMPages -= kb.chargedPages }
         }
-        tally.add("kernel_buffer_freed")
+        j.events.add(.kernelBufferFreed)
     }
 }

@@ -1,4 +1,5 @@
-// What one step did: the command, its outcome, the narration and the Changes that undo it.
+// What one step did: the command, its outcome, the typed events and their narration, and the
+// Changes that undo it. Made from the step's StepJournal.
 
 /// A kernel-level result. Script mistakes never get here: they are Diagnostics before anything runs.
 public enum Outcome: Equatable, Sendable {
@@ -51,9 +52,23 @@ public struct StepRecord: Sendable {
     /// `note` lines written just before this step.
     public var notes: [String]
     public var changes: [Change]
-    /// Event counts behind the narration (kernel function → pages), in the order they first happened.
-    public var counts: [(String, Int)]
+    /// What the kernel did, counted, in the order each event first happened.
+    public var events: EventCounts
     /// Things that went quietly wrong: the device and the process no longer see the same memory,
     /// or a DMA went through a stale IOTLB entry.
-    public var hazards: [String] = []
+    public var hazards: [Hazard]
+    /// How each device's counters moved in this step (devices the step did not touch are absent).
+    public var deviceDeltas: [Int: DeviceStats]
+
+    /// The event counts as the JSON names them (kernel function → pages), first-happened first.
+    public var counts: [(String, Int)] { Narration.counts(events) }
+}
+
+extension DeviceStats {
+    /// The counters of `self` less those of `before`.
+    func minus(_ before: DeviceStats) -> DeviceStats {
+        DeviceStats(accesses: accesses - before.accesses, hits: hits - before.hits, misses: misses - before.misses,
+                    walks: walks - before.walks, stallNs: stallNs - before.stallNs, faults: faults - before.faults,
+                    hazards: hazards - before.hazards, ioPageFaults: ioPageFaults - before.ioPageFaults)
+    }
 }

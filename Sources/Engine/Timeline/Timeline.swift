@@ -47,10 +47,27 @@ public struct Timeline: Sendable {
 
     public init(engine: Engine) { self.engine = engine }
 
+    /// Boots the machine a plan declares.
+    public init(plan: StepPlan) { self.init(engine: Engine(config: MachineConfig(plan.machine))) }
+
     public mutating func apply(_ st: Statement, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
         let r = engine.apply(st, step: records.count + 1, notes: notes, traces: traces)
         records.append(r)
         return r
+    }
+
+    /// Applies one step of a script and checks the expects written after it.
+    public mutating func run(_ step: ScriptStep, traces: (any TraceProvider)? = nil) -> (record: StepRecord, failures: [ExpectFailure]) {
+        let r = apply(step.statement, notes: step.notes, traces: traces)
+        return (r, check(step.expects, last: r))
+    }
+
+    /// Checks expect statements against the state now (`last`: the step they follow, nil at boot).
+    public func check(_ expects: [Statement], last: StepRecord?) -> [ExpectFailure] {
+        expects.flatMap { st -> [ExpectFailure] in
+            guard case let .expect(target, clauses) = st.kind else { return [] }
+            return engine.check(target, clauses, last: last, statement: st)
+        }
     }
 
     /// Undoes the newest step; returns it, or nil at the start.
@@ -70,26 +87,18 @@ public struct RunResult: Sendable {
 }
 
 public enum ScenarioRunner {
-    /// Boots the machine of the script and runs every step, checking expects as it goes.
-    /// `onStep` sees each record as soon as it exists (for streaming output).
+    /// Boots the machine of the script and runs every step, checking expects as it goes (those
+    /// before the first step check the booted machine). `onStep` sees each record as soon as it
+    /// exists (for streaming output).
     public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
                            onStep: (StepRecord, Engine) -> Void = { _, _ in }) -> RunResult {
         let plan = StepPlan(script)
-        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
-        var failures: [ExpectFailure] = []
-        for st in plan.bootExpects {
-            if case let .expect(target, clauses) = st.kind {
-                failures += timeline.engine.check(target, clauses, last: nil, statement: st)
-            }
-        }
+        var timeline = Timeline(plan: plan)
+        var failures = timeline.check(plan.bootExpects, last: nil)
         for step in plan.steps {
-            let r = timeline.apply(step.statement, notes: step.notes, traces: traces)
+            let (r, failed) = timeline.run(step, traces: traces)
             onStep(r, timeline.engine)
-            for st in step.expects {
-                if case let .expect(target, clauses) = st.kind {
-                    failures += timeline.engine.check(target, clauses, last: r, statement: st)
-                }
-            }
+            failures += failed
         }
         return RunResult(records: timeline.records, failures: failures, engine: timeline.engine)
     }

@@ -18,7 +18,7 @@ enum JSONLines {
         for n in r.notes { w.field(nil, n) }
         w.endArray()
         w.beginArray("hazards")
-        for h in r.hazards { w.field(nil, h) }
+        for h in r.hazards { w.field(nil, h.text) }
         w.endArray()
         w.beginObject("counts")
         for (k, v) in r.counts { w.field(k, v) }

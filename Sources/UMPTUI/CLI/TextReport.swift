@@ -17,7 +17,7 @@ struct TextReport {
         for n in r.notes { s += wrap("note: " + n, indent: "   ") }
         let tag = r.outcome.ok ? "" : "[\(r.outcome.word)] "
         s += wrap(tag + r.text, indent: "   ")
-        for h in r.hazards { s += wrap("HAZARD: " + h, indent: "   ") }
+        for h in r.hazards { s += wrap("HAZARD: " + h.text, indent: "   ") }
         return s
     }
 

@@ -72,19 +72,8 @@ final class DerivedCache {
         return out
     }
 
-    /// A device counter's growth in each step: read from the Changes, which hold the device as it
-    /// was before each step that touched it.
+    /// A device counter's growth in each step, as each record says it.
     private static func perStep(_ session: Session, device d: Int, _ counter: (DeviceStats) -> Int) -> [Int] {
-        let records = session.records
-        var after = d < session.state.devices.count ? counter(session.state.devices[d].stats) : 0
-        var out = Array(repeating: 0, count: records.count)
-        for (i, r) in records.enumerated().reversed() {
-            for case let .device(index, old) in r.changes where Int(index) == d {
-                out[i] = max(0, after - counter(old.stats))
-                after = counter(old.stats)
-                break
-            }
-        }
-        return out
+        session.records.map { r in r.deviceDeltas[d].map(counter) ?? 0 }
     }
 }

@@ -116,7 +116,7 @@ enum Inspector {
         }
         var out: [(String, Role)] = [("outcome: \(rec.outcome.word)" + (rec.line > 0 ? " \(ctx.glyphs.dot) line \(rec.line)" : " \(ctx.glyphs.dot) typed at the prompt"), rec.outcome.ok ? .ok : .error)]
         out.append((rec.text, .normal))
-        for h in rec.hazards { out.append(("HAZARD: " + h, .warning)) }
+        for h in rec.hazards { out.append(("HAZARD: " + h.text, .warning)) }
         for n in rec.notes { out.append(("note: " + n, .note)) }
         for f in s.expectFailures[rec.step] ?? [] { out.append(("expect failed: " + f, .error)) }
         if !rec.counts.isEmpty {

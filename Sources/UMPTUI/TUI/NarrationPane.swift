@@ -17,7 +17,7 @@ enum NarrationPane {
             c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
             let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "
             // Hazards first: they are what a kernel engineer must not miss.
-            var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0, width: width) }.map { ($0, Role.warning) }
+            var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0.text, width: width) }.map { ($0, Role.warning) }
             what += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
             var why = rec.notes.flatMap { wrapText($0, width: width) }.map { ($0, Role.note) }
             // When both do not fit, each keeps about half the rows (the log's Enter shows them whole).
