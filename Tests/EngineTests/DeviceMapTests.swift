@@ -10,13 +10,13 @@ final class DeviceMapTests: XCTestCase {
     // MARK: - Pinning and accounting
 
     func testMapPinsEachPageWithTheBiasAndChargesLockedVM() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 16K
         app write buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1, map: 1, pin: 0), count: 4))
         s.ok("gpu map app.buf")
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1 + 1024, map: 1, pin: 1), count: 4))
@@ -37,15 +37,15 @@ final class DeviceMapTests: XCTestCase {
 
     /// A write mapping of untouched memory write-faults every page (FOLL_WRITE): no zero page is pinned.
     func testWriteMapOfUntouchedMemoryFaultsWritablePages() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 32K
         """)
         s.ok("gpu map app.buf write")
         let ptes = s.ptes("app", "buf")
-        XCTAssertTrue(ptes.allSatisfy { $0.present && !$0.isZero && $0.writable }, "\(ptes)")
-        let pfns = s.pfns("app", "buf")
+        XCTAssertTrue(ptes.allSatisfy { $0.present && !$0.zero && $0.writable }, "\(ptes)")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertEqual(Set(pfns).count, 8)
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1025, map: 1, pin: 1), count: 8))
         XCTAssertEqual(s.mapping("gpu", "app", "buf")!.pfns.map(Int.init), pfns)
@@ -54,15 +54,15 @@ final class DeviceMapTests: XCTestCase {
     /// A read mapping (FOLL_LONGTERM without FOLL_WRITE) of untouched memory: the long-term read pin
     /// of the zero page unshares it (6.12), so each page is a fresh exclusive page, mapped read-only.
     func testReadMapOfUntouchedMemoryPinsFreshReadOnlyPages() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 16K
         """)
         s.ok("gpu map app.buf read")
         let ptes = s.ptes("app", "buf")
-        XCTAssertTrue(ptes.allSatisfy { $0.present && !$0.isZero && !$0.writable }, "\(ptes)")
-        let pfns = s.pfns("app", "buf")
+        XCTAssertTrue(ptes.allSatisfy { $0.present && !$0.zero && !$0.writable }, "\(ptes)")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertFalse(pfns.contains(s.zeroPfn))
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1025, map: 1, pin: 1), count: 4))
         XCTAssertTrue(s.dev("gpu").ioptes.values.allSatisfy { !$0.writable })
@@ -72,7 +72,7 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testMapOverTheMemlockLimitIsENOMEMWithNothingPinned() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine memlock=64K
         process app
         device gpu
@@ -93,7 +93,7 @@ final class DeviceMapTests: XCTestCase {
 
     /// locked_vm is shared between mlock and VFIO (reference §3.2 notes): mlock 4M + map 6M > 8M.
     func testMlockAndMapShareLockedVM() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=64M memlock=8M
         process app
         device gpu
@@ -110,7 +110,7 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testCapIPCLockBypassesTheLimit() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine memlock=64K
         process app cap=ipc_lock
         device gpu
@@ -124,7 +124,7 @@ final class DeviceMapTests: XCTestCase {
     // MARK: - IOVAs
 
     func testIOVARangesAreSizeAlignedAndDisjoint() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap a 12K
@@ -156,7 +156,7 @@ final class DeviceMapTests: XCTestCase {
     /// The IOVA allocator rounds sizes below 32 pages up to a power of two and allocates that much
     /// (reference §4.4): a 3-page mapping occupies 4 pages of IOVA space, so nothing else lands in the 4th.
     func testIOVAAllocatorReservesTheRoundedUpSize() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap a 12K
@@ -182,7 +182,7 @@ final class DeviceMapTests: XCTestCase {
     /// VFIO has no can_do_mlock() check: with RLIMIT_MEMLOCK 0 the map fails the limit test with
     /// ENOMEM (reference §3.2; EPERM is mlock's and ib_umem_get's answer).
     func testMapWithMemlockZeroIsENOMEM() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app memlock=0
         device gpu
         app mmap buf 16K
@@ -221,26 +221,26 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testIOVAOptionIsHonouredExactlyEvenUnalignedToTheSize() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 64K
         app write buf
         """)
         s.ok("gpu map app.buf iova=0x3000")
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertEqual(s.mapping("gpu", "app", "buf")?.iova, 0x3000)
         XCTAssertEqual(s.ioptes("gpu"), pfns.enumerated().map { IOPTEView(0x3000 + UInt64($0.offset) * pageSize, UInt64($0.element) << pageShift, pageSize) })
     }
 
     func testIOVAUnalignedTo4KIsEINVALAndTakesNothing() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 16K
         app write buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         let before = s.counts(pfns)
         s.expect("gpu map app.buf iova=0x1800", .errno("EINVAL"))
         XCTAssertEqual(s.counts(pfns), before, "the pins taken before the check are given back")
@@ -249,8 +249,48 @@ final class DeviceMapTests: XCTestCase {
         XCTAssertEqual(s.ioptes("gpu"), [])
     }
 
+    /// The fifth way a map fails: iommu_map runs out of memory for I/O page-table pages, after the
+    /// pins were taken and some IOPTEs set. Here the OOM killer takes the mapping process itself (its
+    /// page tables are all it can free), the tables still do not fit, and the map fails. Everything
+    /// the map took must go back: no pin may outlive it, no IOPTE stay without a mapping. (Before
+    /// the fix the pins stayed, so the dead process's frames were never freed, and so did the IOPTEs.)
+    func testMapThatRunsOutOfIOPageTablesGivesBackItsPinsAndIOPTEs() throws {
+        // arm-v7s needs a leaf table per MiB of IOVA; the process's own page tables take one per
+        // 2 MiB, so killing it frees fewer frames than the map still needs.
+        let machine = """
+            machine ram=16M thp=never memlock=64M
+            process app
+            device gpu iommu=arm-v7s pagesizes=4K
+            """
+        // A buffer that leaves at most one frame free once written, found by trying sizes.
+        let free = scenario(machine).state.phys.freeFrames
+        var found: (EngineRun, String)?
+        for pages in (free - free / 512 - 8)..<free {
+            let source = machine + "\napp mmap buf \(pages * 4096)\napp write buf"
+            let t = run(source)
+            guard t.last.outcome == .ok else { break }
+            if t.state.phys.freeFrames <= 1 {
+                found = (t, source)
+                break
+            }
+        }
+        var (s, source) = try XCTUnwrap(found, "a buffer size that fills memory")
+        let pfns = s.pfns("app", "buf")
+        let r = s.expect("gpu map app.buf", .oom)
+        XCTAssertTrue(r.text.contains("out of memory for I/O page-table pages"), r.text)
+        XCTAssertTrue(r.events.oomVictims.map(\.name) == ["app"], "the OOM killer took the mapping process")
+        XCTAssertFalse(s.meta("app").alive)
+        XCTAssertEqual(s.meta("app").lockedVMPages, 0)
+        XCTAssertEqual(pfns.filter { s.pincount($0) > 0 }, [], "no pin outlives the failed map")
+        XCTAssertEqual(pfns.filter { s.use($0) != .free }, [], "the dead process's pages are freed once unpinned")
+        XCTAssertEqual(s.ioptes("gpu"), [], "the IOPTEs set before the failure are gone")
+        XCTAssertEqual(s.dev("gpu").mappings, [])
+        // And the failed map undoes exactly, like every step.
+        assertEveryStepUndoes(source + "\ngpu map app.buf")
+    }
+
     func testMappingOverAMappingIsEEXIST() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap a 16K
@@ -260,7 +300,7 @@ final class DeviceMapTests: XCTestCase {
         gpu map app.a iova=0x100000
         """)
         let ioptes = s.ioptes("gpu")
-        let pa = s.pfns("app", "a"), pb = s.pfns("app", "b")
+        let pa = s.pageFrames("app", "a"), pb = s.pageFrames("app", "b")
         let before = s.counts(pa + pb)
         // The same buffer again.
         s.expect("gpu map app.a", .errno("EEXIST"))
@@ -278,7 +318,7 @@ final class DeviceMapTests: XCTestCase {
     // MARK: - Large IOPTEs for physically contiguous memory
 
     func testLinearUMPGets2MIOPTEsOnVTd() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         device gpu iommu=vtd
@@ -286,7 +326,7 @@ final class DeviceMapTests: XCTestCase {
         """)
         s.ok("gpu map app.u")
         let m = s.mapping("gpu", "app", "u")!
-        let pa = UInt64(s.pfns("app", "u")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "u")[0]) << pageShift
         XCTAssertEqual(s.ioptes("gpu"), ioRun(m.iova, pa, 2 * ioM, count: 4))
         XCTAssertEqual(m.pinnedPages, 0, "UMP memory is not pinned")
         XCTAssertEqual(m.lockedPages, 0)
@@ -294,13 +334,13 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testCMAHeapDmabufGets2MIOPTEsOnVTd() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M cma=32M
         process app
         device gpu iommu=vtd
         app dmabuf-alloc d 4M heap=cma
         """)
-        let pfns = s.pfns("app", "d")
+        let pfns = s.pageFrames("app", "d")
         XCTAssertEqual(pfns, Array(pfns[0]..<(pfns[0] + 1024)), "the CMA heap is physically contiguous")
         XCTAssertTrue(pfns.allSatisfy { s.state.phys.isCMA($0) })
         s.ok("gpu map app.d")
@@ -309,7 +349,7 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testV7sSectionsAndSupersections() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         device isp iommu=arm-v7s
@@ -319,10 +359,10 @@ final class DeviceMapTests: XCTestCase {
         """)
         s.ok("isp map app.s")
         let ms = s.mapping("isp", "app", "s")!
-        XCTAssertEqual(s.ioptes("isp"), ioRun(ms.iova, UInt64(s.pfns("app", "s")[0]) << pageShift, ioM, count: 2))
+        XCTAssertEqual(s.ioptes("isp"), ioRun(ms.iova, UInt64(s.pageFrames("app", "s")[0]) << pageShift, ioM, count: 2))
         // The 16M-aligned 16M inside the linear buffer: the IOVA allocator aligns a 16M range to 16M,
         // so a supersection fits.
-        let pa = UInt64(s.pfns("app", "big")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "big")[0]) << pageShift
         let off = (16 * ioM - pa % (16 * ioM)) % (16 * ioM)
         s.ok("jpeg map app.big \(off) 16M")
         let mb = s.mapping("jpeg", "app", "big")!
@@ -331,14 +371,14 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testPagesizes4KForces4KIOPTEs() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         device gpu iommu=vtd pagesizes=4K
         device isp iommu=arm-v7s pagesizes=4K
         app ump-alloc u 4M linear
         """)
-        let pa = UInt64(s.pfns("app", "u")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "u")[0]) << pageShift
         s.ok("gpu map app.u")
         s.ok("isp map app.u")
         XCTAssertEqual(s.ioptes("gpu"), ioRun(s.mapping("gpu", "app", "u")!.iova, pa, pageSize, count: 1024))
@@ -347,7 +387,7 @@ final class DeviceMapTests: XCTestCase {
 
     /// A THP-backed buffer is physically contiguous in 2M pieces: VFIO maps each run, 2M IOPTEs.
     func testTHPBackedBufferGets2MIOPTEs() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M thp=madvise
         process app cap=ipc_lock
         device gpu
@@ -357,7 +397,7 @@ final class DeviceMapTests: XCTestCase {
         XCTAssertTrue(s.ptes("app", "buf").allSatisfy { $0.present }, "every page is present")
         s.ok("gpu map app.buf")
         let m = s.mapping("gpu", "app", "buf")!
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertEqual(s.ioptes("gpu"), (0..<4).map { IOPTEView(m.iova + UInt64($0) * 2 * ioM, UInt64(pfns[$0 * 512]) << pageShift, 2 * ioM) })
         // THP folios: FOLL_PIN on a large folio adds 1 per page and counts the pin exactly.
         XCTAssertEqual(Set(s.counts(pfns).map(\.pin)), [1])
@@ -366,7 +406,7 @@ final class DeviceMapTests: XCTestCase {
     // MARK: - I/O page-table pages
 
     func testIOPageTablePagesAreFramesAndTheRootExistsFromCreation() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         app mmap buf 16K
@@ -403,13 +443,13 @@ final class DeviceMapTests: XCTestCase {
     // MARK: - Unmap
 
     func testUnmapRemovesIOPTEsUnpinsAndUncharges() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 64K
         app write buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         let before = s.counts(pfns)
         s.ok("gpu map app.buf")
         s.ok("gpu dma app.buf write")
@@ -426,14 +466,14 @@ final class DeviceMapTests: XCTestCase {
 
     /// Unmapping the only thing that kept a frame alive (the process munmapped it) frees the frame.
     func testUnmapFreesFramesOnlyThePinKeptAlive() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 16K
         app write buf
         gpu map app.buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         s.ok("app munmap buf")
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1024, map: 0, pin: 1), count: 4))
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .anon })
@@ -442,7 +482,7 @@ final class DeviceMapTests: XCTestCase {
     }
 
     func testLazyUnmapLeavesStaleEntriesUsableUntilTheNextMap() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu flush=lazy
         app mmap buf 64K
@@ -453,7 +493,7 @@ final class DeviceMapTests: XCTestCase {
         """)
         let filled = s.dev("gpu").iotlb.entryCount
         XCTAssertEqual(filled, 16)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         s.ok("gpu unmap app.buf")
         XCTAssertEqual(s.ioptes("gpu"), [], "the IOPTEs go at once")
         XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1, map: 1, pin: 0), count: 16), "and the pages are unpinned")
@@ -485,7 +525,7 @@ final class DeviceMapTests: XCTestCase {
         var lines = ["machine ram=128M", "process app cap=ipc_lock", "device gpu flush=lazy iotlb=512"]
         for i in 0..<256 { lines.append("app mmap b\(i) 4K") }
         for i in 0..<256 { lines.append("gpu map app.b\(i)") }
-        var s = ioBoot(lines.joined(separator: "\n"))
+        var s = scenario(lines.joined(separator: "\n"))
         for i in 0..<256 { s.ok("gpu dma app.b\(i) write") }
         XCTAssertEqual(s.dev("gpu").iotlb.entryCount, 256)
         for i in 0..<255 { s.ok("gpu unmap app.b\(i)") }
@@ -503,7 +543,7 @@ final class DeviceMapTests: XCTestCase {
 
     /// Strict flush: the same sequence never reaches freed memory.
     func testStrictUnmapLeavesNothingToHit() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu flush=strict
         app mmap buf 64K
