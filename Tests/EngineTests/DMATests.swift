@@ -9,7 +9,7 @@ final class DMATests: XCTestCase {
     // MARK: - Counting
 
     func testSequentialDMACountsOneMissPerPage() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu pagesizes=4K iotlb=64 walk=300 hit=2
         app mmap buf 64K
@@ -27,7 +27,7 @@ final class DMATests: XCTestCase {
 
     /// A 2M IOPTE is one IOTLB entry and one shorter walk (its leaf sits a level up).
     func testA2MIOPTEIsOneEntryAndAShorterWalk() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         device gpu iotlb=64 walk=300
@@ -41,7 +41,7 @@ final class DMATests: XCTestCase {
     }
 
     func testAccessCrossingAPageNeedsBothTranslations() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu pagesizes=4K
         app mmap buf 16K
@@ -56,7 +56,7 @@ final class DMATests: XCTestCase {
 
     // MARK: - pcie-bench shape (§5.1)
 
-    func ioMissRate(_ s: inout IOScenario, _ dev: String, _ line: String) -> Double {
+    func ioMissRate(_ s: inout EngineRun, _ dev: String, _ line: String) -> Double {
         let before = s.dev(dev).stats
         s.ok(line)
         let after = s.dev(dev).stats
@@ -64,7 +64,7 @@ final class DMATests: XCTestCase {
     }
 
     func test4KIOPTEs256KWindowAlmostNeverMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app cap=ipc_lock
         device gpu iotlb=64 pagesizes=4K
         app mmap w 256K
@@ -78,7 +78,7 @@ final class DMATests: XCTestCase {
     }
 
     func test4KIOPTEs16MWindowAlmostAlwaysMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app cap=ipc_lock
         device gpu iotlb=64 pagesizes=4K
         app mmap w 16M
@@ -92,7 +92,7 @@ final class DMATests: XCTestCase {
     }
 
     func test2MIOPTEsFromTHP64MWindowAlmostNeverMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=256M thp=madvise
         process app cap=ipc_lock
         device gpu iotlb=64
@@ -107,7 +107,7 @@ final class DMATests: XCTestCase {
     }
 
     func test2MIOPTEsFromLinearUMP64MWindowAlmostNeverMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=256M
         process app
         device gpu iotlb=64
@@ -121,7 +121,7 @@ final class DMATests: XCTestCase {
     }
 
     func test2MIOPTEsFromCMAHeap64MWindowAlmostNeverMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=256M cma=96M
         process app
         device gpu iotlb=64
@@ -136,7 +136,7 @@ final class DMATests: XCTestCase {
 
     /// The same 64M linear buffer with superpages disabled (the `-nosp` runs) misses almost always.
     func testSameBufferWithout2MAlmostAlwaysMisses() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=256M
         process app
         device gpu iotlb=64 pagesizes=4K
@@ -156,7 +156,7 @@ final class DMATests: XCTestCase {
         gpu map app.w
         gpu dma app.w read pattern=random size=64 count=5000
         """
-        let a = ioBoot(src), b = ioBoot(src)
+        let a = scenario(src), b = scenario(src)
         XCTAssertTrue(a.dev("gpu") == b.dev("gpu"))
         XCTAssertEqual(a.dev("gpu").stats.accesses, 5000)
     }
@@ -164,7 +164,7 @@ final class DMATests: XCTestCase {
     // MARK: - SVA (§6.5)
 
     func testSVANoPinNoIOPTEsIOPageFaultsFaultPagesIn() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device acc iommu=sva iotlb=64 walk=300
         app mmap buf 64K
@@ -179,8 +179,8 @@ final class DMATests: XCTestCase {
         XCTAssertEqual(s.dev("acc").stats, DeviceStats(accesses: 16, hits: 0, misses: 16, walks: 16, stallNs: 16 * 4 * 300,
                                                        faults: 0, hazards: 0, ioPageFaults: 16))
         let ptes = s.ptes("app", "buf")
-        XCTAssertTrue(ptes.allSatisfy { $0.present && $0.writable && !$0.isZero }, "the CPU fault path made them present: \(ptes)")
-        XCTAssertEqual(s.counts(s.pfns("app", "buf")), Array(repeating: IOFrameCounts(ref: 1, map: 1, pin: 0), count: 16), "nothing pinned")
+        XCTAssertTrue(ptes.allSatisfy { $0.present && $0.writable && !$0.zero }, "the CPU fault path made them present: \(ptes)")
+        XCTAssertEqual(s.counts(s.pageFrames("app", "buf")), Array(repeating: IOFrameCounts(ref: 1, map: 1, pin: 0), count: 16), "nothing pinned")
         XCTAssertEqual(s.ioptes("acc"), [])
         // Present now: no more I/O page faults, all hits.
         s.ok("acc dma app.buf write size=4K")
@@ -190,7 +190,7 @@ final class DMATests: XCTestCase {
 
     /// SVA pages stay reclaimable; after reclaim the device faults them back in.
     func testSVAPagesCanBeReclaimedAndFaultBackIn() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine swap=16M
         process app
         device acc iommu=sva
@@ -199,7 +199,7 @@ final class DMATests: XCTestCase {
         acc dma app.buf write size=4K
         """)
         s.ok("pressure 64K")
-        XCTAssertTrue(s.ptes("app", "buf").allSatisfy(\.isSwap), "unpinned SVA pages are reclaimed")
+        XCTAssertTrue(s.ptes("app", "buf").allSatisfy(\.swapped), "unpinned SVA pages are reclaimed")
         s.ok("acc dma app.buf read size=4K")
         XCTAssertEqual(s.dev("acc").stats.ioPageFaults, 32)
         XCTAssertTrue(s.ptes("app", "buf").allSatisfy(\.present))
@@ -208,14 +208,14 @@ final class DMATests: XCTestCase {
     // MARK: - No IOMMU
 
     func testIOMMUNoneHasNoIOPTEsAndNoIOTLBStats() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device dma0 iommu=none
         app mmap buf 64K
         app write buf
         """)
         s.ok("dma0 map app.buf")
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         XCTAssertEqual(s.ioptes("dma0"), [])
         XCTAssertEqual(s.dev("dma0").tablePages, [:])
         XCTAssertEqual(s.mapping("dma0", "app", "buf")?.iova, UInt64(pfns[0]) << pageShift, "the device is given physical addresses")
@@ -228,13 +228,13 @@ final class DMATests: XCTestCase {
     // MARK: - transient
 
     func testTransientPinsOnlyInsideTheStep() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu
         app mmap buf 64K
         app write buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         let before = s.counts(pfns)
         s.ok("gpu dma app.buf write transient")
         XCTAssertEqual(s.counts(pfns), before)

@@ -14,23 +14,19 @@ final class FaultTests: XCTestCase {
         """
 
     // §1.1: a special PTE to the zero page, read-only; no refcount/mapcount taken, no RSS, no anon_vma.
+    // The whole state is checked: besides the PTEs, only the first touch's page tables change.
     func testReadOfUntouchedPrivatePageMapsTheZeroPageReadOnly() {
         var r = run("""
             process app
             app mmap buf 64K
             """)
-        let zeroBefore = r.frame(r.zeroPfn)
-        let freeBefore = r.state.phys.freeFrames
-        r.step("app read buf")
-        XCTAssertEqual(r.last.outcome, .ok)
-        XCTAssertEqual(r.ptes("app", "buf"), Array(repeating: .zeroPage(r.zeroPfn), count: 16))
-        XCTAssertEqual(r.frame(r.zeroPfn), zeroBefore, "the zero page's refcount/mapcount must not change")
-        XCTAssertEqual(r.meta("app").rssPages, 0)
-        XCTAssertEqual(r.frames(use: .anon), [], "a read fault allocates no anonymous page")
-        // Only page tables were allocated: PUD, PMD and PTE table for the first touch of the mmap area.
-        XCTAssertEqual(freeBefore - r.state.phys.freeFrames, 3)
-        let v = r.meta("app").vmas[r.meta("app").vmaIndex(containing: r.buffer("app", "buf").start)!]
-        XCTAssertEqual(v.anonVMA, 0, "the zero-page path of do_anonymous_page does not call anon_vma_prepare")
+        let vas = r.vpns("app", "buf").map { $0 << pageShift }
+        r.assertStep("app read buf") { s, after in
+            for va in vas { s.processes["app"]!.pages[va] = .zeroPage(Int(s.machine.zeroPfn)) }
+            // PUD, PMD and PTE table for the first touch of the mmap area; nothing else is allocated,
+            // the zero page's counts do not move, and the VMA gets no anon_vma.
+            s.addPageTables("app", count: 3, after: after)
+        }
         XCTAssertEqual(r.last.events[.zeroPageMapped], 16)
     }
 
@@ -40,21 +36,23 @@ final class FaultTests: XCTestCase {
             process app
             app mmap buf 64K
             """)
-        let freeBefore = r.state.phys.freeFrames
-        r.step("app write buf")
-        XCTAssertEqual(r.last.outcome, .ok)
-        let ptes = r.ptes("app", "buf")
-        let pfns = ptes.compactMap(\.pfn)
-        XCTAssertEqual(pfns.count, 16)
-        XCTAssertEqual(Set(pfns).count, 16, "every page gets its own frame")
-        XCTAssertFalse(pfns.contains(r.zeroPfn))
-        XCTAssertEqual(ptes, pfns.map { PTEView.page($0, writable: true) })
+        let vas = r.vpns("app", "buf").map { $0 << pageShift }
         let pid = r.pid("app")
-        XCTAssertEqual(pfns.map(r.frame), Array(repeating: .anon(ref: 1, map: 1, exclusive: true, owner: pid), count: 16))
-        XCTAssertEqual(r.meta("app").rssPages, 16)
-        XCTAssertEqual(freeBefore - r.state.phys.freeFrames, 16 + 3, "16 pages and 3 page-table pages")
-        let v = r.meta("app").vmas[r.meta("app").vmaIndex(containing: r.buffer("app", "buf").start)!]
-        XCTAssertNotEqual(v.anonVMA, 0, "a write fault prepares the VMA's anon_vma")
+        let v = r.meta("app").vmaIndex(containing: vas[0])!
+        r.assertStep("app write buf") { s, after in
+            let pfns = vas.map { va in after.page(0, vpn: va >> pageShift).pte.pfn ?? -1 }
+            XCTAssertEqual(Set(pfns).count, 16, "every page gets its own frame")
+            XCTAssertFalse(pfns.contains(Int(s.machine.zeroPfn)))
+            for (va, pfn) in zip(vas, pfns) {
+                s.processes["app"]!.pages[va] = .page(pfn, writable: true)
+                s.frames[pfn] = .anon(ref: 1, map: 1, exclusive: true, owner: pid)
+            }
+            s.processes["app"]!.counters.rssPages += 16
+            s.addPageTables("app", count: 3, after: after)
+            // A write fault prepares the VMA's anon_vma.
+            s.processes["app"]!.vmas[v].anonVMA = s.machine.nextAnonVMA
+            s.machine.nextAnonVMA += 1
+        }
     }
 
     // §1.3: write after read goes through do_wp_page → wp_page_copy; the zero page stays untouched.

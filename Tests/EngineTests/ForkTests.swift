@@ -14,6 +14,7 @@ final class ForkTests: XCTestCase {
         """
 
     // copy_present_ptes: refcount +1, mapcount +1, PageAnonExclusive cleared, both PTEs read-only.
+    // The whole state is checked: the child is the parent's address space with its own page tables.
     func testForkMakesAnonPagesSharedReadOnlyInBoth() {
         var r = run("""
             process app
@@ -21,14 +22,28 @@ final class ForkTests: XCTestCase {
             app write buf
             """)
         let pfns = r.pfns("app", "buf")
-        r.step("app fork kid")
-        XCTAssertEqual(r.last.outcome, .ok)
-        let shared = pfns.map { PTEView.page($0, writable: false) }
-        XCTAssertEqual(r.ptes("app", "buf"), shared, "the parent's PTEs are write-protected")
-        XCTAssertEqual(r.ptes("kid", "buf"), shared, "the child maps the same frames read-only")
-        XCTAssertEqual(pfns.map(r.frame), Array(repeating: .anon(ref: 2, map: 2, exclusive: false, owner: r.pid("app")), count: 16))
-        XCTAssertEqual(r.meta("app").rssPages, 16)
-        XCTAssertEqual(r.meta("kid").rssPages, 16)
+        let appPid = r.pid("app")
+        r.assertStep("app fork kid") { s, after in
+            var app = s.processes["app"]!
+            for (va, e) in app.pages where !e.zero && e.pfn.map(pfns.contains) == true {
+                app.pages[va] = .page(e.pfn!, writable: false)
+            }
+            for pfn in pfns { s.frames[pfn] = .anon(ref: 2, map: 2, exclusive: false, owner: appPid) }
+            s.processes["app"] = app
+            // dup_mmap: the parent's VMAs, each with an anon_vma getting one of its own, chained.
+            var kid = app
+            kid.tableFrames = []
+            kid.counters.pageTablePages = 0
+            for i in kid.vmas.indices where kid.vmas[i].anonVMA != 0 {
+                kid.vmas[i].anonVMA = s.machine.nextAnonVMA
+                kid.vmas[i].chainedAnonVMA = true
+                s.machine.nextAnonVMA += 1
+            }
+            s.processes["kid"] = kid
+            s.machine.nextPid += 1
+            // The child's PGD, and the PUD, PMD and PTE table copy_page_range needs.
+            s.addPageTables("kid", count: 4, after: after)
+        }
         XCTAssertEqual(r.shares("kid", "buf", with: "app"), Array(repeating: .sharedRO, count: 16))
     }
 
@@ -59,31 +74,33 @@ final class ForkTests: XCTestCase {
     func testChildWriteCopiesThenParentWriteReusesInPlace() {
         var r = run(Self.forked)
         let pfns = r.pfns("app", "buf")
+        let vas = r.vpns("app", "buf").map { $0 << pageShift }
         let appPid = r.pid("app"), kidPid = r.pid("kid")
-        r.step("kid write buf 0 4K")
-        XCTAssertEqual(r.last.outcome, .ok)
-        let kidPage0 = r.pfns("kid", "buf")[0]
-        XCTAssertFalse(pfns.contains(kidPage0))
-        XCTAssertEqual(r.ptes("kid", "buf"), [PTEView.page(kidPage0, writable: true)] + pfns.dropFirst().map { PTEView.page($0, writable: false) })
-        XCTAssertEqual(r.frame(kidPage0), .anon(ref: 1, map: 1, exclusive: true, owner: kidPid))
-        XCTAssertEqual(r.frame(pfns[0]), .anon(ref: 1, map: 1, exclusive: false, owner: appPid))
-        XCTAssertEqual(r.ptes("app", "buf"), pfns.map { PTEView.page($0, writable: false) }, "the parent is not touched")
-        XCTAssertEqual(r.meta("kid").rssPages, 16)
+        r.assertStep("kid write buf 0 4K") { s, after in
+            let kidPage0 = after.page(1, vpn: vas[0] >> pageShift).pte.pfn ?? -1
+            XCTAssertFalse(pfns.contains(kidPage0))
+            s.processes["kid"]!.pages[vas[0]] = .page(kidPage0, writable: true)
+            s.frames[kidPage0] = .anon(ref: 1, map: 1, exclusive: true, owner: kidPid)
+            // The parent's page is mapped once now, but not exclusive: the parent is not touched.
+            s.frames[pfns[0]] = .anon(ref: 1, map: 1, exclusive: false, owner: appPid)
+        }
         XCTAssertEqual(r.last.events[.wpPageCopy(.sharedPage)], 1)
 
-        let free = r.state.phys.freeFrames
-        r.step("app write buf 0 4K")
-        XCTAssertEqual(r.ptes("app", "buf")[0], .page(pfns[0], writable: true), "reused in place")
-        XCTAssertEqual(r.frame(pfns[0]), .anon(ref: 1, map: 1, exclusive: true, owner: appPid))
-        XCTAssertEqual(r.state.phys.freeFrames, free, "no allocation for a reuse")
+        // Refcount back to 1: reused in place, no allocation.
+        r.assertStep("app write buf 0 4K") { s, _ in
+            s.processes["app"]!.pages[vas[0]] = .page(pfns[0], writable: true)
+            s.frames[pfns[0]] = .anon(ref: 1, map: 1, exclusive: true, owner: appPid)
+        }
         XCTAssertEqual(r.last.events[.wpPageReuse(.refcount)], 1)
 
-        r.step("app write buf 4K 4K")
-        let appPage1 = r.pfns("app", "buf")[1]
-        XCTAssertNotEqual(appPage1, pfns[1], "still shared with the child: copied")
-        XCTAssertEqual(r.frame(appPage1), .anon(ref: 1, map: 1, exclusive: true, owner: appPid))
-        XCTAssertEqual(r.frame(pfns[1]), .anon(ref: 1, map: 1, exclusive: false, owner: appPid))
-        XCTAssertEqual(r.ptes("kid", "buf")[1], .page(pfns[1], writable: false))
+        // Still shared with the child: copied.
+        r.assertStep("app write buf 4K 4K") { s, after in
+            let appPage1 = after.page(0, vpn: vas[1] >> pageShift).pte.pfn ?? -1
+            XCTAssertNotEqual(appPage1, pfns[1])
+            s.processes["app"]!.pages[vas[1]] = .page(appPage1, writable: true)
+            s.frames[appPage1] = .anon(ref: 1, map: 1, exclusive: true, owner: appPid)
+            s.frames[pfns[1]] = .anon(ref: 1, map: 1, exclusive: false, owner: appPid)
+        }
         XCTAssertEqual(r.shares("app", "buf", with: "kid"),
                        [.privateRW, .privateRW] + Array(repeating: .sharedRO, count: 14))
     }

@@ -115,7 +115,7 @@ final class IOMMUPgsizeTests: XCTestCase {
 
     /// A linear 4M UMP buffer (2M-aligned frames) mapped at IOVAs of different alignment.
     func testMapHonoursIOVAAndSplitsByItsAlignment() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=128M
         process app
         device gpu iommu=vtd
@@ -123,7 +123,7 @@ final class IOMMUPgsizeTests: XCTestCase {
         device isp iommu=vtd
         app ump-alloc u 4M linear
         """)
-        let pa = UInt64(s.pfns("app", "u")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "u")[0]) << pageShift
         XCTAssertEqual(pa % (2 * ioM), 0, "a linear UMP buffer of 4M is at least 2M-aligned")
         s.ok("gpu map app.u iova=0x200000")
         XCTAssertEqual(s.ioptes("gpu"), ioRun(0x200000, pa, m2, count: 2))
@@ -137,13 +137,13 @@ final class IOMMUPgsizeTests: XCTestCase {
 
     /// arm-v7s: 64K large pages when iova is only 64K-aligned against a 1M-aligned pa.
     func testV7sMapsWith64KWhenIOVAIsOnly64KAligned() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=64M
         process app
         device isp iommu=arm-v7s
         app ump-alloc u 1M linear
         """)
-        let pa = UInt64(s.pfns("app", "u")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "u")[0]) << pageShift
         XCTAssertEqual(pa % m1, 0)
         s.ok("isp map app.u iova=0x10000")
         XCTAssertEqual(s.ioptes("isp"), ioRun(0x10000, pa, k64, count: 16))
@@ -152,13 +152,13 @@ final class IOMMUPgsizeTests: XCTestCase {
     /// The reference's v7s example through the Engine: a 2M+64K linear buffer at iova 0x10000 whose
     /// pa has the same offset within 1M gives 64K×15, 1M×1, 64K×2.
     func testV7sWorkedExampleThroughMap() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=64M
         process app
         device isp iommu=arm-v7s
         app ump-alloc u 4M linear
         """)
-        let pa = UInt64(s.pfns("app", "u")[0]) << pageShift
+        let pa = UInt64(s.pageFrames("app", "u")[0]) << pageShift
         // Map the part of the buffer that starts 64K into it: pa ≡ 0x10000 (mod 1M), like iova.
         s.ok("isp map app.u 64K 2112K iova=0x10000")
         let pa0 = pa + 0x10000

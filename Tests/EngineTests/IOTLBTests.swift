@@ -186,9 +186,9 @@ final class IOTLBTests: XCTestCase {
     // MARK: - Through dma-trace
 
     /// A device with 4K IOPTEs over 256 pages mapped at IOVA 1M; trace page numbers 256...511.
-    func ioTraceScenario(_ deviceOptions: String, trace: [UInt64]) -> IOScenario {
+    func ioTraceScenario(_ deviceOptions: String, trace: [UInt64]) -> EngineRun {
         let traces = IOArrayTraces(files: ["t.txt": trace.map { 256 + $0 }])
-        return ioBoot("""
+        return scenario("""
         process app
         device gpu pagesizes=4K \(deviceOptions)
         app mmap buf 1M
@@ -232,7 +232,7 @@ final class IOTLBTests: XCTestCase {
         let pages: [UInt64] = [0, 0, 1, 0, 2, 1]
         let addrs = pages.map { (256 + $0) << pageShift + 0x123 }
         let traces = IOArrayTraces(files: ["a.txt": addrs])
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu pagesizes=4K iotlb=64
         app mmap buf 1M
@@ -247,7 +247,7 @@ final class IOTLBTests: XCTestCase {
         let trace = ioTrace(seed: 13, count: 10000, pages: 256, hot: 80)
         func runIt(seed: Int) -> DeviceState {
             let traces = IOArrayTraces(files: ["t.txt": trace.map { 256 + $0 }])
-            var s = ioBoot("""
+            var s = scenario("""
             machine seed=\(seed)
             process app
             device gpu pagesizes=4K iotlb=64 policy=random
@@ -267,7 +267,7 @@ final class IOTLBTests: XCTestCase {
     /// An address no IOPTE translates is an IOMMU fault, counted and reported as the step's outcome.
     func testDMATraceToAnUnmappedIOVAFaults() {
         let traces = IOArrayTraces(files: ["t.txt": [256, 257, 9999]])
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         device gpu pagesizes=4K
         app mmap buf 1M

@@ -12,7 +12,7 @@ final class IOUndoTests: XCTestCase {
     ])
 
     func testEveryStepUndoesAcrossPinningIOMMUAndSharing() {
-        let records = ioAssertEveryStepUndoes("""
+        let records = assertEveryStepUndoes("""
         machine ram=128M cma=32M swap=16M memlock=1M seed=3
         process app
         process other
@@ -88,7 +88,7 @@ final class IOUndoTests: XCTestCase {
     }
 
     func testEveryStepUndoesOnTheLegacyKernel() {
-        ioAssertEveryStepUndoes("""
+        assertEveryStepUndoes("""
         machine kernel=legacy ump-limit=memlock memlock=4M
         process app
         device gpu flush=lazy
@@ -120,7 +120,7 @@ final class IOUndoTests: XCTestCase {
         var lines = ["machine ram=64M", "process app cap=ipc_lock", "device gpu flush=lazy iotlb=8"]
         for i in 0..<256 { lines.append("app mmap b\(i) 4K") }
         for i in 0..<256 { lines.append("gpu map app.b\(i)") }
-        var s = ioBoot(lines.joined(separator: "\n"))
+        var s = scenario(lines.joined(separator: "\n"))
         for i in 0..<255 { s.ok("gpu unmap app.b\(i)") }
         let before = s.state
         let beforeJSON = s.engine.stateJSON()

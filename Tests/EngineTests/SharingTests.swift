@@ -5,14 +5,14 @@ import XCTest
 @testable import Engine
 
 final class SharingTests: XCTestCase {
-    func ioUMPIds(_ s: IOScenario) -> [Int32] {
+    func ioUMPIds(_ s: EngineRun) -> [Int32] {
         s.state.kernelBuffers.filter { $0.kind == .ump && !$0.freed }.map(\.id).sorted()
     }
 
     // MARK: - UMP
 
     func testSecureIdsAreTheLowestFree() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         """)
         let r1 = s.ok("app ump-alloc a 64K")
@@ -34,20 +34,20 @@ final class SharingTests: XCTestCase {
     }
 
     func testAnyProcessMayImportBySecureId() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         process spy
         app ump-alloc fb 256K
         app write fb
         """)
         s.ok("spy ump-import stolen 1")
-        XCTAssertEqual(s.pfns("spy", "stolen"), s.pfns("app", "fb"), "the same frames, no ownership check")
+        XCTAssertEqual(s.pageFrames("spy", "stolen"), s.pageFrames("app", "fb"), "the same frames, no ownership check")
         XCTAssertEqual(s.buffer("spy", "stolen").kind, .ump)
         s.ok("spy write stolen")
-        XCTAssertEqual(s.pfns("spy", "stolen"), s.pfns("app", "fb"), "writes go to the shared frames (no COW on VM_PFNMAP)")
+        XCTAssertEqual(s.pageFrames("spy", "stolen"), s.pageFrames("app", "fb"), "writes go to the shared frames (no COW on VM_PFNMAP)")
         s.expect("spy ump-import nothing 7", .errno("EINVAL"))
         // The creator letting go does not free it while the importer holds it.
-        let pfns = s.pfns("app", "fb")
+        let pfns = s.pageFrames("app", "fb")
         s.ok("app free fb")
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .ump })
         s.ok("spy free stolen")
@@ -55,13 +55,13 @@ final class SharingTests: XCTestCase {
     }
 
     func testUMPIsNotPinnedNorChargedAndIsNotInRSS() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine memlock=64K
         process app
         device gpu
         app ump-alloc u 1M
         """)
-        let pfns = s.pfns("app", "u")
+        let pfns = s.pageFrames("app", "u")
         XCTAssertEqual(s.meta("app").lockedVMPages, 0)
         XCTAssertEqual(s.meta("app").rssPages, 0)
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .ump })
@@ -71,7 +71,7 @@ final class SharingTests: XCTestCase {
     }
 
     func testUMPLimitNoneTakesMemoryUntilPressureOOMs() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ram=64M ump-limit=none memlock=8M
         process app
         """)
@@ -83,7 +83,7 @@ final class SharingTests: XCTestCase {
     }
 
     func testUMPLimitMemlockChargesLockedVM() {
-        var s = ioBoot("""
+        var s = scenario("""
         machine ump-limit=memlock memlock=8M
         process app
         process root cap=ipc_lock
@@ -104,7 +104,7 @@ final class SharingTests: XCTestCase {
     // MARK: - dma-buf
 
     func testOnlyHoldersOfTheFdMayMapADmabuf() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         process other
         device gpu
@@ -116,14 +116,14 @@ final class SharingTests: XCTestCase {
         s.ok("app send buf other")
         s.ok("gpu map other.buf")
         let m = s.mapping("gpu", "other", "buf")!
-        XCTAssertEqual(m.pfns.map(Int.init), s.pfns("app", "buf"))
-        XCTAssertEqual(s.pfns("other", "buf"), s.pfns("app", "buf"))
+        XCTAssertEqual(m.pfns.map(Int.init), s.pageFrames("app", "buf"))
+        XCTAssertEqual(s.pageFrames("other", "buf"), s.pageFrames("app", "buf"))
         XCTAssertEqual(m.pinnedPages, 0)
         XCTAssertEqual(s.meta("other").lockedVMPages, 0)
     }
 
     func testSendIsForDmabufsOnly() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         process other
         app ump-alloc u 64K
@@ -134,7 +134,7 @@ final class SharingTests: XCTestCase {
     }
 
     func testDmabufIsFreedWhenTheLastHolderExitsAndNoDeviceMapsIt() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         process other
         device gpu
@@ -142,7 +142,7 @@ final class SharingTests: XCTestCase {
         app send buf other
         gpu map other.buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         s.ok("app exit")
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .dmabuf }, "other still holds the fd")
         s.ok("other free buf")
@@ -153,7 +153,7 @@ final class SharingTests: XCTestCase {
     }
 
     func testDmabufFreedAtExitOfItsLastHolder() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         process other
         device gpu
@@ -161,7 +161,7 @@ final class SharingTests: XCTestCase {
         app send buf other
         gpu map app.buf
         """)
-        let pfns = s.pfns("app", "buf")
+        let pfns = s.pageFrames("app", "buf")
         s.ok("app exit")
         XCTAssertEqual(s.dev("gpu").mappings, [], "exit closes the files: the device mapping goes")
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .dmabuf })
@@ -170,13 +170,13 @@ final class SharingTests: XCTestCase {
     }
 
     func testForkInheritsTheFd() {
-        var s = ioBoot("""
+        var s = scenario("""
         process app
         app dmabuf-alloc buf 64K
         app fork child
         """)
-        let pfns = s.pfns("app", "buf")
-        XCTAssertEqual(s.pfns("child", "buf"), pfns)
+        let pfns = s.pageFrames("app", "buf")
+        XCTAssertEqual(s.pageFrames("child", "buf"), pfns)
         s.ok("app exit")
         XCTAssertTrue(pfns.allSatisfy { s.use($0) == .dmabuf })
         s.ok("child exit")

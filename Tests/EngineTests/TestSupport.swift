@@ -30,14 +30,17 @@ struct PTEView: Equatable, CustomStringConvertible {
         self.pfn = pfn
     }
 
-    init(_ e: PTE) {
-        present = e.present
-        zero = e.isZero
-        writable = e.writable
-        swapped = e.isSwap
-        huge = e.isHuge
-        pfn = e.present ? e.number : nil
+    /// What the query layer says of the page.
+    init(_ page: PageInfo) {
+        present = page.present
+        zero = page.pte.zero
+        writable = page.pte.writable
+        swapped = page.swapped
+        huge = page.pte.huge
+        pfn = page.pte.pfn
     }
+
+    var isNone: Bool { self == .none }
 
     /// A small zero-page PTE: present, read-only.
     static func zeroPage(_ zeroPfn: Int) -> PTEView { PTEView(present: true, zero: true, writable: false, pfn: zeroPfn) }
@@ -131,9 +134,16 @@ func standardVMAs(_ middle: [VMAView] = []) -> [VMAView] {
     return image + middle.sorted { $0.start < $1.start } + [stack]
 }
 
-/// A booted Engine driven one statement at a time (through a Timeline, so steps can be undone).
+/// A booted Engine driven one statement at a time (through a Timeline, so steps can be undone):
+/// the one harness every Engine test uses. Trace files come from `traces`.
 struct EngineRun {
     var timeline: Timeline
+    var traces: IOArrayTraces?
+
+    init(timeline: Timeline, traces: IOArrayTraces? = nil) {
+        self.timeline = timeline
+        self.traces = traces
+    }
 
     var engine: Engine { timeline.engine }
     var state: EngineState { timeline.engine.state }
@@ -149,11 +159,24 @@ struct EngineRun {
                 XCTFail("'\(line)' is not a statement", file: file, line: l)
                 return last
             }
-            return timeline.apply(st)
+            return timeline.apply(st, traces: traces)
         } catch {
             XCTFail("'\(line)' does not parse: \(error.rendered)", file: file, line: l)
             return last
         }
+    }
+
+    /// Applies a line and asserts its outcome.
+    @discardableResult
+    mutating func expect(_ line: String, _ outcome: Outcome, file: StaticString = #filePath, line l: UInt = #line) -> StepRecord {
+        let r = step(line, file: file, line: l)
+        XCTAssertEqual(r.outcome, outcome, "'\(line)': \(r.text)", file: file, line: l)
+        return r
+    }
+
+    @discardableResult
+    mutating func ok(_ line: String, file: StaticString = #filePath, line l: UInt = #line) -> StepRecord {
+        expect(line, .ok, file: file, line: l)
     }
 
     func p(_ name: String) -> Int {
@@ -161,9 +184,15 @@ struct EngineRun {
         return i
     }
 
+    func d(_ name: String) -> Int {
+        guard let i = state.deviceIndex(named: name) else { fatalError("no device \(name)") }
+        return i
+    }
+
     func meta(_ name: String) -> ProcessMeta { state.processes[p(name)].meta }
     func pt(_ name: String) -> PageTable { state.processes[p(name)].pt }
     func pid(_ name: String) -> Int32 { meta(name).pid }
+    func dev(_ name: String) -> DeviceState { state.devices[d(name)] }
 
     /// The named buffer; a test failure (and an empty buffer, so the test goes on) when there is none.
     func buffer(_ proc: String, _ buf: String, file: StaticString = #filePath, line: UInt = #line) -> Buffer {
@@ -180,25 +209,22 @@ struct EngineRun {
         return Array((b.firstPage >> pageShift)..<(b.endPage >> pageShift))
     }
 
-    /// Every PTE of a buffer, in address order.
-    func ptes(_ proc: String, _ buf: String) -> [PTEView] {
-        let table = pt(proc)
-        return vpns(proc, buf).map { PTEView(table.entry(vpn: $0)) }
-    }
+    /// Every page of a buffer, as the query layer describes it, in address order.
+    func ptes(_ proc: String, _ buf: String) -> [PTEView] { ptes(proc, vpns: vpns(proc, buf)) }
 
     /// PTEs of `proc` for an explicit page range (a buffer that no longer exists, say).
     func ptes(_ proc: String, vpns: [UInt64]) -> [PTEView] {
-        let table = pt(proc)
-        return vpns.map { PTEView(table.entry(vpn: $0)) }
+        let i = p(proc)
+        return vpns.map { PTEView(state.page(i, vpn: $0)) }
     }
 
     /// Every page of `proc`'s buffer compared with the same address in `other`.
     func shares(_ proc: String, _ buf: String, with other: String) -> [ShareView] {
-        let mine = pt(proc), theirs = pt(other)
+        let mine = p(proc), theirs = p(other)
         return vpns(proc, buf).map { vpn in
-            let a = mine.entry(vpn: vpn), b = theirs.entry(vpn: vpn)
-            let same = a.present && !a.isZero && b.present && !b.isZero && a.number == b.number
-            return ShareView(present: a.present, zero: a.isZero, writable: a.writable, sharedWithOther: same)
+            let a = state.page(mine, vpn: vpn), b = state.page(theirs, vpn: vpn)
+            let same = a.present && !a.pte.zero && b.present && !b.pte.zero && a.pte.pfn == b.pte.pfn
+            return ShareView(present: a.present, zero: a.pte.zero, writable: a.pte.writable, sharedWithOther: same)
         }
     }
 
@@ -208,6 +234,9 @@ struct EngineRun {
     func pfns(_ proc: String, _ buf: String) -> [Int] {
         ptes(proc, buf).compactMap { $0.present && !$0.zero ? $0.pfn : nil }
     }
+
+    /// The frame behind every page of a buffer (the zero page included; -1 when not present).
+    func pageFrames(_ proc: String, _ buf: String) -> [Int] { ptes(proc, buf).map { $0.pfn ?? -1 } }
 
     func vmas(_ proc: String) -> [VMAView] { meta(proc).vmas.map(VMAView.init) }
 
@@ -219,6 +248,21 @@ struct EngineRun {
     /// Frames owned by a pid (allocated on its behalf and not freed).
     func frames(owner: Int32) -> [Int] {
         state.phys.owner.indices.filter { state.phys.owner[$0] == owner }
+    }
+
+    func ioptes(_ dev: String) -> [IOPTEView] { self.dev(dev).sortedIOPTEs.map(IOPTEView.init) }
+
+    func mapping(_ dev: String, _ proc: String, _ buf: String) -> IOMapping? {
+        self.dev(dev).mappings.first { $0.process == proc && $0.buffer == buf }
+    }
+
+    func refcount(_ pfn: Int) -> Int32 { state.phys.refcount[pfn] }
+    func pincount(_ pfn: Int) -> Int32 { state.phys.pincount[pfn] }
+    func use(_ pfn: Int) -> FrameUse { state.phys.frameUse(pfn) }
+
+    /// (refcount, mapcount, pincount) of each frame.
+    func counts(_ pfns: [Int]) -> [IOFrameCounts] {
+        pfns.map { IOFrameCounts(ref: state.phys.refcount[$0], map: state.phys.mapcount[$0], pin: state.phys.pincount[$0]) }
     }
 }
 
@@ -304,13 +348,26 @@ func plan(_ source: String, file: StaticString = #filePath, line: UInt = #line) 
 
 extension XCTestCase {
     /// Boots the script's machine and applies its steps one by one (expects are not checked here).
-    func run(_ source: String, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
+    func run(_ source: String, traces: IOArrayTraces? = nil, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
         guard let plan = plan(source, file: file, line: line) else {
-            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())))
+            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())), traces: traces)
         }
-        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
-        for step in plan.steps { timeline.apply(step.statement, notes: step.notes) }
-        return EngineRun(timeline: timeline)
+        var r = EngineRun(timeline: Timeline(plan: plan), traces: traces)
+        for step in plan.steps { r.timeline.apply(step.statement, notes: step.notes, traces: traces) }
+        return r
+    }
+
+    /// The same, asserting that every step of the setup succeeds: a scenario to drive further.
+    func scenario(_ source: String, traces: IOArrayTraces? = nil, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
+        guard let plan = plan(source, file: file, line: line) else {
+            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())), traces: traces)
+        }
+        var r = EngineRun(timeline: Timeline(plan: plan), traces: traces)
+        for st in plan.steps {
+            let rec = r.timeline.apply(st.statement, notes: st.notes, traces: traces)
+            XCTAssertEqual(rec.outcome, .ok, "setup step '\(st.statement.text)': \(rec.text)", file: file, line: line)
+        }
+        return r
     }
 
     /// Runs `source` step by step; after every step, undoing it must give back exactly the state
@@ -318,7 +375,7 @@ extension XCTestCase {
     /// `engine` replaces the script's booted machine (for states a script cannot build).
     /// Returns the records (for checks that the scenario did what it meant to).
     @discardableResult
-    func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil, traces: (any TraceProvider)? = nil,
+    func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil, traces: IOArrayTraces? = nil,
                                file: StaticString = #filePath, line: UInt = #line) -> [StepRecord] {
         guard let plan = plan(source, file: file, line: line) else { return [] }
         var timeline = Timeline(engine: engine ?? Engine(config: MachineConfig(plan.machine)))
