@@ -56,7 +56,7 @@ final class SnapshotTests: XCTestCase {
         var app = try makeApp(Scenarios.fork, steps: 100)
         let child = app.session.state.processes[1].meta
         let buf = try XCTUnwrap(child.buffer(named: "buf"))
-        app.procCursor = (1, (buf.start >> 12) + 3)
+        app.process.cursor = (1, (buf.start >> 12) + 3)
         app.prepare()
         Snapshot.assert(app.screen(), named: "fork-child-page-selected-120x40")
     }
@@ -82,7 +82,7 @@ final class SnapshotTests: XCTestCase {
     func testInspectorOnASharedPage() throws {
         var app = try makeApp(Scenarios.fork, steps: 100)
         let buf = try XCTUnwrap(app.session.state.processes[1].meta.buffer(named: "buf"))
-        app.procCursor = (1, (buf.start >> 12) + 3)
+        app.process.cursor = (1, (buf.start >> 12) + 3)
         Snapshot.assert(app.press(.enter), named: "fork-inspector-120x40")
     }
 

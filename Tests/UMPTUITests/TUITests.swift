@@ -134,7 +134,7 @@ final class TUITests: XCTestCase {
         let st = app.session.state
         let buf = try XCTUnwrap(st.processes[1].meta.buffer(named: "buf"))
         let shared = (buf.start >> 12) + 3
-        app.procCursor = (1, shared)
+        app.process.cursor = (1, shared)
         let h = app.cache.highlight(app.session, app.selection())
         let pfn = st.processes[1].pt.entry(vpn: shared).number
         XCTAssertEqual(st.processes[0].pt.entry(vpn: shared).number, pfn)
@@ -142,13 +142,13 @@ final class TUITests: XCTestCase {
         XCTAssertTrue(h.pages[0]?.contains(shared) == true, "the parent's page maps the same frame")
         XCTAssertTrue(h.pages[1]?.contains(shared) == true)
         let copied = buf.start >> 12
-        app.procCursor = (1, copied)
+        app.process.cursor = (1, copied)
         let h2 = app.cache.highlight(app.session, app.selection())
         XCTAssertNil(h2.pages[0], "a COW copy is the child's alone")
         // Selecting the frame from the physical pane lights up both pages too.
         app.setFocus(.physical)
-        app.physZoom = 1
-        app.physCursor = pfn
+        app.physical.zoom = 1
+        app.physical.cursor = pfn
         let h3 = app.cache.highlight(app.session, app.selection())
         XCTAssertTrue(h3.pages[0]?.contains(shared) == true && h3.pages[1]?.contains(shared) == true)
     }
@@ -156,7 +156,7 @@ final class TUITests: XCTestCase {
     func testIOPTESelectionLightsUpItsFrameAndPage() throws {
         var app = try makeApp(Scenarios.device, steps: 100, width: 200, height: 60)
         app.setFocus(.device)
-        app.devCursor = (0, 0)
+        app.device.cursor = (0, 0)
         guard case let .iopte(_, iova)? = app.selection() else { return XCTFail("no IOPTE selected") }
         let e = try XCTUnwrap(app.session.state.devices[0].ioptes[iova])
         let h = app.cache.highlight(app.session, app.selection())
@@ -196,12 +196,12 @@ final class TUITests: XCTestCase {
         app.type("child.buf")
         _ = app.press(.enter)
         XCTAssertEqual(app.focus, .process)
-        XCTAssertEqual(app.procCursor?.proc, 1)
+        XCTAssertEqual(app.process.cursor?.proc, 1)
         _ = app.press(.char("/"))
         app.type("pfn 1000")
         _ = app.press(.enter)
         XCTAssertEqual(app.focus, .physical)
-        XCTAssertEqual(app.physCursor, 1000)
+        XCTAssertEqual(app.physical.cursor, 1000)
         _ = app.press(.char("/"))
         app.type("nothing")
         _ = app.press(.enter)
@@ -210,12 +210,16 @@ final class TUITests: XCTestCase {
 
     func testMouseClickSelectsAFrame() throws {
         var app = try makeApp(Scenarios.fork, steps: 100)
-        let screen = app.screen()
-        let hit = try XCTUnwrap(screen.hits.first { if case .frames = $0.target { true } else { false } })
-        _ = app.press(.mouse(MouseEvent(kind: .click, x: hit.rect.x + 2, y: hit.rect.y)))
+        // The third cell of the grid's first row, found from the physical panel's own layout.
+        let ctx = app.context(.physical)
+        let l = app.physical.layout(ctx)
+        let x = ctx.body.x + l.gutter + 2, y = ctx.body.y + PhysicalLayout.infoRows
+        _ = app.press(.mouse(MouseEvent(kind: .click, x: x, y: y)))
         XCTAssertEqual(app.focus, .physical)
-        guard case let .frames(pfn, f, _) = hit.target else { return }
-        XCTAssertEqual(app.physCursor, pfn + 2 * f)
+        XCTAssertEqual(app.physical.cursor, (app.physical.scroll * l.columns + 2) * l.framesPerCell)
+        // The screen shows that cell selected, where the click was.
+        let marks = TextDriver.marks(app.screen()).split(separator: "\n", omittingEmptySubsequences: false).map(Array.init)
+        XCTAssertEqual(marks[y].indices.contains(x) ? marks[y][x] : " ", "s")
     }
 
     /// Whatever the keys do, the selected cell is drawn: every pane scrolls to keep its cursor visible.

@@ -132,7 +132,11 @@ extension EngineState {
     /// The kind a cell covering many pages shows: the most common among up to `samples` evenly
     /// spaced pages (a 4 GiB VMA costs what a small one does); untouched only if all are.
     public func dominantPageKind(_ p: Int, _ range: Range<UInt64>, samples maxSamples: UInt64 = 16) -> PageKind {
-        let pt = processes[p].pt
+        dominantPageKind(processes[p].pt, range, samples: maxSamples)
+    }
+
+    /// The same for a page table already in hand (a view drawing a row of cells asks once per cell).
+    public func dominantPageKind(_ pt: PageTable, _ range: Range<UInt64>, samples maxSamples: UInt64 = 16) -> PageKind {
         let n = range.upperBound - range.lowerBound
         if n <= 1 { return pageKind(pt, vpn: range.lowerBound) }
         let samples = min(n, maxSamples)

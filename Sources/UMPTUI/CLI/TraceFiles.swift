@@ -164,9 +164,13 @@ final class FileAddressSource: AddressSource {
     }
 }
 
-/// Opens trace files relative to the script's directory.
-struct FileTraceProvider: TraceProvider {
+/// Opens trace files relative to the script's directory: what a TUI session reads through.
+struct FileTraceProvider: TraceProvider, SessionFiles {
     var base: URL
+
+    var traces: (any TraceProvider)? { self }
+
+    func exists(_ path: String) -> Bool { FileManager.default.isReadableFile(atPath: resolve(path)) }
 
     func resolve(_ path: String) -> String { ScriptLoader.resolve(path, against: base) }
 

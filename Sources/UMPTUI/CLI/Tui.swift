@@ -82,6 +82,6 @@ struct Tui: ParsableCommand {
             return Session(script: script)
         }
         let loaded = try ScriptLoader.load(path: file, overrides: overrides)
-        return Session(script: loaded.script, baseDirectory: URL(fileURLWithPath: file).deletingLastPathComponent())
+        return Session(script: loaded.script, files: loaded.traces)
     }
 }

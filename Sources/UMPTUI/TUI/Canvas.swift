@@ -29,27 +29,10 @@ struct Rect: Equatable, Sendable {
     func inset(_ d: Int) -> Rect { Rect(x: x + d, y: y + d, width: max(0, width - 2 * d), height: max(0, height - 2 * d)) }
 }
 
-/// Something a mouse click can select: one row of glyphs, an IOPTE line, a pane.
-enum HitTarget: Equatable, Sendable {
-    /// A row of process-page cells: cell i covers `pagesPerCell` pages from `vpn + i * pagesPerCell`.
-    case pages(proc: Int, vpn: UInt64, pagesPerCell: UInt64, endVpn: UInt64)
-    /// A row of frame cells.
-    case frames(pfn: Int, framesPerCell: Int, endPfn: Int)
-    case iopte(device: Int, index: Int)
-    case pane(Pane)
-}
-
-struct Hit: Equatable, Sendable {
-    var rect: Rect
-    var target: HitTarget
-}
-
 struct Canvas: Sendable {
     let width: Int
     let height: Int
     private(set) var cells: [Cell]
-    /// Clickable regions, topmost last.
-    var hits: [Hit] = []
     /// The terminal cannot show more than ASCII (a non-UTF-8 locale, or --ascii): text written with
     /// `text` is transliterated one character for one, so layouts measured in characters still hold.
     var asciiOnly = false

@@ -1,5 +1,6 @@
 // Per-state memo of what drawing needs but must not recompute every frame: the change index of
-// the last step, IOPTEs in IOVA order, misses per step, and the cross-highlight of the selection.
+// the last step, IOPTEs in IOVA order, misses per step, the cross-highlight of the selection and
+// the inspected frame. Every fact in it comes from the Engine's records and query layer.
 
 import Engine
 
@@ -11,6 +12,7 @@ final class DerivedCache {
     private var troubleByStep: [Int: String]?
     private var highlightKey: (generation: Int, selection: Selection?)?
     private(set) var highlight = Highlight(frames: 0)
+    private var inspected: FrameInfo?
     /// pid → process index, for colouring frames by owner.
     private(set) var processByPid: [Int32: Int] = [:]
 
@@ -21,6 +23,7 @@ final class DerivedCache {
         sortedIOPTEs = [:]
         missHistory = [:]
         troubleByStep = nil
+        inspected = nil
         processByPid = [:]
         for (i, p) in session.state.processes.enumerated() { processByPid[p.meta.pid] = i }
     }
@@ -39,6 +42,15 @@ final class DerivedCache {
         highlight = Highlight(selection: selection, state: session.state)
         highlightKey = (generation, selection)
         return highlight
+    }
+
+    /// Frame `pfn` with every mapper (a scan of the page tables, so once per step and frame).
+    func frameInfo(_ session: Session, _ pfn: Int) -> FrameInfo {
+        refresh(session)
+        if let f = inspected, f.pfn == pfn { return f }
+        let f = session.state.frame(pfn)
+        inspected = f
+        return f
     }
 
     /// IOTLB misses of device `d` in each step so far, oldest first.

@@ -3,13 +3,85 @@
 
 import Engine
 
-enum DevicePane {
-    static func titleDetail(_ ctx: DrawContext) -> String {
+struct DevicePanel: Panel {
+    /// The selected IOPTE: a device and an index into its IOPTEs in IOVA order.
+    var cursor = (device: 0, index: 0)
+    var scroll = 0
+
+    func layout(_ ctx: PanelContext) -> DeviceLayout {
+        DeviceLayout(iopteCounts: ctx.state.devices.map { $0.ioptes.count })
+    }
+
+    func selection(_ ctx: PanelContext) -> Selection? {
+        let devices = ctx.state.devices
+        guard devices.indices.contains(cursor.device) else { return nil }
+        let list = ctx.cache.ioptes(ctx.session, device: cursor.device)
+        guard list.indices.contains(cursor.index) else { return nil }
+        return .iopte(device: cursor.device, iova: list[cursor.index].iova)
+    }
+
+    func titleDetail(_ ctx: PanelContext) -> String {
         ctx.state.devices.map(\.name).joined(separator: " ")
     }
 
-    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
-        let app = ctx.app
+    // MARK: Keys and the mouse
+
+    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+        switch action {
+        case .zoomIn, .zoomOut: return .say("the device pane lists one IOPTE per line; nothing to zoom")
+        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
+        default: break
+        }
+        return .redraw
+    }
+
+    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+        let devices = ctx.state.devices
+        guard !devices.isEmpty else { return }
+        var d = min(cursor.device, devices.count - 1)
+        var i = cursor.index
+        let delta: Int
+        switch action {
+        case .up, .left: delta = -1
+        case .down, .right: delta = 1
+        case .pageUp: delta = -max(1, ctx.body.height - 2)
+        case .pageDown: delta = max(1, ctx.body.height - 2)
+        default: delta = 0
+        }
+        i += delta
+        while i < 0 && d > 0 { d -= 1; i += max(1, devices[d].ioptes.count) }
+        while i >= max(1, devices[d].ioptes.count) && d < devices.count - 1 { i -= max(1, devices[d].ioptes.count); d += 1 }
+        i = max(0, min(i, max(0, devices[d].ioptes.count - 1)))
+        cursor = (d, i)
+    }
+
+    mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult {
+        let l = layout(ctx)
+        guard y >= ctx.body.y, let item = l.item(at: scroll + (y - ctx.body.y)), let index = item.index else { return .redraw }
+        cursor = (item.device, index)
+        return .redraw
+    }
+
+    mutating func prepare(_ ctx: PanelContext) {
+        let devices = ctx.state.devices
+        guard !devices.isEmpty else {
+            cursor = (0, 0)
+            scroll = 0
+            return
+        }
+        let d = min(cursor.device, devices.count - 1)
+        cursor = (d, max(0, min(cursor.index, devices[d].ioptes.count - 1)))
+        let l = layout(ctx)
+        var row = l.row(device: d, index: cursor.index)
+        if cursor.index < 3 { row = l.starts[d] }
+        scroll = scrollToShow(scroll, row: row, rows: ctx.body.height, total: l.totalRows, context: 0)
+        if scroll > l.row(device: d, index: cursor.index) { scroll = l.row(device: d, index: cursor.index) }
+    }
+
+    // MARK: Drawing
+
+    func draw(_ ctx: DrawContext, _ c: inout Canvas) {
+        let r = ctx.body
         let devices = ctx.state.devices
         if devices.isEmpty {
             c.text(r.x + 1, r.y, "no devices", .dim, limit: r.width - 1)
@@ -17,47 +89,43 @@ enum DevicePane {
             for (i, line) in hint.prefix(max(0, r.height - 2)).enumerated() { c.text(r.x + 1, r.y + 2 + i, line, .dim) }
             return
         }
-        let l = app.deviceLayout()
-        let showCursor = app.selectionPane == .device
-        let cursorRow = l.row(device: min(app.devCursor.device, devices.count - 1), index: app.devCursor.index)
+        let l = layout(ctx.panel)
+        let cursorRow = l.row(device: min(cursor.device, devices.count - 1), index: cursor.index)
         for i in 0..<r.height {
-            let row = app.devScroll + i
+            let row = scroll + i
             guard row < l.totalRows, let item = l.item(at: row) else { break }
             let y = r.y + i
             let d = item.device
             if let h = item.header {
                 drawHeaderLine(ctx, &c, r, y, d, h)
             } else if let idx = item.index {
-                let list = app.cache.ioptes(ctx.session, device: d)
-                let e = list[idx]
-                let sel = showCursor && row == cursorRow
+                let e = ctx.panel.cache.ioptes(ctx.session, device: d)[idx]
+                let sel = ctx.showsCursor && row == cursorRow
                 let rel = ctx.highlight.ioptes[d]?.contains(e.iova) == true
                 let chg = ctx.changes.ioptes[d]?.contains(e.iova) == true
                 let mark = ctx.mark(selected: sel, related: rel, changed: chg)
                 let wide = r.width >= 30
-                let text = wide ? pad(hex(e.iova), 13) + pad(hex(e.pa), 12) + pad(shortSize(e.size), 5) + (e.writable ? "rw" : "r-")
-                                : pad(String(e.iova, radix: 16), 10) + pad(String(e.pa, radix: 16), 9) + shortSize(e.size)
+                let text = wide ? pad(hex(e.iova), 13) + pad(hex(e.pa), 12) + pad(formatSizeCompact(e.size), 5) + (e.writable ? "rw" : "r-")
+                                : pad(String(e.iova, radix: 16), 10) + pad(String(e.pa, radix: 16), 9) + formatSizeCompact(e.size)
                 c.text(r.x + 1, y, text, e.size > pageSize ? .iopteLarge : .iopteSmall, limit: r.width - 1, mark: mark)
-                c.hits.append(Hit(rect: Rect(x: r.x, y: y, width: r.width, height: 1), target: .iopte(device: d, index: idx)))
             } else if devices[d].ioptes.isEmpty && row == l.starts[d] + DeviceLayout.headerRows {
                 c.text(r.x + 1, y, "no IOPTEs: nothing mapped yet", .dim, limit: r.width - 1)
             }
         }
     }
 
-    private static func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+    private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
 
-    private static func drawHeaderLine(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ d: Int, _ h: Int) {
+    private func drawHeaderLine(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ d: Int, _ h: Int) {
         let dev = ctx.state.devices[d]
         let g = ctx.glyphs
         let w = r.width - 1
         let x = r.x + 1
         switch h {
         case 0:
-            let sizes = pageSizes(dev.pgsizeBitmap)
             let changed = ctx.changes.devices.contains(d)
             let nx = c.text(r.x, y, dev.name, .section, mark: changed ? .changed : .none)
-            c.text(nx, y, " \(g.dot) \(dev.info.format.rawValue) \(g.dot) \(sizes)", .dim, limit: r.maxX - nx, ellipsis: g.ellipsis)
+            c.text(nx, y, " \(g.dot) \(dev.info.format.rawValue) \(g.dot) \(formatPageSizesCompact(dev.pgsizeBitmap))", .dim, limit: r.maxX - nx, ellipsis: g.ellipsis)
         case 1:
             let s = dev.stats
             let tlb = dev.iotlb
@@ -67,8 +135,8 @@ enum DevicePane {
             if s.hazards > 0 { text += " \(g.dot) \(s.hazards) hazards" }
             c.text(x, y, text, s.faults > 0 || s.hazards > 0 ? .warning : .normal, limit: w, ellipsis: g.ellipsis)
         case 2:
-            let misses = ctx.app.cache.misses(ctx.session, device: d)
-            let label = "stall \(stall(dev.stats.stallNs)) \(g.dot) misses/step "
+            let misses = ctx.panel.cache.misses(ctx.session, device: d)
+            let label = "stall \(formatNsCompact(dev.stats.stallNs)) \(g.dot) misses/step "
             let nx = c.text(x, y, label, .dim, limit: w)
             let room = max(0, r.maxX - nx)
             let shown = misses.suffix(room)
@@ -82,47 +150,22 @@ enum DevicePane {
             if shown.isEmpty { c.text(nx, y, "none yet", .dim, limit: room) }
         case 3:
             // Entries in replacement order: the next victim first.
-            let entries = dev.iotlb.sets.flatMap { $0 }.sorted { $0.stamp < $1.stamp }
+            let entries = dev.iotlb.replacementOrder
             var cx = c.text(x, y, dev.iotlb.policy == .random ? "IOTLB " : "victim\(g.arrow) ", .dim, limit: w)
             if entries.isEmpty { c.text(cx, y, "empty", .dim, limit: r.maxX - cx) }
             for e in entries {
-                let s = String(e.iova >> 12, radix: 16) + "/" + shortSize(e.size)
+                let s = String(e.iova >> 12, radix: 16) + "/" + formatSizeCompact(e.size)
                 if cx + s.count + 1 > r.maxX { c.put(r.maxX - 1, y, g.ellipsis, .dim); break }
                 cx = c.text(cx, y, s, e.stale ? .iotlbStale : .iotlbEntry) + 1
             }
         case 4:
             // The I/O page table by level: how many leaves of each size, at which walk depth.
-            var bySize: [UInt64: Int] = [:]
-            for e in dev.ioptes.values { bySize[e.size, default: 0] += 1 }
-            var parts = bySize.sorted { $0.key < $1.key }.map { "\($0.value)\(g.times)\(shortSize($0.key)) L\(dev.info.walkLevels(forPageSize: $0.key))" }
+            var parts = ctx.state.ioptesBySize(d).map { "\($0.count)\(g.times)\(formatSizeCompact($0.size)) L\($0.levels)" }
             if parts.isEmpty { parts = ["no IOPTEs"] }
-            parts.append("\(dev.tablePages.count) table page\(dev.tablePages.count == 1 ? "" : "s")")
+            parts.append(plural(dev.tablePages.count, "table page"))
             c.text(x, y, parts.joined(separator: " \(g.dot) "), .dim, limit: w, ellipsis: g.ellipsis)
         default:
             c.text(x, y, r.width >= 30 ? "IOVA         PA          size" : "IOVA      PA       size", .dim, limit: w)
         }
     }
-
-    static func pageSizes(_ bitmap: UInt64) -> String {
-        var sizes: [String] = []
-        var anyCount = 0
-        for bit in 12..<52 where bitmap & (1 << UInt64(bit)) != 0 {
-            anyCount += 1
-            if sizes.count < 5 { sizes.append(shortSize(1 << UInt64(bit))) }
-        }
-        if anyCount > 5 { return "4K..\(shortSize(1 << 51)) (any 2^n)" }
-        return sizes.isEmpty ? "no IOMMU" : sizes.joined(separator: "|")
-    }
-
-    static func stall(_ ns: Int) -> String {
-        if ns >= 1_000_000 { return oneDecimal(Double(ns) / 1e6) + "ms" }
-        if ns >= 1_000 { return oneDecimal(Double(ns) / 1e3) + "us" }
-        return "\(ns)ns"
-    }
-}
-
-/// One decimal place, without Foundation's format machinery.
-func oneDecimal(_ v: Double) -> String {
-    let tenths = Int((v * 10).rounded())
-    return "\(tenths / 10).\(abs(tenths % 10))"
 }

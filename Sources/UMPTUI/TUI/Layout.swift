@@ -1,5 +1,5 @@
-// Where everything goes on a screen of a given size, and the row structure of each pane. Both the
-// views (drawing) and AppState (moving the cursor, mouse clicks) use these, so they always agree.
+// Where everything goes on a screen of a given size, and the row structure of each pane. A panel
+// draws, moves its cursor and hit-tests its clicks through the same layout, so they always agree.
 
 import Engine
 

@@ -1,12 +1,11 @@
 // The narration: the current step's what and why (naming the kernel function), its notes and any
-// failed expect; below it the log of the steps so far, outcomes marked.
+// failed expect; below it the LOG panel: the steps so far, outcomes marked, scrolled with its keys.
 
 import Engine
 
 enum NarrationPane {
-    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
-        let s = ctx.session
-        let g = ctx.glyphs
+    static func draw(_ session: Session, _ g: Glyphs, _ c: inout Canvas, _ r: Rect) {
+        let s = session
         c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), g.hline, .separator)
         var lines: [(String, Role)] = []
         let width = r.width - 2
@@ -14,7 +13,7 @@ enum NarrationPane {
             var x = c.text(r.x + 1, r.y, " STEP \(rec.step) of \(s.total) ", .paneTitle)
             x = c.text(x, r.y, rec.line > 0 ? "line \(rec.line) " : "typed ", .dim)
             x = c.text(x, r.y, " " + rec.command + " ", .current, limit: r.maxX - x - 12, ellipsis: g.ellipsis)
-            c.text(x + 1, r.y, " " + outcomeText(rec) + " ", rec.outcome.ok ? .ok : .error)
+            c.text(x + 1, r.y, " " + rec.outcome.word + " ", rec.outcome.ok ? .ok : .error)
             let tag = rec.outcome.ok ? "" : "[\(rec.outcome.word)] "
             // Hazards first: they are what a kernel engineer must not miss.
             var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0.text, width: width) }.map { ($0, Role.warning) }
@@ -29,13 +28,14 @@ enum NarrationPane {
                 if what.count > whatRows { what = Array(what.prefix(whatRows)); what[what.count - 1].0 = ellipsize(what[what.count - 1].0, width, g) }
             }
             lines += what + why
-            for f in s.expectFailures[rec.step] ?? [] { lines += wrapText("expect failed: " + f, width: width).map { ($0, .error) } }
         } else {
             c.text(r.x + 1, r.y, " STEP 0 of \(s.total) ", .paneTitle)
             let st = s.state
             let free = formatSize(UInt64(st.phys.freeFrames) << pageShift)
             lines += wrapText("The machine has booted: \(formatSize(st.config.ram)) of RAM, \(free) free in the buddy allocator; the rest is the kernel image, the memmap and low memory.", width: width).map { ($0, .normal) }
         }
+        // Failed expects of this step (at step 0: those before the first step, about the booted machine).
+        for f in s.expectFailures[s.current] ?? [] { lines += wrapText("expect failed: " + f, width: width).map { ($0, .error) } }
         if let next = s.nextStep {
             let nextLine = "next: \(next.statement.text)   (\(g.space) to run it, b to step back)"
             if lines.count < r.height - 1 { lines += wrapText(nextLine, width: width).map { ($0, .dim) } }
@@ -55,25 +55,56 @@ enum NarrationPane {
     private static func ellipsize(_ s: String, _ width: Int, _ g: Glyphs) -> String {
         String(s.prefix(max(0, width - 1))) + String(g.ellipsis)
     }
+}
 
-    static func outcomeText(_ rec: StepRecord) -> String { rec.outcome.word }
+/// The LOG: every step so far, newest at the bottom; Up and Down scroll back through them.
+struct LogPanel: Panel {
+    /// Entries scrolled back from the newest.
+    var scroll = 0
 
-    static func drawLog(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+    func selection(_ ctx: PanelContext) -> Selection? { nil }
+
+    func titleDetail(_ ctx: PanelContext) -> String { "" }
+
+    /// The record the log's cursor is on (Enter shows it whole).
+    func record(_ session: Session) -> StepRecord? { session.records.dropLast(scroll).last }
+
+    /// `ctx.body` is the whole log region: its title row, then the entries.
+    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+        let page = max(1, ctx.body.height - 2)
+        switch action {
+        case .up: scroll += 1
+        case .down: scroll = max(0, scroll - 1)
+        case .pageUp: scroll += page
+        case .pageDown: scroll = max(0, scroll - page)
+        default: break
+        }
+        scroll = min(scroll, max(0, ctx.session.records.count - 1))
+        return .redraw
+    }
+
+    mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult { .redraw }
+
+    mutating func prepare(_ ctx: PanelContext) {
+        scroll = min(scroll, max(0, ctx.session.records.count - 1))
+    }
+
+    func draw(_ ctx: DrawContext, _ c: inout Canvas) {
         let s = ctx.session
         let g = ctx.glyphs
-        let focused = ctx.app.focus == .log
+        let r = ctx.body
         c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), g.hline, .separator)
-        var x = c.text(r.x + 1, r.y, " LOG ", focused ? .paneTitleFocused : .paneTitle)
+        var x = c.text(r.x + 1, r.y, " LOG ", ctx.focused ? .paneTitleFocused : .paneTitle)
         var outcomes: [String: Int] = [:]
         for rec in s.records { outcomes[rec.outcome.word, default: 0] += 1 }
         let summary = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         if !summary.isEmpty { x = c.text(x, r.y, " \(summary) ", .dim) }
         let rows = r.height - 1
         let records = s.records
-        let end = max(0, records.count - ctx.app.logScroll)
+        let end = max(0, records.count - scroll)
         let start = max(0, end - rows)
         let numberWidth = String(max(1, s.total)).count
-        let trouble = ctx.app.cache.trouble(s)
+        let trouble = ctx.panel.cache.trouble(s)
         for (i, rec) in records[start..<end].enumerated() {
             let y = r.y + 1 + i
             let current = rec.step == records.count
@@ -85,7 +116,7 @@ enum NarrationPane {
             cx = c.text(cx + 1, y, word + String(repeating: " ", count: max(1, 12 - word.count)), rec.outcome.ok ? .ok : .error)
             cx = c.text(cx, y, rec.command, current ? .current : .normal, limit: min(60, r.maxX - cx - 1), ellipsis: g.ellipsis)
             if let t = trouble[rec.step] { cx = c.text(cx + 2, y, "[\(t)]", .warning, limit: r.maxX - cx - 3) }
-            let detail = failed ? "expect failed" : firstClause(rec.text)
+            let detail = failed ? "expect failed" : LogPanel.firstClause(rec.text)
             c.text(cx + 2, y, detail, failed ? .error : .dim, limit: r.maxX - cx - 3, ellipsis: g.ellipsis)
         }
         if records.isEmpty { c.text(r.x + 2, r.y + 1, "no steps yet", .dim) }

@@ -29,8 +29,7 @@ enum Overlays {
         return out
     }
 
-    static func drawHelp(_ ctx: DrawContext, scroll: Int, _ c: inout Canvas) {
-        let g = ctx.glyphs
+    static func drawHelp(_ g: Glyphs, scroll: Int, _ c: inout Canvas) {
         let lines = helpLines(g)
         let w = min(c.width - 4, 96)
         let h = min(c.height - 2, lines.count + 2)
@@ -49,8 +48,7 @@ enum Overlays {
         }
     }
 
-    static func drawEditor(_ ctx: DrawContext, _ e: LineEditor, _ c: inout Canvas) {
-        let g = ctx.glyphs
+    static func drawEditor(_ g: Glyphs, _ e: LineEditor, _ c: inout Canvas) {
         let y = c.height - 1
         var rows: [(String, Role)] = []
         if let p = e.problem {

@@ -1,6 +1,6 @@
 // PHYSICAL: every frame as a grid coloured by owner. Zoomed out, a cell stands for many frames and
-// shows their dominant use and how full they are; the per-512-frame summaries the Engine keeps
-// make a 16 GiB machine cost what its cells cost.
+// shows their dominant use and how full they are; what a cell holds comes from the query layer
+// (which reads the per-block summaries), this file lays it out.
 
 import Engine
 
@@ -9,28 +9,105 @@ struct FrameCellLook {
     var role: Role
 }
 
-enum PhysicalPane {
-    static func titleDetail(_ ctx: DrawContext, width: Int) -> String {
-        let phys = ctx.state.phys
-        let l = ctx.app.physicalLayout()
-        let size = formatSize(UInt64(phys.frameCount) << pageShift)
-        let per = "1 cell = \(l.framesPerCell) frame\(l.framesPerCell == 1 ? "" : "s")"
-        if width >= 48 { return "\(size) \(ctx.glyphs.dot) \(phys.frameCount) frames \(ctx.glyphs.dot) \(per)" }
-        return width >= 36 ? "\(size) \(ctx.glyphs.dot) \(per)" : "\(shortSize(UInt64(phys.frameCount) << pageShift)) \(ctx.glyphs.dot) \(l.framesPerCell)/cell"
+struct PhysicalPanel: Panel {
+    /// The selected frame.
+    var cursor = 0
+    /// Frames per cell; nil fits all of memory.
+    var zoom: Int?
+    var scroll = 0
+
+    static func legendRows(_ width: Int) -> Int { width >= 40 ? 2 : 3 }
+
+    static func gridHeight(_ body: Rect) -> Int { body.height - PhysicalLayout.infoRows - legendRows(body.width) }
+
+    func layout(_ ctx: PanelContext) -> PhysicalLayout {
+        PhysicalLayout(frames: ctx.state.phys.frameCount, width: ctx.body.width, gridHeight: PhysicalPanel.gridHeight(ctx.body), zoom: zoom)
     }
 
-    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
-        let app = ctx.app
-        let g = ctx.glyphs
+    func selection(_ ctx: PanelContext) -> Selection? {
+        let l = layout(ctx)
+        let (r, c) = l.locate(cursor)
+        return l.cell(row: r, col: c).map { .frames($0) }
+    }
+
+    func titleDetail(_ ctx: PanelContext) -> String {
         let phys = ctx.state.phys
-        let l = app.physicalLayout()
+        let width = ctx.body.width
+        let l = layout(ctx)
+        let size = formatSize(UInt64(phys.frameCount) << pageShift)
+        let per = "1 cell = \(plural(l.framesPerCell, "frame"))"
+        if width >= 48 { return "\(size) \(ctx.glyphs.dot) \(phys.frameCount) frames \(ctx.glyphs.dot) \(per)" }
+        return width >= 36 ? "\(size) \(ctx.glyphs.dot) \(per)" : "\(formatSizeCompact(UInt64(phys.frameCount) << pageShift)) \(ctx.glyphs.dot) \(l.framesPerCell)/cell"
+    }
+
+    // MARK: Keys and the mouse
+
+    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+        switch action {
+        case .zoomIn, .zoomOut: return zoom(in: action == .zoomIn, ctx)
+        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
+        default: break
+        }
+        return .redraw
+    }
+
+    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+        let l = layout(ctx)
+        var (r, c) = l.locate(cursor)
+        let page = max(1, ctx.body.height - 4)
+        switch action {
+        case .left: if c > 0 { c -= 1 } else if r > 0 { r -= 1; c = l.columns - 1 }
+        case .right: c += 1; if c >= l.columns { c = 0; r += 1 }
+        case .up: r -= 1
+        case .down: r += 1
+        case .pageUp: r -= page
+        case .pageDown: r += page
+        default: break
+        }
+        r = max(0, min(r, l.gridRows - 1))
+        if l.cell(row: r, col: c) == nil {
+            let last = l.locate(l.frames - 1)
+            (r, c) = r >= last.row ? last : (r, min(c, l.columns - 1))
+        }
+        cursor = l.cell(row: r, col: c)?.lowerBound ?? 0
+    }
+
+    private mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
+        var fitting = self
+        fitting.zoom = nil
+        let fit = fitting.layout(ctx).framesPerCell
+        let f = layout(ctx).framesPerCell
+        let next = zoomIn ? max(1, f / 2) : f * 2
+        zoom = next >= fit ? nil : next
+        return .say("physical pane: \(plural(zoom ?? fit, "frame")) per cell\(zoom == nil ? " (all of memory)" : "")")
+    }
+
+    mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult {
+        let l = layout(ctx)
+        let gridTop = ctx.body.y + PhysicalLayout.infoRows
+        guard y >= gridTop, y < gridTop + PhysicalPanel.gridHeight(ctx.body),
+              let range = l.cell(row: scroll + (y - gridTop), col: x - (ctx.body.x + l.gutter)) else { return .redraw }
+        cursor = range.lowerBound
+        return .redraw
+    }
+
+    mutating func prepare(_ ctx: PanelContext) {
+        let l = layout(ctx)
+        cursor = max(0, min(cursor, ctx.state.phys.frameCount - 1))
+        scroll = scrollToShow(scroll, row: l.locate(cursor).row, rows: PhysicalPanel.gridHeight(ctx.body), total: l.gridRows, context: 0)
+    }
+
+    // MARK: Drawing
+
+    func draw(_ ctx: DrawContext, _ c: inout Canvas) {
+        let r = ctx.body
+        let g = ctx.glyphs
+        let l = layout(ctx.panel)
         drawInfo(ctx, &c, Rect(x: r.x, y: r.y, width: r.width, height: 1))
-        let legendRows = app.legendRows(r.width)
+        let legendRows = PhysicalPanel.legendRows(r.width)
         let gridTop = r.y + PhysicalLayout.infoRows
-        let gridHeight = max(0, r.height - PhysicalLayout.infoRows - legendRows)
-        let cursor = l.locate(app.physCursor)
-        let showCursor = app.selectionPane == .physical
-        let scroll = app.physScroll
+        let gridHeight = max(0, PhysicalPanel.gridHeight(r))
+        let cursorCell = l.locate(cursor)
         let digits = max(0, l.gutter - 1)
         for i in 0..<gridHeight {
             let row = scroll + i
@@ -41,18 +118,14 @@ enum PhysicalPane {
                 c.text(r.x + digits - label.count, y, label, .dim)
             }
             let x0 = r.x + l.gutter
-            var cells = 0
             for col in 0..<l.columns {
                 guard let range = l.cell(row: row, col: col) else { break }
-                let look = classify(ctx, range)
-                let sel = showCursor && cursor.row == row && cursor.col == col
+                let look = Self.look(ctx.state.classifyFrames(range), ctx)
+                let sel = ctx.showsCursor && cursorCell.row == row && cursorCell.col == col
                 let rel = ctx.highlight.frames.intersects(range)
                 let chg = ctx.changes.frames.intersects(range)
                 c.put(x0 + col, y, look.glyph, look.role, ctx.mark(selected: sel, related: rel, changed: chg))
-                cells += 1
             }
-            c.hits.append(Hit(rect: Rect(x: x0, y: y, width: cells, height: 1),
-                              target: .frames(pfn: row * l.columns * l.framesPerCell, framesPerCell: l.framesPerCell, endPfn: phys.frameCount)))
         }
         if l.gridRows > gridHeight && gridHeight > 0 {
             let pos = gridTop + min(gridHeight - 1, scroll * gridHeight / max(1, l.gridRows - gridHeight + 1))
@@ -62,20 +135,15 @@ enum PhysicalPane {
     }
 
     /// One line of totals: free, anonymous, page tables, kernel.
-    private static func drawInfo(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
-        let phys = ctx.state.phys
-        var totals = [Int](repeating: 0, count: PhysicalMemory.useCount)
-        let n = PhysicalMemory.useCount
-        phys.blockUseCounts.withUnsafeBufferPointer { b in
-            for i in 0..<b.count { totals[i % n] += Int(b[i]) }
-        }
-        func size(_ u: FrameUse) -> String { shortSize(UInt64(totals[Int(u.rawValue)]) << pageShift) }
+    private func drawInfo(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+        let totals = ctx.state.frameTotals()
+        func size(_ u: FrameUse) -> String { formatSizeCompact(UInt64(totals[u] ?? 0) << pageShift) }
         var parts = ["free \(size(.free))", "anon \(size(.anon))"]
-        if totals[Int(FrameUse.shmem.rawValue)] > 0 { parts.append("shmem \(size(.shmem))") }
+        if totals[.shmem, default: 0] > 0 { parts.append("shmem \(size(.shmem))") }
         parts.append("pt \(size(.pagetable))")
-        if totals[Int(FrameUse.ump.rawValue)] > 0 { parts.append("ump \(size(.ump))") }
-        if totals[Int(FrameUse.dmabuf.rawValue)] > 0 { parts.append("dma-buf \(size(.dmabuf))") }
-        if totals[Int(FrameUse.iopagetable.rawValue)] > 0 { parts.append("iopt \(size(.iopagetable))") }
+        if totals[.ump, default: 0] > 0 { parts.append("ump \(size(.ump))") }
+        if totals[.dmabuf, default: 0] > 0 { parts.append("dma-buf \(size(.dmabuf))") }
+        if totals[.iopagetable, default: 0] > 0 { parts.append("iopt \(size(.iopagetable))") }
         parts.append("kernel \(size(.kernel))")
         var x = r.x + 1
         for p in parts {
@@ -84,7 +152,7 @@ enum PhysicalPane {
         }
     }
 
-    private static func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+    private func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         let g = ctx.glyphs
         var items: [(Character, Role, String)] = [
             (g.free, .frameFree, "free"), (g.zero, .frameZero, "zero"), (g.kernel, .frameKernel, "kernel"),
@@ -104,62 +172,22 @@ enum PhysicalPane {
         }
     }
 
-    /// The glyph and role of a cell of frames: pinned and the zero page show through; otherwise the
-    /// dominant use, and for process memory a shade for how full the cell is.
-    static func classify(_ ctx: DrawContext, _ range: Range<Int>) -> FrameCellLook {
-        let phys = ctx.state.phys
+    /// How a class of frames is drawn: process memory in its owner's colour, shaded by how full.
+    static func look(_ k: FrameClass, _ ctx: DrawContext) -> FrameCellLook {
         let g = ctx.glyphs
-        let n = range.count
-        var counts = [Int](repeating: 0, count: PhysicalMemory.useCount)
-        var pinned = 0
-        var owner: Int32 = -1
-        let block = PhysicalMemory.summaryBlockFrames
-        if n >= block && range.lowerBound % block == 0 && range.upperBound % block == 0 || (n >= block && range.upperBound == phys.frameCount && range.lowerBound % block == 0) {
-            for b in (range.lowerBound / block)..<((range.upperBound + block - 1) / block) {
-                for u in 0..<PhysicalMemory.useCount { counts[u] += Int(phys.blockUseCounts[b * PhysicalMemory.useCount + u]) }
-                pinned += Int(phys.blockPinned[b])
-            }
-            // Sample a few frames for the owner's colour.
-            let step = max(1, n / 8)
-            var pfn = range.lowerBound
-            while pfn < range.upperBound && owner < 0 {
-                let u = phys.use[pfn]
-                if u == FrameUse.anon.rawValue || u == FrameUse.shmem.rawValue { owner = phys.owner[pfn] }
-                pfn += step
-            }
-        } else {
-            for pfn in range {
-                counts[Int(phys.use[pfn])] += 1
-                if phys.pincount[pfn] > 0 { pinned += 1 }
-                if owner < 0, phys.use[pfn] == FrameUse.anon.rawValue || phys.use[pfn] == FrameUse.shmem.rawValue { owner = phys.owner[pfn] }
-            }
-        }
-        if pinned > 0 { return FrameCellLook(glyph: g.pinned, role: .framePinned) }
-        let zero = Int(ctx.state.meta.zeroPfn)
-        let hugeZero = Int(ctx.state.meta.hugeZeroPfn)
-        if range.contains(zero) || (hugeZero >= 0 && range.overlaps(hugeZero..<hugeZero + pagesPerPMD) && n <= pagesPerPMD) {
-            return FrameCellLook(glyph: g.zero, role: .frameZero)
-        }
-        var best = FrameUse.free
-        var bestCount = 0
-        for u in FrameUse.allCases where u != .free && counts[Int(u.rawValue)] > bestCount {
-            best = u
-            bestCount = counts[Int(u.rawValue)]
-        }
-        let used = n - counts[Int(FrameUse.free.rawValue)]
-        switch best {
+        switch k {
         case .free: return FrameCellLook(glyph: g.free, role: .frameFree)
-        case .anon, .shmem:
-            let role = ctx.app.cache.processByPid[owner].map { Role.owner($0) } ?? .normal
-            if n == 1 { return FrameCellLook(glyph: best == .shmem ? g.shmem : g.fill[3], role: role) }
-            let level = min(3, max(0, (used * 4 - 1) / n))
-            return FrameCellLook(glyph: g.fill[level], role: role)
-        case .zero: return FrameCellLook(glyph: g.zero, role: .frameZero)
-        case .kernel: return FrameCellLook(glyph: g.kernel, role: .frameKernel)
-        case .pagetable: return FrameCellLook(glyph: g.pageTable, role: .frameTable)
-        case .iopagetable: return FrameCellLook(glyph: g.ioPageTable, role: .frameTable)
-        case .ump: return FrameCellLook(glyph: g.ump, role: .frameUMP)
-        case .dmabuf: return FrameCellLook(glyph: g.dmabuf, role: .frameDmabuf)
+        case .pinned: return FrameCellLook(glyph: g.pinned, role: .framePinned)
+        case .zeroPage, .kernelMemory(.zero): return FrameCellLook(glyph: g.zero, role: .frameZero)
+        case let .processMemory(use, owner, fullness):
+            let role = ctx.panel.cache.processByPid[owner].map { Role.owner($0) } ?? .normal
+            guard let fullness else { return FrameCellLook(glyph: use == .shmem ? g.shmem : g.fill[3], role: role) }
+            return FrameCellLook(glyph: g.fill[fullness], role: role)
+        case .kernelMemory(.pagetable): return FrameCellLook(glyph: g.pageTable, role: .frameTable)
+        case .kernelMemory(.iopagetable): return FrameCellLook(glyph: g.ioPageTable, role: .frameTable)
+        case .kernelMemory(.ump): return FrameCellLook(glyph: g.ump, role: .frameUMP)
+        case .kernelMemory(.dmabuf): return FrameCellLook(glyph: g.dmabuf, role: .frameDmabuf)
+        case .kernelMemory: return FrameCellLook(glyph: g.kernel, role: .frameKernel)
         }
     }
 }

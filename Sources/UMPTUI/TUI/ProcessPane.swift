@@ -1,12 +1,10 @@
 // PROCESS: each process's address space, VMA by VMA, with a glyph per page (or per group of pages
 // when a VMA is larger than the rows it may use): untouched, zero page, private, shared/COW,
-// pinned, swapped, huge.
+// pinned, swapped, huge. What a page is comes from the query layer; this file lays it out.
 
 import Engine
 
-enum PageKind: Int, CaseIterable {
-    case untouched, zero, privatePage, shared, huge, swapped, pinned, ump, dmabuf
-
+extension PageKind {
     func glyph(_ g: Glyphs) -> Character {
         switch self {
         case .untouched: g.untouched
@@ -35,82 +33,141 @@ enum PageKind: Int, CaseIterable {
         }
     }
 
-    var name: String {
+    /// The legend's shorter word.
+    var legendName: String {
         switch self {
-        case .untouched: "untouched"
-        case .zero: "zero page"
-        case .privatePage: "private"
-        case .shared: "shared/COW"
-        case .huge: "huge (THP)"
-        case .swapped: "swapped"
-        case .pinned: "pinned"
-        case .ump: "UMP (kernel memory)"
-        case .dmabuf: "dma-buf (kernel memory)"
+        case .shared: "shared"
+        case .huge: "huge"
+        case .ump: "UMP"
+        case .dmabuf: "dma-buf"
+        default: name
         }
-    }
-
-    /// What one page is, from its PTE and its frame.
-    static func of(_ pt: PageTable, _ phys: PhysicalMemory, vpn: UInt64) -> PageKind {
-        let e = pt.entry(vpn: vpn)
-        if e.isNone { return .untouched }
-        if e.isSwap { return .swapped }
-        guard e.present else { return .untouched }
-        if e.isZero { return .zero }
-        let pfn = e.number
-        guard pfn < phys.frameCount else { return .privatePage }
-        if phys.pincount[pfn] > 0 { return .pinned }
-        if pt.hugePMDs[vpn >> 9] != nil { return .huge }
-        let use = phys.frameUse(pfn)
-        // VM_PFNMAP mappings of kernel buffers: the same letters the PHYSICAL pane uses.
-        if use == .ump { return .ump }
-        if use == .dmabuf { return .dmabuf }
-        if use == .shmem || phys.mapcount[pfn] > 1 || phys.refcount[pfn] > 1
-            || (use == .anon && phys.flags[pfn] & FrameFlag.anonExclusive == 0) {
-            return .shared
-        }
-        return .privatePage
-    }
-
-    /// A cell covering many pages: the most common kind among up to 16 evenly spaced pages
-    /// (sampling keeps a 4 GiB VMA as cheap to draw as a small one); untouched only if all are.
-    static func dominant(_ pt: PageTable, _ phys: PhysicalMemory, _ range: Range<UInt64>) -> PageKind {
-        let n = range.upperBound - range.lowerBound
-        if n <= 1 { return of(pt, phys, vpn: range.lowerBound) }
-        let samples = min(n, 16)
-        var counts = [Int](repeating: 0, count: PageKind.allCases.count)
-        for i in 0..<samples {
-            let vpn = range.lowerBound + i * n / samples
-            if pt.hugePMDs[vpn >> 9] == nil && pt.tables[vpn >> 9] == nil { continue }
-            counts[of(pt, phys, vpn: vpn).rawValue] += 1
-        }
-        var best = PageKind.untouched
-        var bestCount = 0
-        for k in PageKind.allCases.dropFirst() where counts[k.rawValue] >= bestCount && counts[k.rawValue] > 0 {
-            best = k
-            bestCount = counts[k.rawValue]
-        }
-        return best
     }
 }
 
-enum ProcessPane {
-    static func titleDetail(_ ctx: DrawContext) -> String {
-        let procs = ctx.state.processes
-        if procs.isEmpty { return "" }
-        return procs.map { $0.meta.alive ? $0.meta.name : "\($0.meta.name)†" }.joined(separator: " ")
+struct ProcessPanel: Panel {
+    /// The selected page: a process and a virtual page number in it.
+    var cursor: (proc: Int, vpn: UInt64)?
+    /// Pages per cell for every VMA; nil fits each VMA into its rows.
+    var zoom: UInt64?
+    var scroll = 0
+
+    /// The legend's rows at the bottom of the pane: only where there is room to spare.
+    static func legendRows(_ body: Rect) -> Int { body.height >= 20 ? (body.width >= 64 ? 1 : 2) : 0 }
+
+    /// Rows of the list (the body less the legend).
+    static func listHeight(_ body: Rect) -> Int { body.height - legendRows(body) }
+
+    func layout(_ ctx: PanelContext) -> ProcessLayout {
+        ProcessLayout(state: ctx.state, width: ctx.body.width, zoom: zoom, maxRows: max(2, min(16, ctx.body.height / 3)))
     }
 
-    static func draw(_ ctx: DrawContext, _ c: inout Canvas, _ body: Rect) {
-        let app = ctx.app
-        let legend = app.processLegendRows()
-        let r = Rect(x: body.x, y: body.y, width: body.width, height: app.processListHeight)
+    /// The cursor, clamped to a cell that exists.
+    func resolvedCursor(_ l: ProcessLayout) -> (row: Int, col: Int)? {
+        if let c = cursor, let hit = l.locate(proc: c.proc, vpn: c.vpn) { return hit }
+        if let c = cursor {
+            // The page went away (munmap, exit): the nearest row of the same process.
+            let rows = l.rows.indices.filter { if case let .pages(p, _, _, _, _, _) = l.rows[$0] { p == c.proc } else { false } }
+            if let r = rows.first { return (r, 0) }
+        }
+        return l.firstPagesRow.map { ($0, 0) }
+    }
+
+    func selection(_ ctx: PanelContext) -> Selection? {
+        let l = layout(ctx)
+        guard let (r, c) = resolvedCursor(l), let cell = l.cell(row: r, col: c) else { return nil }
+        return .pages(proc: cell.proc, range: cell.range)
+    }
+
+    func titleDetail(_ ctx: PanelContext) -> String {
+        ctx.state.processes.map { $0.meta.alive ? $0.meta.name : "\($0.meta.name)†" }.joined(separator: " ")
+    }
+
+    // MARK: Keys and the mouse
+
+    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+        switch action {
+        case .zoomIn, .zoomOut: return zoom(in: action == .zoomIn, ctx)
+        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
+        default: break
+        }
+        return .redraw
+    }
+
+    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+        let l = layout(ctx)
+        guard var (r, c) = resolvedCursor(l) else { return }
+        let page = max(1, ProcessPanel.listHeight(ctx.body) - 1)
+        switch action {
+        case .left:
+            if c > 0 { c -= 1 } else if let p = l.pagesRow(from: r, step: -1) { r = p; c = l.cellCount(p) - 1 }
+        case .right:
+            if c + 1 < l.cellCount(r) { c += 1 } else if let n = l.pagesRow(from: r, step: 1) { r = n; c = 0 }
+        case .up, .down, .pageUp, .pageDown:
+            let step = action == .up || action == .pageUp ? -1 : 1
+            for _ in 0..<(action == .up || action == .down ? 1 : page) {
+                guard let n = l.pagesRow(from: r, step: step) else { break }
+                r = n
+            }
+            c = min(c, l.cellCount(r) - 1)
+        default: break
+        }
+        if let cell = l.cell(row: r, col: c) { cursor = (cell.proc, cell.range.lowerBound) }
+    }
+
+    private mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
+        let l = layout(ctx)
+        var k: UInt64 = zoom ?? 1
+        let state = ctx.state
+        if zoom == nil, let c = cursor, let v = state.processes[safe: c.proc]?.meta.vmaIndex(containing: c.vpn << pageShift),
+           let start = state.processes[c.proc].meta.vmas[safe: v]?.start {
+            k = l.scale[c.proc]?[start] ?? 1
+        } else if zoom == nil {
+            k = l.scale.values.flatMap(\.values).max() ?? 1
+        }
+        let next = zoomIn ? max(1, k / 2) : min(1 << 30, k * 2)
+        zoom = next
+        return .say("process pane: \(plural(Int(next), "page")) per cell")
+    }
+
+    mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult {
+        let l = layout(ctx)
+        let row = scroll + (y - ctx.body.y)
+        let col = x - (ctx.body.x + ProcessLayout.indent)
+        guard y < ctx.body.y + ProcessPanel.listHeight(ctx.body), let cell = l.cell(row: row, col: col) else { return .redraw }
+        cursor = (cell.proc, cell.range.lowerBound)
+        return .redraw
+    }
+
+    mutating func prepare(_ ctx: PanelContext) {
+        let l = layout(ctx)
+        let rows = ProcessPanel.listHeight(ctx.body)
+        guard let (row, _) = resolvedCursor(l) else {
+            scroll = 0
+            return
+        }
+        scroll = scrollToShow(scroll, row: row, rows: rows, total: l.rows.count, context: 1)
+        // Show the process title when the cursor is near the top of it.
+        if scroll > 0, row - scroll < 3 {
+            var r = row
+            while r > 0, case .pages = l.rows[r] { r -= 1 }
+            while r > 0, case .vma = l.rows[r] { r -= 1; break }
+            // Only while the cursor stays on screen.
+            if row - r < rows { scroll = min(scroll, r) }
+        }
+    }
+
+    // MARK: Drawing
+
+    func draw(_ ctx: DrawContext, _ c: inout Canvas) {
+        let body = ctx.body
+        let legend = ProcessPanel.legendRows(body)
+        let r = Rect(x: body.x, y: body.y, width: body.width, height: ProcessPanel.listHeight(body))
         if legend > 0 { drawLegend(ctx, &c, Rect(x: body.x, y: r.maxY, width: body.width, height: legend)) }
-        let l = app.processLayout()
+        let l = layout(ctx.panel)
         let g = ctx.glyphs
         let state = ctx.state
-        let cursor = app.resolvedProcCursor(l)
-        let showCursor = app.selectionPane == .process || app.selectionPane == .log
-        let scroll = app.procScroll
+        let cursor = resolvedCursor(l)
         if state.processes.isEmpty {
             c.text(r.x + 1, r.y, "no process yet", .dim, limit: r.width - 1)
             if let next = ctx.session.nextStep {
@@ -128,27 +185,24 @@ enum ProcessPane {
             case let .image(p, first, count):
                 let vmas = state.processes[p].meta.vmas
                 let lo = vmas[first].start, hi = vmas[first + count - 1].end
-                let text = "image \(address(lo, r.width)) \(shortSize(hi - lo)) \(count) VMAs, no frames"
+                let text = "image \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) \(count) VMAs, no frames"
                 c.text(r.x + 1, y, text, .dim, limit: r.width - 1, ellipsis: g.ellipsis)
             case let .vma(p, v):
                 drawVMA(ctx, &c, r, y, p, v)
             case let .pages(p, _, vpn, k, cells, end):
                 let pt = state.processes[p].pt
-                let phys = state.phys
                 let changed = ctx.changes.pages[p]
                 let related = ctx.highlight.pages[p]
                 let x0 = r.x + ProcessLayout.indent
                 for col in 0..<cells {
                     let lo = vpn + UInt64(col) * k
                     let range = lo..<min(end, lo + k)
-                    let kind = PageKind.dominant(pt, phys, range)
-                    let sel = showCursor && cursor.map { $0.row == ri && $0.col == col } == true
+                    let kind = state.dominantPageKind(pt, range)
+                    let sel = ctx.showsCursor && cursor.map { $0.row == ri && $0.col == col } == true
                     let rel = related?.intersects(range) == true
                     let chg = changed?.intersects(range) == true
                     c.put(x0 + col, y, kind.glyph(g), kind.role, ctx.mark(selected: sel, related: rel, changed: chg))
                 }
-                c.hits.append(Hit(rect: Rect(x: x0, y: y, width: cells, height: 1),
-                                  target: .pages(proc: p, vpn: vpn, pagesPerCell: k, endVpn: end)))
             case let .text(s):
                 c.text(r.x + 1, y, s, .dim, limit: r.width - 1)
             }
@@ -160,10 +214,10 @@ enum ProcessPane {
         }
     }
 
-    private static func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
+    private func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         var x = r.x + 1, y = r.y
         for k in PageKind.allCases {
-            let name = k == .shared ? "shared" : k == .huge ? "huge" : k == .ump ? "UMP" : k == .dmabuf ? "dma-buf" : k.name
+            let name = k.legendName
             if x + name.count + 2 > r.maxX { y += 1; x = r.x + 1 }
             if y >= r.maxY { break }
             c.put(x, y, k.glyph(ctx.glyphs), k.role)
@@ -171,16 +225,16 @@ enum ProcessPane {
         }
     }
 
-    private static func drawProcessTitle(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int) {
+    private func drawProcessTitle(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int) {
         let m = ctx.state.processes[p].meta
         let changed = ctx.changes.processes.contains(p)
         var x = c.text(r.x, y, m.name, Role.owner(p), mark: changed ? .changed : .none)
         var info = " pid \(m.pid)"
         if m.alive {
-            info += " \(ctx.glyphs.dot) rss \(shortSize(UInt64(m.rssPages) << pageShift))"
-            if m.swapPages > 0 { info += " swap \(shortSize(UInt64(m.swapPages) << pageShift))" }
-            if m.lockedVMPages > 0 { info += " locked \(shortSize(UInt64(m.lockedVMPages) << pageShift))" }
-            if m.pinnedVMPages > 0 { info += " pinned \(shortSize(UInt64(m.pinnedVMPages) << pageShift))" }
+            info += " \(ctx.glyphs.dot) rss \(formatSizeCompact(UInt64(m.rssPages) << pageShift))"
+            if m.swapPages > 0 { info += " swap \(formatSizeCompact(UInt64(m.swapPages) << pageShift))" }
+            if m.lockedVMPages > 0 { info += " locked \(formatSizeCompact(UInt64(m.lockedVMPages) << pageShift))" }
+            if m.pinnedVMPages > 0 { info += " pinned \(formatSizeCompact(UInt64(m.pinnedVMPages) << pageShift))" }
             info += " \(ctx.glyphs.dot) \(m.pageTablePages) pt"
             x = c.text(x, y, info, .section, limit: r.maxX - x, ellipsis: ctx.glyphs.ellipsis)
         } else {
@@ -189,7 +243,7 @@ enum ProcessPane {
         }
     }
 
-    private static func drawVMA(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int, _ v: Int) {
+    private func drawVMA(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int, _ v: Int) {
         let meta = ctx.state.processes[p].meta
         let vma = meta.vmas[v]
         let names = meta.buffers.filter { $0.start < vma.end && $0.start + max($0.size, 1) > vma.start }.map(\.name)
@@ -200,7 +254,7 @@ enum ProcessPane {
         if vma.flags.contains(.dontcopy) { flags += "D" }
         if vma.flags.contains(.hugepage) { flags += "H" }
         let changed = ctx.changes.vmas[p]?.contains(vma.start) == true
-        let tail = " \(address(vma.start, r.width)) \(shortSize(vma.length)) \(vma.permissions)" + (flags.isEmpty ? "" : " " + flags)
+        let tail = " \(address(vma.start, r.width)) \(formatSizeCompact(vma.length)) \(vma.permissions)" + (flags.isEmpty ? "" : " " + flags)
         let labelWidth = max(3, min(label.count, r.width - 1 - tail.count))
         var x = c.text(r.x + 1, y, label, .label, limit: labelWidth, mark: changed ? .changed : .none, ellipsis: ctx.glyphs.ellipsis)
         let parts = tail.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
@@ -212,7 +266,7 @@ enum ProcessPane {
     }
 
     /// An address that fits: 0x7ffff7efe000, or without 0x in a narrow pane.
-    static func address(_ a: UInt64, _ width: Int) -> String {
+    private func address(_ a: UInt64, _ width: Int) -> String {
         width >= 34 ? hex(a) : String(a, radix: 16)
     }
 }

@@ -15,28 +15,27 @@ enum Screen {
         let g = app.glyphs
         app.cache.refresh(app.session)
         let highlight = app.cache.highlight(app.session, app.selection())
-        let ctx = DrawContext(app: app, glyphs: g, changes: app.cache.changes, highlight: highlight)
+        func ctx(_ pane: Pane) -> DrawContext {
+            DrawContext(panel: app.context(pane), changes: app.cache.changes, highlight: highlight,
+                        showsCursor: app.selectionPane == pane, focused: app.focus == pane)
+        }
         drawHeader(app, &c)
-        for pane in [Pane.process, .physical, .device] {
-            let r = layout.rect(pane)
-            drawPaneTitle(&c, r, pane, app, ctx)
-            c.hits.append(Hit(rect: r, target: .pane(pane)))
+        let panes: [(Pane, any Panel)] = [(.process, app.process), (.physical, app.physical), (.device, app.device)]
+        for (pane, panel) in panes {
+            drawPaneTitle(&c, layout.rect(pane), pane, panel.titleDetail(app.context(pane)), focused: app.focus == pane, g)
         }
         // Separators between the panes.
         for x in [layout.physical.x - 1, layout.device.x - 1] {
             for y in layout.process.y..<layout.process.maxY { c.put(x, y, g.vline, .separator) }
         }
-        ProcessPane.draw(ctx, &c, layout.body(.process))
-        PhysicalPane.draw(ctx, &c, layout.body(.physical))
-        DevicePane.draw(ctx, &c, layout.body(.device))
-        NarrationPane.draw(ctx, &c, layout.narration)
-        NarrationPane.drawLog(ctx, &c, layout.log)
-        c.hits.append(Hit(rect: layout.log, target: .pane(.log)))
+        for (pane, panel) in panes { panel.draw(ctx(pane), &c) }
+        NarrationPane.draw(app.session, g, &c, layout.narration)
+        app.log.draw(ctx(.log), &c)
         drawFooter(app, &c)
-        if let e = app.editor { Overlays.drawEditor(ctx, e, &c) }
+        if let e = app.editor { Overlays.drawEditor(g, e, &c) }
         switch app.overlay {
-        case .help(let scroll)?: Overlays.drawHelp(ctx, scroll: scroll, &c)
-        case .inspector?: Inspector.draw(ctx, &c)
+        case .help(let scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
+        case .inspector?: Inspector.draw(app, &c)
         case nil: break
         }
         return c
@@ -75,19 +74,11 @@ enum Screen {
         s >= 1 ? "\(Int(s))x" : "\(s)x"
     }
 
-    private static func drawPaneTitle(_ c: inout Canvas, _ r: Rect, _ pane: Pane, _ app: AppState, _ ctx: DrawContext) {
-        let focused = app.focus == pane
+    private static func drawPaneTitle(_ c: inout Canvas, _ r: Rect, _ pane: Pane, _ detail: String, focused: Bool, _ g: Glyphs) {
         let role: Role = focused ? .paneTitleFocused : .paneTitle
         c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), " ", focused ? .paneTitleFocused : .normal)
-        let detail: String
-        switch pane {
-        case .process: detail = ProcessPane.titleDetail(ctx)
-        case .physical: detail = PhysicalPane.titleDetail(ctx, width: r.width)
-        case .device: detail = DevicePane.titleDetail(ctx)
-        case .log: detail = ""
-        }
         let x = c.text(r.x + 1, r.y, pane.title, role, limit: r.width - 1)
-        c.text(x + 1, r.y, detail, focused ? .paneTitleFocused : .dim, limit: r.maxX - x - 2, ellipsis: ctx.glyphs.ellipsis)
+        c.text(x + 1, r.y, detail, focused ? .paneTitleFocused : .dim, limit: r.maxX - x - 2, ellipsis: g.ellipsis)
     }
 
     private static func drawFooter(_ app: AppState, _ c: inout Canvas) {
@@ -105,33 +96,6 @@ enum Screen {
             c.text(start, y, msg, .footerText, limit: c.width - start - 1, ellipsis: app.glyphs.ellipsis)
         }
     }
-}
-
-/// What every view reads while drawing one frame.
-struct DrawContext {
-    let app: AppState
-    let glyphs: Glyphs
-    let changes: ChangeIndex
-    let highlight: Highlight
-    var session: Session { app.session }
-    var state: EngineState { app.session.state }
-
-    /// The mark of a cell: selected beats related beats changed.
-    @inline(__always) func mark(selected: Bool, related: Bool, changed: Bool) -> Mark {
-        selected ? .selected : related ? .related : changed ? .changed : .none
-    }
-}
-
-/// Sizes as the panes write them: 4K, 132K, 8M, 1.5G.
-func shortSize(_ bytes: UInt64) -> String {
-    let units: [(UInt64, String)] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
-    for (unit, name) in units where bytes >= unit {
-        if bytes % unit == 0 { return "\(bytes / unit)\(name)" }
-        if bytes / unit >= 100 || unit == 1 << 10 { return "\((bytes + unit / 2) / unit)\(name)" }
-        let tenths = (bytes * 10 + unit / 2) / unit
-        return "\(tenths / 10).\(tenths % 10)\(name)"
-    }
-    return bytes == 0 ? "0" : "\(bytes)B"
 }
 
 /// Word-wraps `text` to `width` columns.

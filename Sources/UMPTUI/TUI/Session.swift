@@ -1,21 +1,34 @@
 // The model side of the TUI: an Engine on a Timeline, the steps already run and the steps to come.
 // Stepping back undoes through the Timeline and puts the step back in front of the queue, so
-// stepping forward again runs the same statement. A prompt line runs as the next step.
+// stepping forward again runs the same statement. A prompt line runs as the next step. Expects are
+// checked by the Timeline, as `umptui run` checks them, those before the first step included.
 
 import Engine
-import Foundation
+
+/// The files a session may read (the trace files `dma-trace` names), given by whoever opens it:
+/// the command line resolves them against the script's directory, tests hand in arrays.
+protocol SessionFiles {
+    var traces: (any TraceProvider)? { get }
+    /// Whether a path as the script writes it can be read.
+    func exists(_ path: String) -> Bool
+}
+
+/// A session that reads no files: `dma-trace` is an ENOENT outcome, and the prompt refuses it.
+struct NoFiles: SessionFiles {
+    var traces: (any TraceProvider)? { nil }
+    func exists(_ path: String) -> Bool { false }
+}
 
 struct Session {
     let fileName: String
-    /// The script's directory, for `dma-trace` paths.
-    let baseDirectory: URL
+    let files: any SessionFiles
     let machine: MachineDecl?
     private(set) var timeline: Timeline
     /// The steps run so far, parallel to `timeline.records`.
     private(set) var applied: [ScriptStep] = []
     /// The steps still to run, next first.
     private(set) var queue: [ScriptStep]
-    /// Failed expects, by step number.
+    /// Failed expects, by step number (0: those before the first step, about the booted machine).
     private(set) var expectFailures: [Int: [String]] = [:]
     /// Bumps whenever the Engine state changes: derived indexes are cached against it.
     private(set) var generation = 0
@@ -24,15 +37,19 @@ struct Session {
     /// Notes written at the end of the script.
     let trailingNotes: [String]
 
-    init(script: Script, baseDirectory: URL = URL(fileURLWithPath: ".")) {
+    init(script: Script, files: any SessionFiles = NoFiles()) {
         let plan = StepPlan(script)
         fileName = script.fileName
-        self.baseDirectory = baseDirectory
+        self.files = files
         machine = plan.machine
-        timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
+        timeline = Timeline(plan: plan)
         queue = plan.steps
         trailingNotes = plan.trailingNotes
+        let boot = timeline.check(plan.bootExpects, last: nil)
+        if !boot.isEmpty { expectFailures[0] = boot.map(Session.describe) }
     }
+
+    private static func describe(_ f: ExpectFailure) -> String { "line \(f.location.line): \(f.message)" }
 
     var engine: Engine { timeline.engine }
     var state: EngineState { timeline.engine.state }
@@ -69,15 +86,9 @@ struct Session {
     }
 
     private mutating func run(_ step: ScriptStep) {
-        let record = timeline.apply(step.statement, notes: step.notes, traces: FileTraceProvider(base: baseDirectory))
+        let (record, failures) = timeline.run(step, traces: files.traces)
         applied.append(step)
-        var failures: [String] = []
-        for st in step.expects {
-            if case let .expect(target, clauses) = st.kind {
-                failures += timeline.engine.check(target, clauses, last: record, statement: st).map { "line \($0.location.line): \($0.message)" }
-            }
-        }
-        if !failures.isEmpty { expectFailures[record.step] = failures }
+        if !failures.isEmpty { expectFailures[record.step] = failures.map(Session.describe) }
         generation += 1
     }
 
@@ -116,9 +127,9 @@ struct Session {
         var candidate = statement
         candidate.location.line = history.count + 1
         sourceLines.append(line)
-        let base = baseDirectory
+        let files = self.files
         let problems = checkScript(Script(fileName: "<prompt>", statements: history + [candidate]), sourceLines: sourceLines) { file in
-            FileManager.default.isReadableFile(atPath: ScriptLoader.resolve(file, against: base))
+            files.exists(file)
         }.filter { $0.location.line == candidate.location.line }
         if let p = problems.first {
             return .error(message: p.message, column: p.location.column, hint: p.hint)
@@ -136,8 +147,8 @@ struct Session {
             }
             queue[0].notes.append(text)
             return .info("note attached to the next step")
-        case let .expect(target, clauses):
-            let failures = timeline.engine.check(target, clauses, last: lastRecord, statement: candidate)
+        case .expect:
+            let failures = timeline.check([candidate], last: lastRecord)
             return .info(failures.isEmpty ? "expect holds" : "expect failed: " + failures.map(\.message).joined(separator: "; "))
         default:
             run(ScriptStep(statement: statement, notes: pendingNotes, expects: []))

@@ -43,13 +43,13 @@ enum TUIApp {
             if let key = driver.readKey(timeout: timeout) {
                 if key == .resize { driver.invalidate() }
                 let r = app.handle(key)
-                if r.contains(.quit) { return nil }
-                if r.contains(.redraw) { dirty = true }
+                if r.quit { return nil }
+                if r.redraw { dirty = true }
                 if !app.playing { lastStep = now() }
             }
             if app.playing && now() - lastStep >= app.playInterval {
                 lastStep = now()
-                if app.tick().contains(.redraw) { dirty = true }
+                if app.tick().redraw { dirty = true }
             }
         }
     }
