@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import XCTest
 
@@ -191,7 +192,7 @@ final class ProbeComparisonTests: XCTestCase {
         XCTAssertTrue(ProbeScript.all.contains(ProbeScript.pinBeforeFork))
     }
 
-    // MARK: - Comparison on hand-written Engine state (no kernel needed)
+    // MARK: - Comparison with a kernel result written by hand (no kernel needed)
 
     /// 4 pages: parent wrote 0-1 and read 2 before fork; the child then wrote page 1.
     private let kernel = RealProbeResult(
@@ -209,49 +210,29 @@ final class ProbeComparisonTests: XCTestCase {
             RealPage(index: 3, present: false, zero: false, exclusive: false, pfn: 0),
         ])
 
-    // Buffer at 0x7f0000000000 = 139637976727552; PFNs deliberately unlike the kernel's.
-    private let agreeingState = Data("""
-        {"machine":{"ram":67108864,"frames":16384,"free_frames":16000,"zero_pfn":1,"swap_used_pages":0},
-         "processes":[
-          {"name":"parent","pid":1,"alive":true,"rss_pages":2,"locked_vm_pages":0,"pinned_vm_pages":0,"memlock_limit":8388608,
-           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
-           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"writable":false,"swapped":false,"huge":false},
-                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"writable":false,"swapped":false,"huge":false},
-                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"writable":false,"swapped":false,"huge":false}]},
-          {"name":"child","pid":2,"alive":true,"rss_pages":2,"locked_vm_pages":0,"pinned_vm_pages":0,"memlock_limit":8388608,
-           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
-           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"writable":false,"swapped":false,"huge":false},
-                    {"va":139637976731648,"present":true,"pfn":42,"zero":false,"writable":true,"swapped":false,"huge":false},
-                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"writable":false,"swapped":false,"huge":false}]}],
-         "frames":[{"pfn":1,"use":"zero","refcount":1,"mapcount":0,"pins":0},
-                   {"pfn":40,"use":"anon","refcount":2,"mapcount":2,"pins":0},
-                   {"pfn":41,"use":"anon","refcount":1,"mapcount":1,"pins":0},
-                   {"pfn":42,"use":"anon","refcount":1,"mapcount":1,"pins":0}],
-         "devices":[]}
-        """.utf8)
+    /// The Engine after a scenario (PFNs unlike the kernel's, as always).
+    private func engine(_ source: String) throws -> Engine {
+        ScenarioRunner.run(try parseScript(source, fileName: "probe-test.ump")).engine
+    }
 
-    // The Engine forgot to COW page 1 (both map frame 41, mapcount 2), did not copy the zero-page
-    // PTE of page 2 to the child, and shows page 3 present in the parent.
-    private let disagreeingState = Data("""
-        {"final":{"machine":{"ram":67108864,"frames":16384,"free_frames":16000,"zero_pfn":1,"swap_used_pages":0},
-         "processes":[
-          {"name":"parent","pid":1,"alive":true,
-           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
-           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"swapped":false},
-                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"swapped":false},
-                    {"va":139637976735744,"present":true,"pfn":1,"zero":true,"swapped":false},
-                    {"va":139637976739840,"present":true,"pfn":1,"zero":true,"swapped":false}]},
-          {"name":"child","pid":2,"alive":true,
-           "buffers":[{"name":"buf","start":139637976727552,"size":16384,"kind":"mmap"}],
-           "pages":[{"va":139637976727552,"present":true,"pfn":40,"zero":false,"swapped":false},
-                    {"va":139637976731648,"present":true,"pfn":41,"zero":false,"swapped":false}]}],
-         "frames":[{"pfn":40,"use":"anon","refcount":2,"mapcount":2,"pins":0},
-                   {"pfn":41,"use":"anon","refcount":2,"mapcount":2,"pins":0}]}}
-        """.utf8)
+    /// The same four pages, done by the Engine.
+    private var agreeing: Engine {
+        get throws {
+            try engine("""
+                machine thp=never
+                process parent
+                parent mmap buf 16K
+                parent write buf 0 8K
+                parent read buf 8K 4K
+                parent fork child
+                child write buf 4K 4K
+                """)
+        }
+    }
 
     func testComparisonAgrees() throws {
-        XCTAssertEqual(try ProbeComparison.compare(engineState: agreeingState, real: kernel), [])
-        XCTAssertEqual(try ProbeComparison.table(engineState: agreeingState, real: kernel), """
+        XCTAssertEqual(try ProbeComparison.compare(engine: agreeing, real: kernel), [])
+        XCTAssertEqual(try ProbeComparison.table(engine: agreeing, real: kernel), """
             pages        parent engine/kernel  child engine/kernel   shared engine/kernel
             page 0       anon/anon             anon/anon             yes/yes
             page 1       excl/excl             excl/excl             no/no
@@ -261,16 +242,22 @@ final class ProbeComparisonTests: XCTestCase {
     }
 
     func testComparisonDisagrees() throws {
-        let report = try ProbeComparison.report(engineState: disagreeingState, real: kernel)
-        XCTAssertFalse(report.agrees)
-        XCTAssertEqual(report.mismatches, [
+        // An Engine that forgot to COW page 1 (both map frame 41, mapcount 2), did not copy the
+        // zero-page PTE of page 2 to the child, and shows page 3 present in the parent. No correct
+        // Engine gets here, so its side is written by hand.
+        let a = ProbeComparison.PageFacts(present: true, frame: 40)
+        let forgot = ProbeComparison.PageFacts(present: true, frame: 41)
+        let zero = ProbeComparison.PageFacts(present: true, zero: true)
+        let wrong = ProbeComparison.Side(bufferSize: 16384, parent: [a, forgot, zero, zero], child: [a, forgot, .absent, .absent])
+        let mismatches = ProbeComparison.compare(engine: wrong, kernel: ProbeComparison.kernelSide(kernel))
+        XCTAssertEqual(mismatches, [
             "page 1: parent exclusive engine=false kernel=true",
             "page 1: child exclusive engine=false kernel=true",
             "page 1: shared engine=true kernel=false",
             "page 2: child present engine=false kernel=true",
             "page 3: parent present engine=true kernel=false",
         ])
-        XCTAssertEqual(report.table, """
+        XCTAssertEqual(ProbeComparison.table(engine: wrong, kernel: ProbeComparison.kernelSide(kernel)), """
             pages        parent engine/kernel  child engine/kernel   shared engine/kernel
             page 0       anon/anon             anon/anon             yes/yes
             page 1       anon/excl             anon/excl             yes/no  <-- differs
@@ -280,36 +267,37 @@ final class ProbeComparisonTests: XCTestCase {
     }
 
     func testComparisonWithoutEngineChild() throws {
-        let noChild = Data("""
-            {"processes":[{"name":"parent","buffers":[{"name":"buf","start":4096,"size":16384}],
-              "pages":[{"va":4096,"present":true,"pfn":40,"zero":false,"swapped":false}]}],
-             "frames":[{"pfn":40,"mapcount":1,"refcount":1}]}
-            """.utf8)
-        XCTAssertEqual(try ProbeComparison.compare(engineState: noChild, real: kernel), [
+        let noChild = try engine("""
+            machine thp=never
+            process parent
+            parent mmap buf 16K
+            parent write buf 0 4K
+            """)
+        XCTAssertEqual(try ProbeComparison.compare(engine: noChild, real: kernel), [
             "child: process missing in engine state",
             "page 0: parent exclusive engine=true kernel=false",
             "page 1: parent present engine=false kernel=true",
             "page 2: parent present engine=false kernel=true",
         ])
-        XCTAssertThrowsError(try ProbeComparison.compare(engineState: noChild, real: kernel, buffer: "other"))
-        XCTAssertThrowsError(try ProbeComparison.compare(engineState: Data("{}".utf8), real: kernel))
+        XCTAssertThrowsError(try ProbeComparison.compare(engine: noChild, real: kernel, buffer: "other"))
+        XCTAssertThrowsError(try ProbeComparison.compare(engine: try engine("process other"), real: kernel))
     }
 
-    /// VmPin is compared per process (engine pinned_vm_pages × 4 KiB, kernel VmPin less the parent's
+    /// VmPin is compared per process (engine pinned_vm × 4 KiB, kernel VmPin less the parent's
     /// VmPin before the script) and shown in the table's last row.
     func testComparisonOfPinnedVM() throws {
         var pinned = kernel
         pinned.parentVmPinBeforeKB = 4  // something else in this process pinned one page before
         pinned.parentVmPinKB = 12
         pinned.childVmPinKB = 0
-        let report = try ProbeComparison.report(engineState: agreeingState, real: pinned)
+        let report = try ProbeComparison.report(engine: agreeing, real: pinned)
         XCTAssertEqual(report.mismatches, ["parent VmPin engine=0 kB kernel=8 kB"])
         XCTAssertEqual(report.table.split(separator: "\n").last, "VmPin kB     0/8                   0/0  <-- differs")
 
         pinned.parentVmPinKB = 4
-        let agreeing = try ProbeComparison.report(engineState: agreeingState, real: pinned)
-        XCTAssertEqual(agreeing.mismatches, [])
-        XCTAssertEqual(agreeing.table.split(separator: "\n").last, "VmPin kB     0/0                   0/0")
+        let agreeingReport = try ProbeComparison.report(engine: agreeing, real: pinned)
+        XCTAssertEqual(agreeingReport.mismatches, [])
+        XCTAssertEqual(agreeingReport.table.split(separator: "\n").last, "VmPin kB     0/0                   0/0")
 
         // Without VmPin on the kernel side nothing is compared and no row is shown (see testComparisonAgrees).
         let engineOnly = ProbeComparison.Side(bufferSize: 0, parent: [], child: nil, parentPinnedKB: 28)
@@ -317,12 +305,23 @@ final class ProbeComparisonTests: XCTestCase {
         XCTAssertEqual(ProbeComparison.compare(engine: engineOnly, kernel: kernelUnknown), [])
     }
 
-    /// The kernel run of a script compared with itself agrees (exercises kernelSide end to end).
-    func testKernelAgreesWithItself() throws {
-        for script in [ProbeScript.standard, ProbeScript.pinBeforeFork] {
-            let r = try probe(script.npages, script.ops)
-            let side = ProbeComparison.kernelSide(r)
-            XCTAssertEqual(ProbeComparison.compare(engine: side, kernel: side), [])
-        }
+    /// What the kernel side makes of pagemap: the zero page is present but never exclusive and has no
+    /// frame to share; a frame only for other present pages; VmPin is the script's own (less before).
+    func testKernelSideReadsPagemapFacts() {
+        var pinned = kernel
+        pinned.parentVmPinBeforeKB = 4
+        pinned.parentVmPinKB = 12
+        pinned.childVmPinKB = 8
+        let side = ProbeComparison.kernelSide(pinned)
+        typealias F = ProbeComparison.PageFacts
+        XCTAssertEqual(side, ProbeComparison.Side(
+            bufferSize: 4 * 4096,
+            parent: [F(present: true, frame: 500), F(present: true, exclusive: true, frame: 501), F(present: true, zero: true), .absent],
+            child: [F(present: true, frame: 500), F(present: true, exclusive: true, frame: 502), F(present: true, zero: true), .absent],
+            parentPinnedKB: 8, childPinnedKB: 8))
+        // A zero page that pagemap (wrongly) marked exclusive still is not: exclusive needs a frame of its own.
+        var odd = kernel
+        odd.parent[2].exclusive = true
+        XCTAssertFalse(ProbeComparison.kernelSide(odd).parent[2].exclusive)
     }
 }

@@ -19,8 +19,7 @@ final class ProbeEngineTests: XCTestCase {
                 skipped.append("\(script.name) (\(e.message))")  // the other scripts still run
                 continue
             }
-            let engine = try EngineProbe.state(for: script)
-            let report = try ProbeComparison.report(engineState: engine, real: real)
+            let report = try ProbeComparison.report(engine: try EngineProbe.engine(for: script), real: real)
             XCTAssertEqual(report.mismatches, [], "\(script.name):\n\(script.scenarioText)\n\(report.table)")
         }
         if !skipped.isEmpty {

@@ -17,7 +17,7 @@ struct Probe: ParsableCommand {
             let report: ProbeComparison.Report
             do {
                 real = try RealProbe.run(script)
-                report = try ProbeComparison.report(engineState: try EngineProbe.state(for: script), real: real)
+                report = try ProbeComparison.report(engine: try EngineProbe.engine(for: script), real: real)
             } catch let e as RealProbeError where e.kind == .ioUringUnavailable {
                 print("probe \(script.name): skipped, io_uring is unavailable here (\(e.message))\n")
                 continue

@@ -1,11 +1,12 @@
-// Compares the Engine's final STATE (SCENARIO.md, "JSON Lines") with what the real kernel showed
-// for the same probe script (RealProbe). Compared per page and process: swapped, present, zero page,
-// exclusive (Engine: frame mapcount == 1 and not the zero page; kernel: pagemap bit 56), and per
-// page whether parent and child map the same (non-zero) frame. PFN values themselves differ between
-// the Engine and the kernel and are never compared. Per process, the Engine's pinned_vm_pages × 4 KiB
-// is compared with VmPin from /proc/self/status (for the parent, less its VmPin before the script).
+// Compares the Engine's final state, read through its query layer (PageInfo), with what the real
+// kernel showed for the same probe script (RealProbe). Compared per page and process: swapped,
+// present, zero page, exclusive (Engine: frame mapcount == 1 and not the zero page; kernel: pagemap
+// bit 56), and per page whether parent and child map the same (non-zero) frame. PFN values
+// themselves differ between the Engine and the kernel and are never compared. Per process, the
+// Engine's pinned_vm × 4 KiB is compared with VmPin from /proc/self/status (for the parent, less
+// its VmPin before the script).
 
-import Foundation
+import Engine
 
 public struct ProbeComparisonError: Error, Sendable, Hashable, CustomStringConvertible {
     public var message: String
@@ -14,82 +15,6 @@ public struct ProbeComparisonError: Error, Sendable, Hashable, CustomStringConve
 }
 
 public enum ProbeComparison {
-    /// The part of the Engine's STATE object the comparison reads. Unknown fields are ignored.
-    public struct EngineState: Decodable, Sendable, Hashable {
-        public struct Buffer: Decodable, Sendable, Hashable {
-            public var name: String
-            public var start: UInt64
-            public var size: UInt64
-        }
-
-        public struct Page: Decodable, Sendable, Hashable {
-            public var va: UInt64
-            public var present: Bool
-            public var pfn: UInt64?
-            public var zero: Bool
-            public var swapped: Bool
-
-            enum CodingKeys: String, CodingKey { case va, present, pfn, zero, swapped }
-            public init(from decoder: any Decoder) throws {
-                let c = try decoder.container(keyedBy: CodingKeys.self)
-                va = try c.decode(UInt64.self, forKey: .va)
-                present = try c.decode(Bool.self, forKey: .present)
-                pfn = try c.decodeIfPresent(UInt64.self, forKey: .pfn)
-                zero = try c.decodeIfPresent(Bool.self, forKey: .zero) ?? false
-                swapped = try c.decodeIfPresent(Bool.self, forKey: .swapped) ?? false
-            }
-        }
-
-        public struct Process: Decodable, Sendable, Hashable {
-            public var name: String
-            public var buffers: [Buffer]
-            public var pages: [Page]
-            /// Pages charged to pinned_vm; nil when the state does not say.
-            public var pinnedVMPages: Int?
-
-            enum CodingKeys: String, CodingKey {
-                case name, buffers, pages
-                case pinnedVMPages = "pinned_vm_pages"
-            }
-            public init(from decoder: any Decoder) throws {
-                let c = try decoder.container(keyedBy: CodingKeys.self)
-                name = try c.decode(String.self, forKey: .name)
-                buffers = try c.decodeIfPresent([Buffer].self, forKey: .buffers) ?? []
-                pages = try c.decodeIfPresent([Page].self, forKey: .pages) ?? []
-                pinnedVMPages = try c.decodeIfPresent(Int.self, forKey: .pinnedVMPages)
-            }
-        }
-
-        public struct Frame: Decodable, Sendable, Hashable {
-            public var pfn: UInt64
-            public var mapcount: Int
-            public var refcount: Int?
-        }
-
-        public var processes: [Process]
-        public var frames: [Frame]
-
-        enum CodingKeys: String, CodingKey { case processes, frames, final }
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            // Accept the final JSON Lines object `{"final":STATE}` as well as STATE itself.
-            if c.contains(.final) {
-                self = try c.decode(EngineState.self, forKey: .final)
-                return
-            }
-            processes = try c.decode([Process].self, forKey: .processes)
-            frames = try c.decodeIfPresent([Frame].self, forKey: .frames) ?? []
-        }
-
-        public static func decode(_ data: Data) throws -> EngineState {
-            do {
-                return try JSONDecoder().decode(EngineState.self, from: data)
-            } catch {
-                throw ProbeComparisonError("cannot decode the Engine's state: \(error)")
-            }
-        }
-    }
-
     /// The facts compared for one page of one process.
     public struct PageFacts: Sendable, Hashable {
         public var present: Bool
@@ -157,59 +82,50 @@ public enum ProbeComparison {
     // MARK: - Entry points
 
     /// Human-readable mismatches (e.g. `page 5: child present engine=false kernel=true`), empty when
-    /// the Engine and the kernel agree. Throws when the state cannot be decoded or has no `parent`
-    /// process with the buffer.
-    public static func compare(engineState: Data, real: RealProbeResult, buffer: String = "buf") throws -> [String] {
-        try report(engineState: engineState, real: real, buffer: buffer).mismatches
+    /// the Engine and the kernel agree. Throws when the Engine has no `parent` process with the buffer.
+    public static func compare(engine: Engine, real: RealProbeResult, buffer: String = "buf") throws -> [String] {
+        try report(engine: engine, real: real, buffer: buffer).mismatches
     }
 
     /// A short table of both sides, one row per run of pages with the same facts.
-    public static func table(engineState: Data, real: RealProbeResult, buffer: String = "buf") throws -> String {
-        try report(engineState: engineState, real: real, buffer: buffer).table
+    public static func table(engine: Engine, real: RealProbeResult, buffer: String = "buf") throws -> String {
+        try report(engine: engine, real: real, buffer: buffer).table
     }
 
-    public static func report(engineState: Data, real: RealProbeResult, buffer: String = "buf") throws -> Report {
-        let state = try EngineState.decode(engineState)
-        let engine = try engineSide(state, npages: real.npages, buffer: buffer)
+    public static func report(engine: Engine, real: RealProbeResult, buffer: String = "buf") throws -> Report {
+        let mine = try engineSide(engine.state, npages: real.npages, buffer: buffer)
         let kernel = kernelSide(real)
-        return Report(mismatches: compare(engine: engine, kernel: kernel), table: table(engine: engine, kernel: kernel))
+        return Report(mismatches: compare(engine: mine, kernel: kernel), table: table(engine: mine, kernel: kernel))
     }
 
     // MARK: - The two sides
 
+    /// The Engine's pages of the buffer, as its query layer describes them.
     public static func engineSide(_ state: EngineState, npages: Int, buffer: String = "buf") throws -> Side {
         let parentName = ProbeActor.parent.rawValue, childName = ProbeActor.child.rawValue
-        guard let parent = state.processes.first(where: { $0.name == parentName }) else {
+        guard let parent = state.processIndex(named: parentName) else {
             throw ProbeComparisonError("the Engine's state has no process \"\(parentName)\"")
         }
-        guard let parentBuffer = parent.buffers.first(where: { $0.name == buffer }) else {
+        guard let parentBuffer = state.processes[parent].meta.buffer(named: buffer) else {
             throw ProbeComparisonError("process \"\(parentName)\" has no buffer \"\(buffer)\" in the Engine's state")
         }
-        var mapcounts: [UInt64: Int] = [:]
-        for frame in state.frames { mapcounts[frame.pfn] = frame.mapcount }
-
-        func facts(_ process: EngineState.Process) -> [PageFacts] {
-            // A forked child inherits the buffer at the same address; fall back to the parent's if absent.
-            let buf = process.buffers.first(where: { $0.name == buffer }) ?? parentBuffer
-            var pages = [PageFacts](repeating: .absent, count: npages)
-            let pageSize = UInt64(ProbeScript.pageSize)
-            for page in process.pages where page.va >= buf.start && page.va < buf.start + buf.size {
-                let index = Int((page.va - buf.start) / pageSize)
-                guard index < npages else { continue }
-                let present = page.present
-                let zero = present && page.zero
-                let exclusive = present && !zero && page.pfn.map { mapcounts[$0] == 1 } == true
-                pages[index] = PageFacts(present: present, swapped: page.swapped, zero: zero, exclusive: exclusive,
-                                         frame: present && !zero ? page.pfn : nil)
+        func facts(_ p: Int) -> [PageFacts] {
+            // A forked child inherits the buffer at the same address; the parent's, if it has none.
+            let buf = state.processes[p].meta.buffer(named: buffer) ?? parentBuffer
+            let first = buf.firstPage >> pageShift
+            return (0..<npages).map { i in
+                let vpn = first + UInt64(i)
+                guard vpn < buf.endPage >> pageShift else { return .absent }
+                let page = state.page(p, vpn: vpn)
+                return PageFacts(present: page.present, swapped: page.swapped, zero: page.zero, exclusive: page.exclusive,
+                                 frame: page.present && !page.zero ? page.pte.pfn.map(UInt64.init) : nil)
             }
-            return pages
         }
-
-        let child = state.processes.first(where: { $0.name == childName })
+        let child = state.processIndex(named: childName)
         let pageKB = ProbeScript.pageSize / 1024
         return Side(bufferSize: parentBuffer.size, parent: facts(parent), child: child.map(facts),
-                    parentPinnedKB: parent.pinnedVMPages.map { $0 * pageKB },
-                    childPinnedKB: child?.pinnedVMPages.map { $0 * pageKB })
+                    parentPinnedKB: state.processes[parent].meta.pinnedVMPages * pageKB,
+                    childPinnedKB: child.map { state.processes[$0].meta.pinnedVMPages * pageKB })
     }
 
     public static func kernelSide(_ real: RealProbeResult) -> Side {
