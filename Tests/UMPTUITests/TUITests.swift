@@ -222,6 +222,81 @@ final class TUITests: XCTestCase {
         XCTAssertEqual(marks[y].indices.contains(x) ? marks[y][x] : " ", "s")
     }
 
+    func testMouseClicksSelectAPageAndAnIOPTEWithoutRendering() throws {
+        var app = try makeApp(Scenarios.device, steps: 100, width: 200, height: 60)
+        let vpn = try XCTUnwrap(app.session.state.processes[0].meta.buffer(named: "frame")).start >> 12 + 2
+        // Where page `vpn` is drawn, from the process panel's own layout.
+        let pctx = app.context(.process)
+        let (row, col) = try XCTUnwrap(app.process.layout(pctx).locate(proc: 0, vpn: vpn))
+        _ = app.handle(.mouse(MouseEvent(kind: .click, x: pctx.body.x + ProcessLayout.indent + col, y: pctx.body.y + row - app.process.scroll)))
+        XCTAssertEqual(app.focus, .process)
+        XCTAssertEqual(app.process.cursor?.proc, 0)
+        XCTAssertEqual(app.process.cursor?.vpn, vpn)
+        // The second IOPTE line of the device pane.
+        let dctx = app.context(.device)
+        let line = app.device.layout(dctx).row(device: 0, index: 1) - app.device.scroll
+        _ = app.handle(.mouse(MouseEvent(kind: .click, x: dctx.body.x + 3, y: dctx.body.y + line)))
+        XCTAssertEqual(app.focus, .device)
+        XCTAssertEqual(app.device.cursor.index, 1)
+        guard case let .iopte(0, iova)? = app.selection() else { return XCTFail("no IOPTE selected") }
+        XCTAssertEqual(iova, app.session.state.devices[0].sortedIOPTEs[1].iova)
+        // A click on a pane's title only focuses it.
+        _ = app.handle(.mouse(MouseEvent(kind: .click, x: pctx.body.x + 3, y: pctx.body.y - 1)))
+        XCTAssertEqual(app.focus, .process)
+        XCTAssertEqual(app.process.cursor?.vpn, vpn)
+    }
+
+    /// Expects before the first step check the booted machine, in the TUI as in `umptui run`.
+    func testExpectsBeforeTheFirstStepAreCheckedAtStepZero() throws {
+        let source = """
+            machine ram=64M
+            expect machine ram=32M
+            process app
+            expect app rss=4K
+            """
+        let app = try makeApp(source, width: 120, height: 40)
+        let run = ScenarioRunner.run(try parseScript(source, fileName: "test.ump"))
+        XCTAssertEqual(app.session.expectFailures[0], ["line 2: \(run.failures[0].message)"])
+        XCTAssertEqual(run.failures[0].message, "machine ram is 67108864, expected 33554432")
+        XCTAssertTrue(app.screen().lines.contains { $0.contains("expect failed: line 2: machine ram is 67108864, expected 33554432") })
+        var stepped = app
+        stepped.session.stepForward()
+        XCTAssertEqual(stepped.session.expectFailures[1], ["line 4: \(run.failures[1].message)"])
+        stepped.session.stepBack()
+        XCTAssertNil(stepped.session.expectFailures[1])
+        XCTAssertNotNil(stepped.session.expectFailures[0], "step 0's failures stay")
+    }
+
+    /// The files a session reads come from whoever opens it: here trace files held in memory.
+    func testSessionReadsTraceFilesThroughItsFiles() throws {
+        struct MemoryFiles: SessionFiles, TraceProvider {
+            var traces: (any TraceProvider)? { self }
+            func exists(_ path: String) -> Bool { path == "hot.txt" }
+            func open(_ path: String) throws -> any AddressSource { ArrayAddressSource([0, 0x1000, 0, 0x1000]) }
+        }
+        let script = try parseScript("""
+            machine memlock=16M
+            process app
+            device d iommu=vtd iotlb=8
+            app mmap buf 64K
+            d map app.buf iova=0
+            d dma-trace hot.txt
+            """, fileName: "test.ump")
+        var session = Session(script: script, files: MemoryFiles())
+        session.go(to: session.total)
+        XCTAssertEqual(session.lastRecord?.outcome, .ok)
+        XCTAssertEqual(session.state.devices[0].stats.accesses, 4)
+        XCTAssertEqual(session.state.devices[0].stats.misses, 2)
+        // The prompt checks trace files through the same files.
+        guard case .error(let message, _, _) = session.runPrompt("d dma-trace cold.txt") else { return XCTFail("a missing trace ran") }
+        XCTAssertTrue(message.contains("cold.txt"), message)
+        guard case .ran = session.runPrompt("d dma-trace hot.txt") else { return XCTFail("a trace the files hold did not run") }
+        // Without files, dma-trace is an outcome, not a crash.
+        var none = Session(script: script)
+        none.go(to: none.total)
+        XCTAssertEqual(none.lastRecord?.outcome, .errno("ENOENT"))
+    }
+
     /// Whatever the keys do, the selected cell is drawn: every pane scrolls to keep its cursor visible.
     func testCursorStaysOnScreenInEveryPane() throws {
         var app = try makeApp(Tour.source, steps: 100, width: 80, height: 24)
