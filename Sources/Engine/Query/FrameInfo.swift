@@ -89,7 +89,7 @@ extension EngineState {
 
     /// Every page of a live process that maps `pfn`, by process, then address.
     public func mappers(of pfn: Int) -> [PageMapper] {
-        let found = pageMappers(contains: { $0 == pfn }, intersects: { $0.contains(pfn) })
+        let found = pageMappers(OneFrame(pfn: pfn))
         var out: [PageMapper] = []
         for p in found.keys.sorted() {
             let pt = processes[p].pt
@@ -122,7 +122,7 @@ extension EngineState {
     public func mappers(of frames: FrameSet) -> FrameSetMappers {
         var out = FrameSetMappers()
         guard !frames.isEmpty else { return out }
-        out.pages = pageMappers(contains: frames.contains, intersects: frames.intersects)
+        out.pages = pageMappers(frames)
         for (d, dev) in devices.enumerated() {
             var hits = Set<UInt64>()
             for (iova, e) in dev.ioptes {
@@ -134,20 +134,21 @@ extension EngineState {
         return out
     }
 
-    /// The pages of live processes whose PTE (or huge PMD) maps a frame `contains` accepts.
-    private func pageMappers(contains: (Int) -> Bool, intersects: (Range<Int>) -> Bool) -> [Int: PageSet] {
+    /// The pages of live processes whose PTE (or huge PMD) maps one of `frames` (generic, so the
+    /// scan of every PTE is specialised for one frame and for a set).
+    private func pageMappers<F: FrameMatch>(_ frames: F) -> [Int: PageSet] {
         var out: [Int: PageSet] = [:]
         for (p, proc) in processes.enumerated() where proc.meta.alive {
             var set = PageSet()
             for (region, table) in proc.pt.tables where table.used > 0 {
-                for (i, e) in table.entries.enumerated() where e.present && contains(e.number) {
+                for (i, e) in table.entries.enumerated() where e.present && frames.contains(e.number) {
                     set.insert(region << 9 | UInt64(i))
                 }
             }
             for (region, pmd) in proc.pt.hugePMDs where pmd.present {
                 let base = pmd.number
-                guard intersects(base..<base + pagesPerPMD) else { continue }
-                for i in 0..<pagesPerPMD where contains(base + i) { set.insert(region << 9 | UInt64(i)) }
+                guard frames.intersects(base..<base + pagesPerPMD) else { continue }
+                for i in 0..<pagesPerPMD where frames.contains(base + i) { set.insert(region << 9 | UInt64(i)) }
             }
             if !set.isEmpty { out[p] = set }
         }
@@ -165,4 +166,18 @@ extension EngineState {
         for u in FrameUse.allCases { out[u] = totals[Int(u.rawValue)] }
         return out
     }
+}
+
+/// Which frames a reverse-map scan looks for.
+protocol FrameMatch {
+    func contains(_ pfn: Int) -> Bool
+    func intersects(_ range: Range<Int>) -> Bool
+}
+
+extension FrameSet: FrameMatch {}
+
+private struct OneFrame: FrameMatch {
+    var pfn: Int
+    func contains(_ p: Int) -> Bool { p == pfn }
+    func intersects(_ range: Range<Int>) -> Bool { range.contains(pfn) }
 }

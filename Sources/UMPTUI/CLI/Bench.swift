@@ -34,6 +34,8 @@ struct Bench: ParsableCommand {
             throw ExitCode(1)
         }
         let render = [RenderBench.run(ram: "16G", touch: bytes == 4 << 30 ? "4G" : touch), RenderBench.run(ram: "64M", touch: "32M")]
+        let scripts = [BenchScript.run(lines: 2_000), BenchScript.run(lines: 20_000)]
+        let growth = scripts[1].median / max(scripts[0].median, 1e-9)
         #if DEBUG
         let build = "debug"
         #else
@@ -73,6 +75,18 @@ struct Bench: ParsableCommand {
             }
             w.endArray()
             w.field("target_frame_ms", 5)
+            w.beginArray("long_scripts")
+            for r in scripts {
+                w.beginObject()
+                w.field("malloc_lines", r.lines)
+                w.field("seconds_median", String(format: "%.3f", r.median))
+                w.field("seconds_min", String(format: "%.3f", r.seconds.first ?? 0))
+                w.field("seconds_max", String(format: "%.3f", r.seconds.last ?? 0))
+                w.endObject()
+            }
+            w.endArray()
+            w.field("long_script_growth", String(format: "%.1f", growth))
+            w.field("target_long_script_growth", 12)
             w.endObject()
             print(w.string)
             return
@@ -95,6 +109,11 @@ struct Bench: ParsableCommand {
             print(String(format: "  render a 200×60 frame (%@): median %.2f ms, worst %.2f ms (target ≤ 5); first frame after the step %.1f ms; after a cursor move %.1f ms",
                          r.label, r.medianMs, r.worstMs, r.firstFrameMs, r.moveFrameMs))
         }
+        for r in scripts {
+            print(String(format: "  a script of %d malloc lines, parsed and run: median %.3f s (%.3f–%.3f over %d runs)",
+                         r.lines, r.median, r.seconds.first ?? 0, r.seconds.last ?? 0, r.seconds.count))
+        }
+        print(String(format: "  ten times the lines took %.1f× as long (target ≤ 12: a step costs the same however many came before)", growth))
     }
 }
 

@@ -91,6 +91,7 @@ struct DevicePanel: Panel {
         }
         let l = layout(ctx.panel)
         let cursorRow = l.row(device: min(cursor.device, devices.count - 1), index: cursor.index)
+        var lists: [Int: [IOPTE]] = [:]
         for i in 0..<r.height {
             let row = scroll + i
             guard row < l.totalRows, let item = l.item(at: row) else { break }
@@ -99,7 +100,8 @@ struct DevicePanel: Panel {
             if let h = item.header {
                 drawHeaderLine(ctx, &c, r, y, d, h)
             } else if let idx = item.index {
-                let e = ctx.panel.cache.ioptes(ctx.session, device: d)[idx]
+                if lists[d] == nil { lists[d] = ctx.panel.cache.ioptes(ctx.session, device: d) }
+                let e = lists[d]![idx]
                 let sel = ctx.showsCursor && row == cursorRow
                 let rel = ctx.highlight.ioptes[d]?.contains(e.iova) == true
                 let chg = ctx.changes.ioptes[d]?.contains(e.iova) == true

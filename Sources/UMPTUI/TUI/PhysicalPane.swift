@@ -100,8 +100,11 @@ struct PhysicalPanel: Panel {
     // MARK: Drawing
 
     func draw(_ ctx: DrawContext, _ c: inout Canvas) {
+        // Read once: these are values, and a computed read per cell would copy them per cell.
         let r = ctx.body
         let g = ctx.glyphs
+        let state = ctx.state
+        let owners = ctx.panel.cache.processByPid
         let l = layout(ctx.panel)
         drawInfo(ctx, &c, Rect(x: r.x, y: r.y, width: r.width, height: 1))
         let legendRows = PhysicalPanel.legendRows(r.width)
@@ -120,7 +123,7 @@ struct PhysicalPanel: Panel {
             let x0 = r.x + l.gutter
             for col in 0..<l.columns {
                 guard let range = l.cell(row: row, col: col) else { break }
-                let look = Self.look(ctx.state.classifyFrames(range), ctx)
+                let look = Self.look(state.classifyFrames(range), g, owners)
                 let sel = ctx.showsCursor && cursorCell.row == row && cursorCell.col == col
                 let rel = ctx.highlight.frames.intersects(range)
                 let chg = ctx.changes.frames.intersects(range)
@@ -173,14 +176,13 @@ struct PhysicalPanel: Panel {
     }
 
     /// How a class of frames is drawn: process memory in its owner's colour, shaded by how full.
-    static func look(_ k: FrameClass, _ ctx: DrawContext) -> FrameCellLook {
-        let g = ctx.glyphs
+    static func look(_ k: FrameClass, _ g: Glyphs, _ owners: [Int32: Int]) -> FrameCellLook {
         switch k {
         case .free: return FrameCellLook(glyph: g.free, role: .frameFree)
         case .pinned: return FrameCellLook(glyph: g.pinned, role: .framePinned)
         case .zeroPage, .kernelMemory(.zero): return FrameCellLook(glyph: g.zero, role: .frameZero)
         case let .processMemory(use, owner, fullness):
-            let role = ctx.panel.cache.processByPid[owner].map { Role.owner($0) } ?? .normal
+            let role = owners[owner].map { Role.owner($0) } ?? .normal
             guard let fullness else { return FrameCellLook(glyph: use == .shmem ? g.shmem : g.fill[3], role: role) }
             return FrameCellLook(glyph: g.fill[fullness], role: role)
         case .kernelMemory(.pagetable): return FrameCellLook(glyph: g.pageTable, role: .frameTable)

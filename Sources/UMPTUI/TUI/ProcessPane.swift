@@ -193,12 +193,13 @@ struct ProcessPanel: Panel {
                 let pt = state.processes[p].pt
                 let changed = ctx.changes.pages[p]
                 let related = ctx.highlight.pages[p]
+                let showsCursor = ctx.showsCursor
                 let x0 = r.x + ProcessLayout.indent
                 for col in 0..<cells {
                     let lo = vpn + UInt64(col) * k
                     let range = lo..<min(end, lo + k)
                     let kind = state.dominantPageKind(pt, range)
-                    let sel = ctx.showsCursor && cursor.map { $0.row == ri && $0.col == col } == true
+                    let sel = showsCursor && cursor.map { $0.row == ri && $0.col == col } == true
                     let rel = related?.intersects(range) == true
                     let chg = changed?.intersects(range) == true
                     c.put(x0 + col, y, kind.glyph(g), kind.role, ctx.mark(selected: sel, related: rel, changed: chg))
