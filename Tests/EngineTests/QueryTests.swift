@@ -156,6 +156,12 @@ final class QueryTests: XCTestCase {
         XCTAssertEqual(r.state.classifyFrames(lo..<hi), .pinned)
         // Half a cell in use: the second quarter shade.
         XCTAssertEqual(r.state.classifyFrames((hi - 2)..<(hi + 2)), .processMemory(.anon, owner: pid, fullness: 1))
+        // What the inspector says of such a cell: the mix, commonest first (a tie in FrameUse order),
+        // and the first frame in use.
+        XCTAssertEqual(r.state.frameUses(in: (hi - 2)..<(hi + 2)).map(\.use), [.free, .anon])
+        XCTAssertEqual(r.state.frameUses(in: (hi - 1)..<(hi + 2)).map(\.count), [2, 1])
+        XCTAssertEqual(r.state.firstFrameInUse(in: (hi - 2)..<(hi + 2)), hi - 2)
+        XCTAssertEqual(r.state.firstFrameInUse(in: hi..<(hi + 2)), hi)
     }
 
     // MARK: What a step touched

@@ -67,3 +67,19 @@ extension EngineState {
         }
     }
 }
+
+extension EngineState {
+    /// How many frames of each use a run holds, the commonest first (ties in FrameUse order).
+    public func frameUses(in range: Range<Int>) -> [(use: FrameUse, count: Int)] {
+        var counts = [Int](repeating: 0, count: PhysicalMemory.useCount)
+        for pfn in range.clamped(to: 0..<phys.frameCount) { counts[Int(phys.use[pfn])] += 1 }
+        return FrameUse.allCases.filter { counts[Int($0.rawValue)] > 0 }.map { ($0, counts[Int($0.rawValue)]) }
+            .enumerated().sorted { ($0.element.1, -$0.offset) > ($1.element.1, -$1.offset) }.map(\.element)
+    }
+
+    /// The first frame of a run that is in use, or the run's first frame when all are free.
+    public func firstFrameInUse(in range: Range<Int>) -> Int {
+        let r = range.clamped(to: 0..<phys.frameCount)
+        return r.first { phys.use[$0] != FrameUse.free.rawValue } ?? r.lowerBound
+    }
+}

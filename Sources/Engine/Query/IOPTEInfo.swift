@@ -11,6 +11,8 @@ public struct IOPTEInfo: Equatable, Sendable {
     public var mapping: IOMapping?
     /// The first frame it translates to.
     public var frame: Int { Int(iopte.pa >> pageShift) }
+    /// Every frame it translates to.
+    public var frames: Range<Int> { frame..<frame + Int(max(1, iopte.size >> pageShift)) }
     /// The process address the IOPTE's IOVA stands for.
     public var va: UInt64? { mapping.map { $0.va + (iopte.iova - $0.iova) } }
 }

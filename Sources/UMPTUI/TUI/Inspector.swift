@@ -36,15 +36,11 @@ enum Inspector {
             }
         case let .frames(range)?:
             title = range.count == 1 ? "FRAME \(range.lowerBound)" : "FRAMES \(range.lowerBound)-\(range.upperBound - 1)"
-            let phys = state.phys
-            let r = range.clamped(to: 0..<phys.frameCount)
             if range.count > 1 {
-                var counts: [FrameUse: Int] = [:]
-                for pfn in r { counts[phys.frameUse(pfn), default: 0] += 1 }
-                let mix = counts.sorted { $0.value > $1.value }.map { "\($0.value) \($0.key.name)" }.joined(separator: ", ")
+                let mix = state.frameUses(in: range).map { "\($0.count) \($0.use.name)" }.joined(separator: ", ")
                 out.append(("this cell covers \(range.count) frames (\(mix)); the first in use is shown (z zooms in)", .dim))
             }
-            frame = r.first { phys.frameUse($0) != .free } ?? r.lowerBound
+            frame = state.firstFrameInUse(in: range)
         case let .iopte(d, iova)?:
             title = "IOPTE \(state.devices[d].name) \(hex(iova))"
             if let info = state.iopte(d, iova: iova) {

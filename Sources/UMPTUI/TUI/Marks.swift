@@ -28,9 +28,8 @@ struct Highlight: Sendable {
         case let .frames(range):
             frames.insert(range: range.clamped(to: 0..<state.phys.frameCount))
         case let .iopte(d, iova):
-            guard d < state.devices.count, let e = state.devices[d].ioptes[iova] else { return }
-            let first = Int(e.pa >> pageShift)
-            frames.insert(range: first..<first + Int(max(1, e.size >> pageShift)))
+            guard let info = state.iopte(d, iova: iova) else { return }
+            frames.insert(range: info.frames)
         }
         let found = state.mappers(of: frames)
         pages = found.pages
