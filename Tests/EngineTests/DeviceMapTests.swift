@@ -9,6 +9,8 @@ import XCTest
 final class DeviceMapTests: XCTestCase {
     // MARK: - Pinning and accounting
 
+    /// The whole state after a map: the pins, locked_vm, MMF_HAS_PINNED, the mapping, its IOPTEs and
+    /// the I/O page-table pages they needed, and nothing else.
     func testMapPinsEachPageWithTheBiasAndChargesLockedVM() {
         var s = scenario("""
         process app
@@ -17,21 +19,24 @@ final class DeviceMapTests: XCTestCase {
         app write buf
         """)
         let pfns = s.pageFrames("app", "buf")
-        XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1, map: 1, pin: 0), count: 4))
-        s.ok("gpu map app.buf")
-        XCTAssertEqual(s.counts(pfns), Array(repeating: IOFrameCounts(ref: 1 + 1024, map: 1, pin: 1), count: 4))
-        XCTAssertEqual(s.meta("app").lockedVMPages, 4)
-        XCTAssertEqual(s.meta("app").pinnedVMPages, 0, "VFIO charges locked_vm, not pinned_vm")
-        XCTAssertTrue(s.meta("app").hasPinned, "any FOLL_PIN sets MMF_HAS_PINNED")
-        let m = s.mapping("gpu", "app", "buf")!
-        XCTAssertEqual(m.pfns.map(Int.init), pfns)
-        XCTAssertEqual(m.pinnedPages, 4)
-        XCTAssertEqual(m.lockedPages, 4)
-        XCTAssertTrue(m.writable, "map without read/write is a write mapping (FOLL_WRITE)")
-        // One contiguous IOVA range, aligned to its (power-of-two) size, one 4K IOPTE per page.
-        XCTAssertEqual(m.iova % (16 * ioK), 0)
-        XCTAssertEqual(m.size, 16 * ioK)
-        XCTAssertEqual(s.ioptes("gpu"), pfns.enumerated().map { IOPTEView(m.iova + UInt64($0.offset) * pageSize, UInt64($0.element) << pageShift, pageSize) })
+        let pid = s.pid("app")
+        let va = s.buffer("app", "buf").start
+        s.assertStep("gpu map app.buf") { e, after in
+            for pfn in pfns { e.frames[pfn] = FrameView(use: .anon, flags: FrameFlag.anonExclusive, refcount: 1 + 1024, mapcount: 1, pincount: 1, owner: pid) }
+            // VFIO charges locked_vm, not pinned_vm; any FOLL_PIN sets MMF_HAS_PINNED.
+            e.processes["app"]!.counters.lockedVMPages = 4
+            e.processes["app"]!.counters.hasPinned = true
+            // One contiguous IOVA range, aligned to its (power-of-two) size, one 4K IOPTE per page,
+            // writable: map without read/write is a write mapping (FOLL_WRITE).
+            let iova = after.devices[0].mappings.first?.iova ?? 0
+            XCTAssertEqual(iova % (16 * ioK), 0)
+            e.devices["gpu"]!.mappings = [IOMapping(process: "app", buffer: "buf", iova: iova, size: 16 * ioK, va: va,
+                                                    pfns: pfns.map(Int32.init), writable: true, pinnedPages: 4, lockedPages: 4,
+                                                    kernelBuffer: -1, iovaLength: 16 * ioK)]
+            e.devices["gpu"]!.ioptes = pfns.enumerated().map { IOPTEView(iova + UInt64($0.offset) * pageSize, UInt64($0.element) << pageShift, pageSize) }
+            // vtd: below the root, a level-3, a level-2 and a leaf table.
+            e.addIOTables("gpu", count: 3, after: after)
+        }
         XCTAssertTrue(s.dev("gpu").ioptes.values.allSatisfy(\.writable))
     }
 

@@ -176,4 +176,16 @@ extension StateView {
         proc.counters.pageTablePages += new.count
         processes[name] = proc
     }
+
+    /// The I/O page-table frames device `name` gained in the step, as addPageTables does for a process.
+    mutating func addIOTables(_ name: String, count: Int, after: EngineState, file: StaticString = #filePath, line: UInt = #line) {
+        guard let d = after.deviceIndex(named: name), var dev = devices[name] else {
+            return XCTFail("no device \(name)", file: file, line: line)
+        }
+        let new = Set(after.devices[d].tablePages.values.map(Int.init)).subtracting(dev.tablePages)
+        XCTAssertEqual(new.count, count, "new I/O page-table frames of \(name)", file: file, line: line)
+        for pfn in new { frames[pfn] = FrameView(use: .iopagetable, flags: 0, refcount: 1, mapcount: 0, pincount: 0, owner: 0) }
+        dev.tablePages.formUnion(new)
+        devices[name] = dev
+    }
 }
