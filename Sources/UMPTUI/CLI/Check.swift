@@ -15,7 +15,7 @@ struct Check: ParsableCommand {
         do {
             let loaded = try ScriptLoader.load(path: file, overrides: overrides)
             let plan = StepPlan(loaded.script)
-            print("\(file): ok, \(plan.steps.count) step\(plan.steps.count == 1 ? "" : "s")")
+            print("\(file): ok, \(plural(plan.steps.count, "step"))")
         } catch let e as LoadError {
             printError(e.description)
             throw ExitCode(2)

@@ -28,15 +28,15 @@ struct TextReport {
         let steps = result.records.count
         let detail = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let st = result.engine.state
-        var s = "\nsummary: \(steps) step\(steps == 1 ? "" : "s") (\(detail.isEmpty ? "none" : detail))"
-        s += hazards > 0 ? ", \(hazards) hazard\(hazards == 1 ? "" : "s") flagged\n" : "\n"
+        var s = "\nsummary: \(plural(steps, "step")) (\(detail.isEmpty ? "none" : detail))"
+        s += hazards > 0 ? ", \(plural(hazards, "hazard")) flagged\n" : "\n"
         s += "  machine: \(formatSize(UInt64(st.phys.freeFrames) << 12)) free of \(formatSize(st.config.ram))"
         if !st.swapMap.isEmpty { s += ", swap \(st.meta.swapUsed) of \(st.swapMap.count) pages used" }
         s += "\n"
         for p in st.processes {
             let m = p.meta
             if m.alive {
-                s += "  \(m.name) (pid \(m.pid)): rss \(m.rssPages) page\(m.rssPages == 1 ? "" : "s"), \(m.vmas.count) VMAs, \(m.pageTablePages) page-table pages"
+                s += "  \(m.name) (pid \(m.pid)): rss \(plural(m.rssPages, "page")), \(m.vmas.count) VMAs, \(m.pageTablePages) page-table pages"
                 if m.swapPages > 0 { s += ", \(m.swapPages) swapped" }
                 if m.lockedVMPages > 0 { s += ", locked_vm \(formatSize(UInt64(m.lockedVMPages) << 12))" }
                 s += "\n"
@@ -50,7 +50,7 @@ struct TextReport {
             if d.stats.faults > 0 { s += ", \(d.stats.faults) IOMMU faults" }
             s += "\n"
         }
-        let checks = result.failures.isEmpty ? "every expect held" : "\(result.failures.count) expect\(result.failures.count == 1 ? "" : "s") failed"
+        let checks = result.failures.isEmpty ? "every expect held" : "\(plural(result.failures.count, "expect")) failed"
         s += "  \(checks)"
         return s
     }
