@@ -135,13 +135,7 @@ public struct PhysicalMemory: Equatable, Sendable {
 
         public init(use: FrameUse, flags: UInt8 = 0, refcount: Int32, mapcount: Int32 = 0, pincount: Int32 = 0,
                     owner: Int32, stamp: UInt32 = 0) {
-            self.use = use.rawValue
-            self.flags = flags
-            self.refcount = refcount
-            self.mapcount = mapcount
-            self.pincount = pincount
-            self.owner = owner
-            self.stamp = stamp
+            self.init(raw: use.rawValue, flags: flags, refcount: refcount, mapcount: mapcount, pincount: pincount, owner: owner, stamp: stamp)
         }
 
         fileprivate init(raw use: UInt8, flags: UInt8, refcount: Int32, mapcount: Int32, pincount: Int32, owner: Int32, stamp: UInt32) {

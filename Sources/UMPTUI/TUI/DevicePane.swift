@@ -26,16 +26,11 @@ struct DevicePanel: Panel {
 
     // MARK: Keys and the mouse
 
-    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
-        switch action {
-        case .zoomIn, .zoomOut: return .say("the device pane lists one IOPTE per line; nothing to zoom")
-        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
-        default: break
-        }
-        return .redraw
+    mutating func zoom(in: Bool, _ ctx: PanelContext) -> HandleResult {
+        .say("the device pane lists one IOPTE per line; nothing to zoom")
     }
 
-    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+    mutating func move(_ action: Action, _ ctx: PanelContext) {
         let devices = ctx.state.devices
         guard !devices.isEmpty else { return }
         var d = min(cursor.device, devices.count - 1)

@@ -70,7 +70,7 @@ struct LogPanel: Panel {
     func record(_ session: Session) -> StepRecord? { session.records.dropLast(scroll).last }
 
     /// `ctx.body` is the whole log region: its title row, then the entries.
-    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+    mutating func move(_ action: Action, _ ctx: PanelContext) {
         let page = max(1, ctx.body.height - 2)
         switch action {
         case .up: scroll += 1
@@ -80,8 +80,10 @@ struct LogPanel: Panel {
         default: break
         }
         scroll = min(scroll, max(0, ctx.session.records.count - 1))
-        return .redraw
     }
+
+    /// Nothing to zoom in the log (AppState zooms the pages instead).
+    mutating func zoom(in: Bool, _ ctx: PanelContext) -> HandleResult { .none }
 
     mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult { .redraw }
 

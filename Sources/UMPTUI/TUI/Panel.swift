@@ -61,13 +61,27 @@ protocol Panel {
     func titleDetail(_ ctx: PanelContext) -> String
     /// The cursor's cell, as what is selected.
     func selection(_ ctx: PanelContext) -> Selection?
-    /// Moving, paging, zooming inside the pane.
-    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult
+    /// Up, down, left, right and a page either way: the cursor (or the scroll) moves.
+    mutating func move(_ action: Action, _ ctx: PanelContext)
+    /// More or fewer pages or frames per cell.
+    mutating func zoom(in: Bool, _ ctx: PanelContext) -> HandleResult
     /// A click at a screen position inside the pane's body: moves the cursor there.
     mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult
     /// Scrolls so the cursor is on screen; called before drawing.
     mutating func prepare(_ ctx: PanelContext)
     func draw(_ ctx: DrawContext, _ c: inout Canvas)
+}
+
+extension Panel {
+    /// What a panel does with an action routed to it: moves or zooms.
+    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
+        switch action {
+        case .zoomIn, .zoomOut: return zoom(in: action == .zoomIn, ctx)
+        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
+        default: break
+        }
+        return .redraw
+    }
 }
 
 /// The scroll offset that shows `row` moving as little as possible, with `context` rows around it.

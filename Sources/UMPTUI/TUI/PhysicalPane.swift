@@ -42,16 +42,7 @@ struct PhysicalPanel: Panel {
 
     // MARK: Keys and the mouse
 
-    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
-        switch action {
-        case .zoomIn, .zoomOut: return zoom(in: action == .zoomIn, ctx)
-        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
-        default: break
-        }
-        return .redraw
-    }
-
-    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+    mutating func move(_ action: Action, _ ctx: PanelContext) {
         let l = layout(ctx)
         var (r, c) = l.locate(cursor)
         let page = max(1, ctx.body.height - 4)
@@ -72,7 +63,7 @@ struct PhysicalPanel: Panel {
         cursor = l.cell(row: r, col: c)?.lowerBound ?? 0
     }
 
-    private mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
+    mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
         var fitting = self
         fitting.zoom = nil
         let fit = fitting.layout(ctx).framesPerCell

@@ -85,16 +85,7 @@ struct ProcessPanel: Panel {
 
     // MARK: Keys and the mouse
 
-    mutating func handle(_ action: Action, _ ctx: PanelContext) -> HandleResult {
-        switch action {
-        case .zoomIn, .zoomOut: return zoom(in: action == .zoomIn, ctx)
-        case .up, .down, .left, .right, .pageUp, .pageDown: move(action, ctx)
-        default: break
-        }
-        return .redraw
-    }
-
-    private mutating func move(_ action: Action, _ ctx: PanelContext) {
+    mutating func move(_ action: Action, _ ctx: PanelContext) {
         let l = layout(ctx)
         guard var (r, c) = resolvedCursor(l) else { return }
         let page = max(1, ProcessPanel.listHeight(ctx.body) - 1)
@@ -115,7 +106,7 @@ struct ProcessPanel: Panel {
         if let cell = l.cell(row: r, col: c) { cursor = (cell.proc, cell.range.lowerBound) }
     }
 
-    private mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
+    mutating func zoom(in zoomIn: Bool, _ ctx: PanelContext) -> HandleResult {
         let l = layout(ctx)
         var k: UInt64 = zoom ?? 1
         let state = ctx.state
