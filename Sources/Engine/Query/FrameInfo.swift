@@ -91,9 +91,9 @@ extension EngineState {
     public func mappers(of pfn: Int) -> [PageMapper] {
         let found = pageMappers(OneFrame(pfn: pfn))
         var out: [PageMapper] = []
-        for p in found.keys.sorted() {
+        for (p, pages) in found.sorted(by: { $0.key < $1.key }) {
             let pt = processes[p].pt
-            for (region, bits) in found[p]!.regions.sorted(by: { $0.key < $1.key }) {
+            for (region, bits) in pages.regions.sorted(by: { $0.key < $1.key }) {
                 for w in 0..<8 where bits[w] != 0 {
                     for b in 0..<64 where bits[w] & (1 << UInt64(b)) != 0 {
                         out.append(PageMapper(process: p, vpn: region << 9 | UInt64(w * 64 + b), huge: pt.hugePMDs[region] != nil))

@@ -95,8 +95,9 @@ struct DevicePanel: Panel {
             if let h = item.header {
                 drawHeaderLine(ctx, &c, r, y, d, h)
             } else if let idx = item.index {
-                if lists[d] == nil { lists[d] = ctx.panel.cache.ioptes(ctx.session, device: d) }
-                let e = lists[d]![idx]
+                let list = lists[d] ?? ctx.panel.cache.ioptes(ctx.session, device: d)
+                lists[d] = list
+                let e = list[idx]
                 let sel = ctx.showsCursor && row == cursorRow
                 let rel = ctx.highlight.ioptes[d]?.contains(e.iova) == true
                 let chg = ctx.changes.ioptes[d]?.contains(e.iova) == true
