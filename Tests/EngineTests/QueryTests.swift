@@ -233,4 +233,23 @@ final class QueryTests: XCTestCase {
         XCTAssertTrue(r.last.text.contains("out_of_memory() kills hog (pid \(v.pid), oom_badness \(v.badness) pages)"), r.last.text)
         XCTAssertFalse(r.last.counts.contains { $0.0.contains("oom") })
     }
+
+    // MARK: The harness's own diff
+
+    /// stateDiff names what differs, fact by fact, and the allocator's bookkeeping after them.
+    func testStateDiffNamesEachDifference() {
+        var r = run("""
+            process app
+            app mmap buf 8K
+            """)
+        let before = r.state
+        r.step("app write buf 0 4K")
+        let diff = stateDiff(r.state, before)
+        let va = r.buffer("app", "buf").start
+        XCTAssertTrue(diff.contains("app PTE 0x\(String(va, radix: 16)): expected none, got page("), diff)
+        XCTAssertTrue(diff.contains("app counters"), diff)
+        XCTAssertTrue(diff.contains("machine bookkeeping"), diff)
+        XCTAssertTrue(diff.contains("free lists"), diff)
+        XCTAssertEqual(stateDiff(before, before), "")
+    }
 }

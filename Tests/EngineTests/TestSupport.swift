@@ -290,49 +290,24 @@ func tableFrames(_ pt: PageTable) -> Set<Int> {
     return s
 }
 
-/// Names the parts of two states that differ (for failure messages; an EngineState prints badly).
+/// Names what differs between two states (for failure messages; an EngineState prints badly):
+/// every fact StateView holds, then the allocator's bookkeeping that StateView leaves out.
 func stateDiff(_ a: EngineState, _ b: EngineState) -> String {
-    var out: [String] = []
+    var out = StateView.differences(expected: StateView(b), actual: StateView(a))
     if a.config != b.config { out.append("config") }
-    if a.meta != b.meta { out.append("meta \(a.meta) vs \(b.meta)") }
-    if a.swapMap != b.swapMap { out.append("swapMap") }
-    if a.swapCache != b.swapCache { out.append("swapCache \(a.swapCache) vs \(b.swapCache)") }
-    if a.shmem != b.shmem { out.append("shmem \(a.shmem) vs \(b.shmem)") }
+    if a.meta.allocClock != b.meta.allocClock || a.meta.swapHint != b.meta.swapHint || a.meta.kernelReservedFrames != b.meta.kernelReservedFrames {
+        out.append("machine bookkeeping \(a.meta) vs \(b.meta)")
+    }
     if a.phys != b.phys {
         let n = min(a.phys.frameCount, b.phys.frameCount)
-        if let pfn = (0..<n).first(where: { frameView(a, $0) != frameView(b, $0) || a.phys.stamp[$0] != b.phys.stamp[$0] }) {
-            out.append("frame \(pfn): \(frameView(a, pfn)) vs \(frameView(b, pfn))")
+        if let pfn = (0..<n).first(where: { a.phys.stamp[$0] != b.phys.stamp[$0] }) {
+            out.append("frame \(pfn) LRU stamp \(a.phys.stamp[pfn]) vs \(b.phys.stamp[pfn])")
         }
         if freeLists(a) != freeLists(b) { out.append("free lists \(freeLists(a)) vs \(freeLists(b))") }
         if a.phys.freeOrder != b.phys.freeOrder { out.append("freeOrder") }
         if out.isEmpty { out.append("phys (internal list links)") }
     }
-    if a.processes.count != b.processes.count {
-        out.append("process count \(a.processes.count) vs \(b.processes.count)")
-    } else {
-        for i in a.processes.indices where a.processes[i] != b.processes[i] {
-            if a.processes[i].meta != b.processes[i].meta { out.append("process \(i) meta") }
-            if a.processes[i].pt != b.processes[i].pt { out.append("process \(i) page table") }
-        }
-    }
-    if a.kernelBuffers != b.kernelBuffers { out.append("kernelBuffers") }
-    if a.devices.count != b.devices.count {
-        out.append("device count \(a.devices.count) vs \(b.devices.count)")
-    } else {
-        for i in a.devices.indices where a.devices[i] != b.devices[i] {
-            let x = a.devices[i], y = b.devices[i]
-            var parts: [String] = []
-            if x.ioptes != y.ioptes { parts.append("ioptes") }
-            if x.tablePages != y.tablePages { parts.append("tablePages") }
-            if x.mappings != y.mappings { parts.append("mappings") }
-            if x.iotlb != y.iotlb { parts.append("iotlb") }
-            if x.lazyUnmapped != y.lazyUnmapped { parts.append("lazyUnmapped") }
-            if x.stats != y.stats { parts.append("stats \(x.stats) vs \(y.stats)") }
-            if x.dmaRng != y.dmaRng { parts.append("dmaRng") }
-            if x.svaProcess != y.svaProcess { parts.append("svaProcess") }
-            out.append("device \(i): " + (parts.isEmpty ? "other fields" : parts.joined(separator: ", ")))
-        }
-    }
+    if out.isEmpty && a != b { out.append("other fields (page-table internals, IOTLB stamps)") }
     return out.joined(separator: "; ")
 }
 
