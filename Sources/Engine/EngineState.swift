@@ -58,6 +58,8 @@ public struct EngineState: Equatable, Sendable {
     public fileprivate(set) var kernelBuffers: [KernelBuffer] = []
     /// swap_map: use count per swap slot.
     public fileprivate(set) var swapMap: [UInt16]
+    /// Which chunks of swapMap changed since the last snapshot (Timeline/Snapshot.swift).
+    fileprivate var swapChunks: ChunkTracker<ArrayChunk<UInt16>>
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.
     public fileprivate(set) var swapCache: [Int32: Int32] = [:]
     /// shmem objects: object → (page index → frame).
@@ -72,6 +74,7 @@ public struct EngineState: Equatable, Sendable {
         meta.zeroPfn = Int32(boot.zeroPfn)
         meta.kernelReservedFrames = boot.reserved
         swapMap = Array(repeating: 0, count: Int(config.swap >> pageShift))
+        swapChunks = ChunkTracker(elements: swapMap.count)
     }
 
     public func processIndex(named name: String) -> Int? {
@@ -97,6 +100,7 @@ extension Engine {
 
     mutating func setSwapSlot(_ slot: Int, _ count: UInt16, _ j: inout StepJournal) {
         j.log(.swapSlot(slot: Int32(slot), old: state.swapMap[slot]))
+        state.swapChunks.touch(slot)
         state.swapMap[slot] = count
     }
 
@@ -114,11 +118,45 @@ extension Engine {
     mutating func undoMachine(_ change: Change) {
         switch change {
         case let .machine(old): state.meta = old
-        case let .swapSlot(slot, old): state.swapMap[Int(slot)] = old
+        case let .swapSlot(slot, old):
+            state.swapChunks.touch(Int(slot))
+            state.swapMap[Int(slot)] = old
         case let .swapCache(slot, old): state.swapCache[slot] = old
         case let .shmemPage(object, index, old): state.setShmem(object, index, old)
         default: break
         }
+    }
+}
+
+// MARK: - Snapshots of swap_map (chunked like the frame arrays)
+
+extension EngineState {
+    mutating func freezeSwap() -> [ArrayChunk<UInt16>] {
+        var tracker = swapChunks
+        let map = swapMap
+        let out = tracker.freeze { ArrayChunk(map[$0]) }
+        swapChunks = tracker
+        return out
+    }
+
+    /// Empties swapMap (for a snapshot's copy of the rest of the state).
+    mutating func clearSwapMap() {
+        swapMap = []
+        swapChunks = ChunkTracker(elements: 0)
+    }
+
+    /// Moves the live swap map and its bookkeeping out of `other`.
+    mutating func takeSwapMap(from other: inout EngineState) {
+        swap(&swapMap, &other.swapMap)
+        swap(&swapChunks, &other.swapChunks)
+    }
+
+    mutating func thawSwap(_ chunks: [ArrayChunk<UInt16>]) {
+        var tracker = swapChunks
+        tracker.thaw(chunks) { r, chunk in
+            swapMap.replaceSubrange(r, with: chunk.elements)
+        }
+        swapChunks = tracker
     }
 }
 

@@ -147,7 +147,7 @@ struct EngineRun {
 
     var engine: Engine { timeline.engine }
     var state: EngineState { timeline.engine.state }
-    var records: [StepRecord] { timeline.records }
+    var records: [StepRecord] { Array(timeline.records) }
     var last: StepRecord { timeline.records.last! }
     var zeroPfn: Int { Int(state.meta.zeroPfn) }
 
@@ -159,7 +159,7 @@ struct EngineRun {
                 XCTFail("'\(line)' is not a statement", file: file, line: l)
                 return last
             }
-            return timeline.apply(st, traces: traces)
+            return timeline.apply(st)
         } catch {
             XCTFail("'\(line)' does not parse: \(error.rendered)", file: file, line: l)
             return last
@@ -325,21 +325,21 @@ extension XCTestCase {
     /// Boots the script's machine and applies its steps one by one (expects are not checked here).
     func run(_ source: String, traces: IOArrayTraces? = nil, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
         guard let plan = plan(source, file: file, line: line) else {
-            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())), traces: traces)
+            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig()), traces: traces, policy: .none), traces: traces)
         }
-        var r = EngineRun(timeline: Timeline(plan: plan), traces: traces)
-        for step in plan.steps { r.timeline.apply(step.statement, notes: step.notes, traces: traces) }
+        var r = EngineRun(timeline: Timeline(plan: plan, traces: traces, policy: .none), traces: traces)
+        for step in plan.steps { r.timeline.apply(step.statement, notes: step.notes) }
         return r
     }
 
     /// The same, asserting that every step of the setup succeeds: a scenario to drive further.
     func scenario(_ source: String, traces: IOArrayTraces? = nil, file: StaticString = #filePath, line: UInt = #line) -> EngineRun {
         guard let plan = plan(source, file: file, line: line) else {
-            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig())), traces: traces)
+            return EngineRun(timeline: Timeline(engine: Engine(config: MachineConfig()), traces: traces, policy: .none), traces: traces)
         }
-        var r = EngineRun(timeline: Timeline(plan: plan), traces: traces)
+        var r = EngineRun(timeline: Timeline(plan: plan, traces: traces, policy: .none), traces: traces)
         for st in plan.steps {
-            let rec = r.timeline.apply(st.statement, notes: st.notes, traces: traces)
+            let rec = r.timeline.apply(st.statement, notes: st.notes)
             XCTAssertEqual(rec.outcome, .ok, "setup step '\(st.statement.text)': \(rec.text)", file: file, line: line)
         }
         return r
@@ -353,13 +353,13 @@ extension XCTestCase {
     func assertEveryStepUndoes(_ source: String, startingFrom engine: Engine? = nil, traces: IOArrayTraces? = nil,
                                file: StaticString = #filePath, line: UInt = #line) -> [StepRecord] {
         guard let plan = plan(source, file: file, line: line) else { return [] }
-        var timeline = Timeline(engine: engine ?? Engine(config: MachineConfig(plan.machine)))
+        var timeline = Timeline(engine: engine ?? Engine(config: MachineConfig(plan.machine)), traces: traces, policy: .none)
         let boot = timeline.engine.state
         let bootJSON = timeline.engine.stateJSON()
         for step in plan.steps {
             let before = timeline.engine.state
             let beforeJSON = timeline.engine.stateJSON()
-            let r = timeline.apply(step.statement, notes: step.notes, traces: traces)
+            let r = timeline.apply(step.statement, notes: step.notes)
             var back = timeline
             back.stepBack()
             let what = "line \(step.statement.location.line) '\(step.statement.text)' (\(r.outcome.word))"
@@ -372,7 +372,7 @@ extension XCTestCase {
                         file: file, line: line)
             }
         }
-        let records = timeline.records
+        let records = Array(timeline.records)
         while timeline.stepBack() != nil {}
         XCTAssertTrue(timeline.engine.state == boot, "undoing every step does not give the booted machine: \(stateDiff(timeline.engine.state, boot))",
                       file: file, line: line)

@@ -90,17 +90,17 @@ final class UndoFuzzTests: XCTestCase {
             _ = checkScript(script, sourceLines: scenarioSourceLines(text), fileExists: { _ in true })
             parsed += 1
             let plan = StepPlan(script)
-            var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)))
+            var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)), traces: FuzzTraces(), policy: .none)
             for step in plan.steps {
                 let before = timeline.engine.state
                 let beforeJSON = i % 10 == 0 ? timeline.engine.stateJSON() : ""
-                let record = timeline.apply(step.statement, traces: FuzzTraces())
+                let record = timeline.apply(step.statement)
                 steps += 1
                 if i % 4 == 0 {
                     timeline.stepBack()
                     XCTAssertTrue(timeline.engine.state == before, "script \(i), step \(record.step) '\(record.command)' did not undo exactly\n\(text)")
                     if i % 10 == 0 { XCTAssertEqual(timeline.engine.stateJSON(), beforeJSON) }
-                    let again = timeline.apply(step.statement, traces: FuzzTraces())
+                    let again = timeline.apply(step.statement)
                     XCTAssertEqual(again.outcome, record.outcome, "redo of '\(record.command)' gave another outcome")
                     undoChecked += 1
                 }

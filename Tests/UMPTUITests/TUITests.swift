@@ -263,8 +263,10 @@ final class TUITests: XCTestCase {
         stepped.session.stepForward()
         XCTAssertEqual(stepped.session.expectFailures[1], ["line 4: \(run.failures[1].message)"])
         stepped.session.stepBack()
-        XCTAssertNil(stepped.session.expectFailures[1])
+        // Step 1 stays in the timeline with what it found; the screen at step 0 shows step 0's only.
+        XCTAssertEqual(stepped.session.expectFailures[1], ["line 4: \(run.failures[1].message)"])
         XCTAssertNotNil(stepped.session.expectFailures[0], "step 0's failures stay")
+        XCTAssertFalse(stepped.screen().lines.contains { $0.contains("line 4:") }, "step 1's failure is not shown at step 0")
     }
 
     /// The files a session reads come from whoever opens it: here trace files held in memory.

@@ -18,7 +18,7 @@ extension AddressSource {
 }
 
 /// Opens the files `dma-trace` names.
-public protocol TraceProvider {
+public protocol TraceProvider: Sendable {
     func open(_ path: String) throws -> any AddressSource
 }
 

@@ -79,6 +79,9 @@ public struct PhysicalMemory: Equatable, Sendable {
     public static let summaryBlockFrames = 512
     public static let useCount = FrameUse.allCases.count
 
+    /// Which chunks of the per-frame arrays changed since the last snapshot (Snapshot.swift).
+    fileprivate var chunks: ChunkTracker<FrameChunk>
+
     init(frames: Int) {
         frameCount = frames
         use = Array(repeating: FrameUse.kernel.rawValue, count: frames)
@@ -100,6 +103,7 @@ public struct PhysicalMemory: Equatable, Sendable {
         let blocks = (frames + PhysicalMemory.summaryBlockFrames - 1) / PhysicalMemory.summaryBlockFrames
         blockUseCounts = Array(repeating: 0, count: blocks * PhysicalMemory.useCount)
         blockPinned = Array(repeating: 0, count: blocks)
+        chunks = ChunkTracker(elements: frames)
         for pfn in 0..<frames {
             blockUseCounts[(pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount + Int(FrameUse.kernel.rawValue)] += 1
         }
@@ -166,6 +170,7 @@ public struct PhysicalMemory: Equatable, Sendable {
         if (pincount[pfn] > 0) != (f.pincount > 0) {
             blockPinned[pfn / PhysicalMemory.summaryBlockFrames] &+= f.pincount > 0 ? 1 : UInt16.max
         }
+        chunks.touch(pfn)
         use[pfn] = f.use
         flags[pfn] = f.flags
         refcount[pfn] = f.refcount
@@ -192,17 +197,19 @@ extension PhysicalMemory {
         let order = cma ? PhysicalMemory.cmaList + o : o
         if cma { freeCMAFrames += 1 << o }
         let p = Int32(pfn)
+        chunks.touch(pfn)
         if prevPfn < 0 {
             next[pfn] = freeHead[order]
             prev[pfn] = -1
-            if freeHead[order] >= 0 { prev[Int(freeHead[order])] = p } else { freeTail[order] = p }
+            if freeHead[order] >= 0 { prev[Int(freeHead[order])] = p; chunks.touch(Int(freeHead[order])) } else { freeTail[order] = p }
             freeHead[order] = p
         } else {
             let n = next[Int(prevPfn)]
             next[pfn] = n
             prev[pfn] = prevPfn
             next[Int(prevPfn)] = p
-            if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
+            chunks.touch(Int(prevPfn))
+            if n >= 0 { prev[Int(n)] = p; chunks.touch(Int(n)) } else { freeTail[order] = p }
         }
         freeOrder[pfn] = Int8(o)
         freeBlocks[o] += 1
@@ -220,8 +227,9 @@ extension PhysicalMemory {
         let order = cma ? PhysicalMemory.cmaList + o : o
         if cma { freeCMAFrames -= 1 << o }
         let p = prev[pfn], n = next[pfn]
-        if p >= 0 { next[Int(p)] = n } else { freeHead[order] = n }
-        if n >= 0 { prev[Int(n)] = p } else { freeTail[order] = p }
+        chunks.touch(pfn)
+        if p >= 0 { next[Int(p)] = n; chunks.touch(Int(p)) } else { freeHead[order] = n }
+        if n >= 0 { prev[Int(n)] = p; chunks.touch(Int(n)) } else { freeTail[order] = p }
         next[pfn] = -1
         prev[pfn] = -1
         freeOrder[pfn] = -1
@@ -305,6 +313,96 @@ extension PhysicalMemory {
         default: break
         }
     }
+}
+
+// MARK: - Snapshots (the Timeline's; see Timeline/Snapshot.swift)
+
+/// One chunk of every per-frame array, frozen: the arrays' bytes one after another.
+final class FrameChunk: Sendable {
+    let frames: Int
+    let storage: [UInt8]
+    var bytes: Int { storage.count }
+
+    init(frames: Int, storage: [UInt8]) {
+        self.frames = frames
+        self.storage = storage
+    }
+}
+
+extension PhysicalMemory {
+    /// The per-frame arrays' chunks, and the rest of the struct with those arrays emptied.
+    struct Snapshot: Sendable {
+        let chunks: [FrameChunk]
+        let rest: PhysicalMemory
+    }
+
+    /// Bytes of the arrays a snapshot holds whole (free lists, summaries), for the footprint.
+    var smallArrayBytes: Int {
+        (freeHead.count + freeTail.count) * 4 + freeBlocks.count * 8 + blockUseCounts.count * 2 + blockPinned.count * 2
+    }
+
+    /// Every per-frame array, in chunk order, visited with a closure per element type.
+    private mutating func withFrameArrays(_ body: (inout [UInt8]) -> Void, _ body8: (inout [Int8]) -> Void,
+                                          _ body32: (inout [Int32]) -> Void, _ bodyU32: (inout [UInt32]) -> Void) {
+        body(&use); body(&flags)
+        body32(&refcount); body32(&mapcount); body32(&pincount); body32(&owner)
+        bodyU32(&stamp)
+        body8(&freeOrder)
+        body32(&next); body32(&prev)
+    }
+
+    mutating func snapshot() -> Snapshot {
+        var tracker = chunks
+        let frozen = tracker.freeze { r in
+            var storage = [UInt8](repeating: 0, count: r.count * PhysicalMemory.bytesPerFrameArrays)
+            storage.withUnsafeMutableBytes { out in
+                var at = 0
+                func put<T>(_ a: inout [T]) {
+                    a.withUnsafeBytes { src in
+                        let n = r.count * MemoryLayout<T>.stride
+                        out.baseAddress!.advanced(by: at).copyMemory(from: src.baseAddress!.advanced(by: r.lowerBound * MemoryLayout<T>.stride), byteCount: n)
+                        at += n
+                    }
+                }
+                withFrameArrays(put, put, put, put)
+            }
+            return FrameChunk(frames: r.count, storage: storage)
+        }
+        chunks = tracker
+        var rest = self
+        rest.withFrameArrays({ $0 = [] }, { $0 = [] }, { $0 = [] }, { $0 = [] })
+        rest.chunks = ChunkTracker(elements: 0)
+        return Snapshot(chunks: frozen, rest: rest)
+    }
+
+    /// Becomes the snapshot's memory, copying into the live arrays only the chunks that differ.
+    mutating func restore(_ s: Snapshot) {
+        var r = s.rest
+        // Move the live arrays into r (one reference each, so the copies below write in place).
+        swap(&r.use, &use); swap(&r.flags, &flags)
+        swap(&r.refcount, &refcount); swap(&r.mapcount, &mapcount); swap(&r.pincount, &pincount); swap(&r.owner, &owner)
+        swap(&r.stamp, &stamp); swap(&r.freeOrder, &freeOrder); swap(&r.next, &next); swap(&r.prev, &prev)
+        var tracker = chunks
+        tracker.thaw(s.chunks) { range, chunk in
+            chunk.storage.withUnsafeBytes { src in
+                var at = 0
+                func get<T>(_ a: inout [T]) {
+                    a.withUnsafeMutableBytes { dst in
+                        let n = range.count * MemoryLayout<T>.stride
+                        dst.baseAddress!.advanced(by: range.lowerBound * MemoryLayout<T>.stride)
+                            .copyMemory(from: src.baseAddress!.advanced(by: at), byteCount: n)
+                        at += n
+                    }
+                }
+                r.withFrameArrays(get, get, get, get)
+            }
+        }
+        r.chunks = tracker
+        self = r
+    }
+
+    /// Bytes per frame of the chunked arrays.
+    static let bytesPerFrameArrays = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
 }
 
 // MARK: - Boot

@@ -76,6 +76,13 @@ public struct JSONWriter {
         bytes.append(contentsOf: json.utf8)
     }
 
+    /// `s` as a JSON string literal.
+    public static func quote(_ s: String) -> String {
+        var w = JSONWriter()
+        w.appendString(s)
+        return w.string
+    }
+
     private mutating func appendString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         for u in s.utf8 {

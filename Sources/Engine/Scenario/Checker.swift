@@ -32,6 +32,33 @@ struct ScriptChecker {
     private var deviceOrder: [String] = []
     private var machineLine: Int?
     private var firstEventLine: Int?
+    /// The machine, process and device declarations so far (what a `set` line may change).
+    private var declarations: [Statement] = []
+    /// The names as they were before each step, newest last, for `back`.
+    private var beforeSteps: [Names] = []
+
+    /// What a step can change and `back` puts back.
+    private struct Names {
+        var processes: [String: Process]
+        var processOrder: [String]
+        var devices: [String: String]
+        var dmabufNames: Set<String>
+        var deviceOrder: [String]
+        var declarations: [Statement]
+    }
+
+    private var names: Names {
+        get { Names(processes: processes, processOrder: processOrder, devices: devices, dmabufNames: dmabufNames,
+                    deviceOrder: deviceOrder, declarations: declarations) }
+        set {
+            processes = newValue.processes
+            processOrder = newValue.processOrder
+            devices = newValue.devices
+            dmabufNames = newValue.dmabufNames
+            deviceOrder = newValue.deviceOrder
+            declarations = newValue.declarations
+        }
+    }
 
     init(fileName: String, sourceLines: [String]) {
         self.fileName = fileName
@@ -39,6 +66,7 @@ struct ScriptChecker {
     }
 
     mutating func check(_ s: Statement, fileExists: (String) -> Bool) {
+        if StepPlan.isStep(s.kind) { beforeSteps.append(names) }
         let at = Columns(s)
         let line = s.location.line
         switch s.kind {
@@ -49,12 +77,14 @@ struct ScriptChecker {
                 report(s, at[0], "'machine' must come before the first event", hint: "the first event is on line \(firstEventLine)")
             }
             machineLine = machineLine ?? line
+            declarations.append(s)
         case .process(let d):
-            declareProcess(d.name, s, at[1], origin: "declared on line \(line)")
+            if declareProcess(d.name, s, at[1], origin: "declared on line \(line)") { declarations.append(s) }
         case .device(let d):
             if declarable(d.name, s, at[1]) {
                 devices[d.name] = "declared on line \(line)"
                 deviceOrder.append(d.name)
+                declarations.append(s)
             }
         case .processEvent(let name, let event):
             markEvent(line)
@@ -65,11 +95,29 @@ struct ScriptChecker {
             checkDeviceEvent(event, s, at, fileExists: fileExists)
         case .pressure, .compact:
             markEvent(line)
-        case .note, .wait:
+        case .note, .wait, .inspect:
             break
         case .expect(let target, let clauses):
             markEvent(line)
             checkExpect(target, clauses, s, at)
+        case .back:
+            markEvent(line)
+            if let before = beforeSteps.popLast() {
+                names = before
+            } else {
+                report(s, at[0], "'back' has no step before it to undo", hint: "a recording writes 'back' after the step it undoes")
+            }
+        case .set(let text):
+            markEvent(line)
+            if let problem = overrideProblem(text, declarations: declarations) {
+                report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
+            }
+        case .select(let selection):
+            switch selection {
+            case .page(let ref, _): useBuffer(ref, s, at[1])
+            case .pfn: break
+            case .iova(let dev, _): requireDevice(dev, s, at[1], verb: "select … iova")
+            }
         }
     }
 

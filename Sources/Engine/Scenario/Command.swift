@@ -226,6 +226,40 @@ public enum StatementKind: Hashable, Sendable {
     /// Milliseconds.
     case wait(Double)
     case expect(ExpectTarget, [ExpectClause])
+    /// Undo the last step (recordings write it when the user steps back).
+    case back
+    /// `set TARGET.KEY=VALUE`: re-run from boot with the override, up to here. The text as written.
+    case set(String)
+    /// What the user pointed at; presentation only, ignored headless.
+    case select(SelectTarget)
+    /// The inspector opened on the selection; presentation only.
+    case inspect
+}
+
+/// `select PROC.BUF PAGE`, `select pfn N`, `select DEV iova ADDR`.
+public enum SelectTarget: Hashable, Sendable {
+    case page(BufferRef, index: UInt64)
+    case pfn(UInt64)
+    case iova(device: String, UInt64)
+
+    /// The selection as a `select` line writes it.
+    public var text: String {
+        switch self {
+        case let .page(ref, index): "select \(ref.process).\(ref.buffer) \(index)"
+        case let .pfn(pfn): "select pfn 0x" + String(pfn, radix: 16)
+        case let .iova(dev, iova): "select \(dev) iova 0x" + String(iova, radix: 16)
+        }
+    }
+}
+
+extension StatementKind {
+    /// Lines that say how to present a replay (pacing, pointing) and never change the state.
+    public var isCue: Bool {
+        switch self {
+        case .wait, .select, .inspect: true
+        default: false
+        }
+    }
 }
 
 /// One parsed line.
@@ -245,8 +279,11 @@ public struct Statement: Hashable, Sendable {
 public struct Script: Hashable, Sendable {
     public var fileName: String
     public var statements: [Statement]
-    public init(fileName: String, statements: [Statement]) {
+    /// The file starts with the recorder's header (`# umptui recording`).
+    public var isRecording: Bool
+    public init(fileName: String, statements: [Statement], isRecording: Bool = false) {
         self.fileName = fileName
         self.statements = statements
+        self.isRecording = isRecording
     }
 }

@@ -15,6 +15,14 @@ public func applyOverrides(_ overrides: [String], to script: inout Script) throw
     script = result
 }
 
+/// What is wrong with the override `text` (`TARGET.KEY=VALUE`) for these declarations, or nil;
+/// the column is in `text`. The checker's test of a `set` line.
+func overrideProblem(_ text: String, declarations: [Statement]) -> Diagnostic? {
+    var script = Script(fileName: "set", statements: declarations)
+    do { try Override(text: text).apply(to: &script) } catch { return error }
+    return nil
+}
+
 private struct Override {
     let text: String
 

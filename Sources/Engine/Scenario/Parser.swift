@@ -15,7 +15,7 @@ public func parseScript(_ source: String, fileName: String) throws(Diagnostics) 
         }
     }
     guard errors.isEmpty else { throw Diagnostics(errors) }
-    return Script(fileName: fileName, statements: statements)
+    return Script(fileName: fileName, statements: statements, isRecording: ScriptText.isRecording(source))
 }
 
 /// Parses one line (a scenario line or the TUI's `:` prompt); nil for a blank or comment line.
@@ -39,9 +39,11 @@ public func scenarioSourceLines(_ source: String) -> [String] {
 
 /// The words that start a statement rather than naming a process or device.
 enum Keyword {
-    static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect"]
-    /// Words no process or device may be called.
-    static let reserved = statements + ["last"]
+    static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect",
+                             "back", "set", "select", "inspect"]
+    /// Words no process or device may be called: the statements, `last` (an expect target),
+    /// `pfn` (a select target) and the TUI's prompt commands `unset` and `w`.
+    static let reserved = statements + ["last", "pfn", "unset", "w"]
 }
 
 struct LineParser {
@@ -68,6 +70,14 @@ struct LineParser {
                                                   needs: "a duration like 500ms or 1.5s", required: 1))
             return .wait(try value(args.positionals[0], Literal.duration))
         case "expect": return try expect()
+        case "back":
+            _ = try arguments(CommandShape(name: "back", subject: "'back'", usage: "back"))
+            return .back
+        case "inspect":
+            _ = try arguments(CommandShape(name: "inspect", subject: "'inspect'", usage: "inspect"))
+            return .inspect
+        case "set": return try set()
+        case "select": return .select(try select())
         default:
             guard Literal.isName(first.raw) else {
                 throw LineError(
@@ -158,6 +168,52 @@ struct LineParser {
                             hint: "put the whole text inside the quotes")
         }
         return text.text
+    }
+
+    // MARK: Recording lines
+
+    /// `set TARGET.KEY=VALUE`, the `--set` spelling; the override itself is checked against the
+    /// declarations by the checker.
+    private func set() throws(LineError) -> StatementKind {
+        let usage = "usage: set TARGET.KEY=VALUE, e.g. set machine.ram=1G or set gpu.iotlb=16"
+        guard tokens.count > 1 else { throw LineError("'set' needs TARGET.KEY=VALUE", at: lexed.endColumn, hint: usage) }
+        let token = tokens[1]
+        guard token.isOption, token.optionKey.contains("."), !token.optionValue.isEmpty else {
+            throw LineError("expected TARGET.KEY=VALUE, got '\(token.raw)'", at: token.column, hint: usage)
+        }
+        if tokens.count > 2 {
+            throw LineError("unexpected '\(tokens[2].raw)': 'set' takes one override", at: tokens[2].column, hint: usage)
+        }
+        return .set(token.raw)
+    }
+
+    private func select() throws(LineError) -> SelectTarget {
+        let usage = "usage: select PROC.BUF PAGE, select pfn N or select DEV iova ADDR"
+        guard tokens.count > 2 else {
+            throw LineError("'select' needs what to select", at: tokens.count > 1 ? tokens[1].endColumn : lexed.endColumn, hint: usage)
+        }
+        let first = tokens[1]
+        let count: Int
+        let selection: SelectTarget
+        if first.raw == "pfn" {
+            selection = .pfn(try value(tokens[2], Literal.count))
+            count = 3
+        } else if first.raw.contains(".") {
+            selection = .page(try bufferRef(first), index: try value(tokens[2], Literal.count))
+            count = 3
+        } else {
+            let dev = try name(first, "a buffer as PROC.BUF, pfn or a device name")
+            guard tokens[2].raw == "iova" else {
+                throw LineError("expected 'iova' after the device name, got '\(tokens[2].raw)'", at: tokens[2].column, hint: usage)
+            }
+            guard tokens.count > 3 else { throw LineError("'select \(dev) iova' needs an address", at: lexed.endColumn, hint: usage) }
+            selection = .iova(device: dev, try value(tokens[3], Literal.size))
+            count = 4
+        }
+        if tokens.count > count {
+            throw LineError("unexpected '\(tokens[count].raw)' after the selection", at: tokens[count].column, hint: usage)
+        }
+        return selection
     }
 
     // MARK: expect

@@ -1,65 +1,199 @@
-// A script laid out as steps, and the Timeline that moves an Engine along it, forwards and back.
+// The Timeline: the steps of a session (the script's and those typed since) and an Engine moved
+// along them, forwards and back, to any step. Going to a step restores the nearest snapshot or
+// stays where it is, whichever is cheaper, then undoes or replays the rest. The Engine is
+// deterministic, so replaying a step gives the record it gave before.
 
-/// One step of a script: the statement, the notes written before it, and the expects after it.
-public struct ScriptStep: Sendable {
-    public var statement: Statement
-    public var notes: [String]
-    public var expects: [Statement]
-
-    public init(statement: Statement, notes: [String] = [], expects: [Statement] = []) {
-        self.statement = statement
-        self.notes = notes
-        self.expects = expects
-    }
-}
-
-/// A script cut into steps. `machine` configures the boot; notes attach to the next step;
-/// expects attach to the step before them (those before any step check the booted machine).
-public struct StepPlan: Sendable {
-    public var machine: MachineDecl?
-    public var steps: [ScriptStep] = []
-    public var bootExpects: [Statement] = []
-    /// Notes after the last step.
-    public var trailingNotes: [String] = []
-
-    public init(_ script: Script) {
-        var notes: [String] = []
-        for st in script.statements {
-            switch st.kind {
-            case let .machine(decl): machine = decl
-            case let .note(text): notes.append(text)
-            case .wait: break
-            case .expect:
-                if steps.isEmpty { bootExpects.append(st) } else { steps[steps.count - 1].expects.append(st) }
-            default:
-                steps.append(ScriptStep(statement: st, notes: notes, expects: []))
-                notes = []
-            }
-        }
-        trailingNotes = notes
-    }
-}
-
-/// An Engine plus the records of the steps it has applied: step forward, step back.
+/// An Engine plus the steps it runs: step forward, step back, go to any step, insert a step.
 public struct Timeline: Sendable {
     public private(set) var engine: Engine
-    public private(set) var records: [StepRecord] = []
+    /// Where `dma-trace` files come from, for every step the Timeline runs or replays.
+    public let traces: (any TraceProvider)?
+    /// Every step of the timeline, first to last.
+    public private(set) var steps: [ScriptStep]
+    /// How many steps the Engine has applied: the state is the one after step `current`.
+    public private(set) var current = 0
+    /// Records of the first `known.count` steps (at least `current`): steps stepped back over keep
+    /// theirs until the timeline changes under them.
+    public private(set) var known: [StepRecord] = []
+    /// Failed expects by step; 0 holds those about the booted machine.
+    public private(set) var failures: [Int: [ExpectFailure]] = [:]
+    /// The snapshot spacing and budget.
+    public let policy: SnapshotPolicy
+    /// Snapshots by step, oldest first; the booted machine's is always first.
+    public private(set) var snapshots: [StateSnapshot] = []
+    /// work[i]: the work of steps 1...i (Changes applied, plus one per step), the cost model of going to a step.
+    private var work: [Int] = [0]
+    /// Distinct frame and swap chunks the snapshots hold, with how many snapshots hold each.
+    private var chunkRefs: [ObjectIdentifier: Int] = [:]
+    public private(set) var snapshotChunkBytes = 0
+    /// How the Timeline has moved: for the bench and the tests, never for the state.
+    public private(set) var moves = TimelineMoves()
 
-    public init(engine: Engine) { self.engine = engine }
+    /// The `machine` line the Engine booted from (overrides folded in), if any.
+    public private(set) var machine: Statement?
+    /// Expects about the booted machine.
+    public let bootExpects: [Statement]
+    /// The `set` overrides applied so far, in order.
+    public private(set) var overrides: [String] = []
 
-    /// Boots the machine a plan declares.
-    public init(plan: StepPlan) { self.init(engine: Engine(config: MachineConfig(plan.machine))) }
-
-    public mutating func apply(_ st: Statement, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
-        let r = engine.apply(st, step: records.count + 1, notes: notes, traces: traces)
-        records.append(r)
-        return r
+    /// A Timeline with no steps yet, on a booted Engine.
+    public init(engine: Engine, traces: (any TraceProvider)? = nil, policy: SnapshotPolicy = SnapshotPolicy()) {
+        self.engine = engine
+        self.traces = traces
+        self.policy = policy
+        steps = []
+        bootExpects = []
+        addSnapshot()
     }
 
-    /// Applies one step of a script and checks the expects written after it.
-    public mutating func run(_ step: ScriptStep, traces: (any TraceProvider)? = nil) -> (record: StepRecord, failures: [ExpectFailure]) {
-        let r = apply(step.statement, notes: step.notes, traces: traces)
-        return (r, check(step.expects, last: r))
+    /// Boots the machine `machine` declares (the default machine when nil), checks the expects
+    /// about the booted machine and lays out `steps`.
+    public init(machine: Statement?, steps: [ScriptStep], bootExpects: [Statement] = [], traces: (any TraceProvider)? = nil,
+                policy: SnapshotPolicy = SnapshotPolicy()) {
+        var decl: MachineDecl?
+        if let machine, case let .machine(d) = machine.kind { decl = d }
+        self.engine = Engine(config: MachineConfig(decl))
+        self.machine = machine
+        self.traces = traces
+        self.policy = policy
+        self.steps = steps
+        self.bootExpects = bootExpects
+        addSnapshot()
+        let boot = check(bootExpects, last: nil)
+        if !boot.isEmpty { failures[0] = boot }
+    }
+
+    /// The plan's machine and its leading steps (those before any `back` or `set`).
+    public init(plan: StepPlan, traces: (any TraceProvider)? = nil, policy: SnapshotPolicy = SnapshotPolicy()) {
+        self.init(machine: plan.machineStatement, steps: plan.steps, bootExpects: plan.bootExpects, traces: traces, policy: policy)
+    }
+
+    /// The records of the steps applied, oldest first.
+    public var records: ArraySlice<StepRecord> { known[..<current] }
+    /// The record of the step the state is after (nil at boot).
+    public var last: StepRecord? { current > 0 ? known[current - 1] : nil }
+    public var total: Int { steps.count }
+    /// The next step to run, if any.
+    public var next: ScriptStep? { current < steps.count ? steps[current] : nil }
+
+    // MARK: - Moving
+
+    /// Applies the next step; nil at the end.
+    @discardableResult
+    public mutating func stepForward() -> StepRecord? {
+        guard current < steps.count else { return nil }
+        let step = steps[current]
+        let r = engine.apply(step.statement, step: current + 1, notes: step.notes, traces: traces)
+        moves.applied += 1
+        if current == known.count {
+            known.append(r)
+            work.append(work[current] + r.changes.count + 1)
+            let failed = check(step.expects, last: r)
+            if !failed.isEmpty { failures[current + 1] = failed }
+        }
+        current += 1
+        if policy.enabled, work[current] - work[snapshotAtOrBefore(current).step] >= policy.spacing { addSnapshot() }
+        return known[current - 1]
+    }
+
+    /// Undoes the newest step (it stays in the timeline, to step forward to again); nil at the start.
+    @discardableResult
+    public mutating func stepBack() -> StepRecord? {
+        guard current > 0 else { return nil }
+        current -= 1
+        engine.undo(known[current])
+        moves.undone += 1
+        return known[current]
+    }
+
+    /// Goes to the state after step `n` (clamped to the timeline): from here or from the snapshot
+    /// that costs least to get there, then undoing or replaying one step at a time.
+    public mutating func go(to n: Int) {
+        let target = max(0, min(n, steps.count))
+        var best = cost(from: current, to: target)
+        var from: StateSnapshot?
+        for s in nearestSnapshots(to: target) {
+            let c = policy.restoreCost + cost(from: s.step, to: target)
+            if c < best { best = c; from = s }
+        }
+        if let s = from {
+            engine.restore(s)
+            current = s.step
+            moves.restores += 1
+        }
+        while current > target { stepBack() }
+        while current < target { stepForward() }
+    }
+
+    /// Going from step a to step b: undo costs a step's Changes, replay about twice that.
+    /// Steps not run yet count one unit each (their cost is unknown; it has to be paid anyway).
+    private func cost(from a: Int, to b: Int) -> Int {
+        if b <= a { return work[a] - work[b] }
+        let knownEnd = min(b, known.count)
+        return a < knownEnd ? 2 * (work[knownEnd] - work[a]) + (b - knownEnd) : b - a
+    }
+
+    // MARK: - Changing the timeline
+
+    /// Runs `step` next: the steps stepped back over (run, then undone) are dropped first, as an
+    /// editor's undo drops its redo history; steps never run stay after it. Returns the record,
+    /// the expects of `step` that failed and how many steps were dropped.
+    @discardableResult
+    public mutating func insert(_ step: ScriptStep) -> (record: StepRecord, failures: [ExpectFailure], dropped: Int) {
+        let dropped = known.count - current
+        steps.removeSubrange(current..<known.count)
+        truncate(to: current)
+        steps.insert(step, at: current)
+        let r = stepForward()!
+        return (r, failures[current] ?? [], dropped)
+    }
+
+    /// Runs a statement next (see insert): the tests' and the bench's way to drive an Engine.
+    @discardableResult
+    public mutating func apply(_ st: Statement, notes: [String] = []) -> StepRecord {
+        insert(ScriptStep(statement: st, notes: notes)).record
+    }
+
+    /// Adds steps after the last one (a replayed recording's next run of lines).
+    public mutating func append(_ more: [ScriptStep]) {
+        steps += more
+    }
+
+    /// Drops every step after the current one, run or not.
+    public mutating func dropFuture() {
+        steps.removeSubrange(current...)
+        truncate(to: current)
+    }
+
+    /// Forgets records, failures, work and snapshots of steps after step `n`.
+    private mutating func truncate(to n: Int) {
+        known.removeSubrange(n...)
+        work.removeSubrange((n + 1)...)
+        failures = failures.filter { $0.key <= n }
+        while let s = snapshots.last, s.step > n { removeSnapshot(at: snapshots.count - 1) }
+    }
+
+    /// `set TARGET.KEY=VALUE`: folds the override into the declarations (the machine line, a
+    /// process or device step) and re-runs from boot up to the current step. Nothing changes when
+    /// the override is bad.
+    public mutating func override(_ text: String) throws(Diagnostics) {
+        var script = Script(fileName: "set", statements: (machine.map { [$0] } ?? []) + steps.map(\.statement))
+        try applyOverrides([text], to: &script)
+        var statements = script.statements[...]
+        var machine: Statement?
+        if let first = statements.first, case .machine = first.kind { machine = first; statements = statements.dropFirst() }
+        var changed = steps
+        for (i, st) in zip(changed.indices, statements) { changed[i].statement = st }
+        var t = Timeline(machine: machine, steps: changed, bootExpects: bootExpects, traces: traces, policy: policy)
+        t.overrides = overrides + [text]
+        t.go(to: current)
+        self = t
+    }
+
+    /// Adds a note to the next step (the prompt's `note` line).
+    public mutating func addNote(_ text: String) {
+        guard current < steps.count else { return }
+        steps[current].notes.append(text)
     }
 
     /// Checks expect statements against the state now (`last`: the step they follow, nil at boot).
@@ -70,13 +204,121 @@ public struct Timeline: Sendable {
         }
     }
 
-    /// Undoes the newest step; returns it, or nil at the start.
-    @discardableResult
-    public mutating func stepBack() -> StepRecord? {
-        guard let last = records.popLast() else { return nil }
-        engine.undo(last)
-        return last
+    // MARK: - Snapshots
+
+    /// The newest snapshot at or before `step` (the boot one exists whenever snapshots are enabled).
+    private func snapshotAtOrBefore(_ step: Int) -> StateSnapshot {
+        var lo = 0, hi = snapshots.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if snapshots[mid].step <= step { lo = mid } else { hi = mid - 1 }
+        }
+        return snapshots[lo]
     }
+
+    /// The snapshots either side of a step.
+    private func nearestSnapshots(to step: Int) -> [StateSnapshot] {
+        guard !snapshots.isEmpty else { return [] }
+        let below = snapshotAtOrBefore(step)
+        guard let i = snapshots.firstIndex(where: { $0.step > step }) else { return [below] }
+        return [below, snapshots[i]]
+    }
+
+    private mutating func addSnapshot() {
+        guard policy.enabled else { return }
+        let s = engine.snapshot(step: current)
+        let at = snapshots.firstIndex { $0.step >= current } ?? snapshots.count
+        if at < snapshots.count, snapshots[at].step == current { return }
+        snapshots.insert(s, at: at)
+        retain(s, 1)
+        thin()
+    }
+
+    private mutating func removeSnapshot(at i: Int) {
+        retain(snapshots[i], -1)
+        snapshots.remove(at: i)
+    }
+
+    private mutating func retain(_ s: StateSnapshot, _ delta: Int) {
+        func count(_ id: ObjectIdentifier, _ bytes: Int) {
+            let n = chunkRefs[id, default: 0] + delta
+            if n == 0 { chunkRefs[id] = nil; snapshotChunkBytes -= bytes } else {
+                if n == 1 && delta > 0 { snapshotChunkBytes += bytes }
+                chunkRefs[id] = n
+            }
+        }
+        for c in s.phys.chunks { count(ObjectIdentifier(c), c.bytes) }
+        for c in s.swap { count(ObjectIdentifier(c), c.elements.count * MemoryLayout<UInt16>.stride) }
+    }
+
+    /// rr's spacing: dense near the current step, sparser with distance. Walking out from the current
+    /// step on each side, a snapshot stays when it is at least max(spacing, distance / density) work
+    /// from the last one kept; the booted machine's always stays. Then, while the chunks held exceed
+    /// the budget, the snapshot with the smallest gap for its distance goes.
+    private mutating func thin() {
+        let here = work[min(current, work.count - 1)]
+        func w(_ s: StateSnapshot) -> Int { work[min(s.step, work.count - 1)] }
+        var keep = Array(repeating: true, count: snapshots.count)
+        // Snapshots after the current step are walked outwards too (after a jump back they are ahead).
+        let split = snapshots.firstIndex { $0.step > current } ?? snapshots.count
+        var lastKept = here
+        for i in stride(from: split - 1, to: 0, by: -1) where snapshots[i].step != current {
+            let d = here - w(snapshots[i])
+            if lastKept - w(snapshots[i]) < max(policy.spacing, d / policy.density) { keep[i] = false } else { lastKept = w(snapshots[i]) }
+        }
+        lastKept = here
+        for i in split..<snapshots.count {
+            let d = w(snapshots[i]) - here
+            if w(snapshots[i]) - lastKept < max(policy.spacing, d / policy.density) { keep[i] = false } else { lastKept = w(snapshots[i]) }
+        }
+        for i in stride(from: snapshots.count - 1, to: 0, by: -1) where !keep[i] { removeSnapshot(at: i) }
+        while snapshotChunkBytes > policy.budgetBytes, snapshots.count > 2 {
+            // The one whose neighbours are closest, for its distance from here: the least useful.
+            var worst = 1, worstScore = Double.infinity
+            for i in 1..<snapshots.count {
+                let prev = w(snapshots[i - 1])
+                let next = i + 1 < snapshots.count ? w(snapshots[i + 1]) : work[work.count - 1]
+                let score = Double(next - prev) / Double(max(1, abs(w(snapshots[i]) - here)))
+                if score < worstScore && snapshots[i].step != current { worst = i; worstScore = score }
+            }
+            removeSnapshot(at: worst)
+        }
+    }
+
+    /// What the snapshots hold, each shared chunk and page table counted once.
+    public var snapshotFootprint: SnapshotFootprint { SnapshotFootprint(snapshots) }
+}
+
+/// Counts of what going to steps took.
+public struct TimelineMoves: Sendable {
+    public var applied = 0
+    public var undone = 0
+    public var restores = 0
+}
+
+/// How the Timeline spaces its snapshots. Work is counted in Changes (one per PTE, frame, list or
+/// counter record a step writes) plus one per step.
+public struct SnapshotPolicy: Sendable {
+    /// Off for headless runs, which only go forward: no copy of the state is ever made.
+    public var enabled = true
+    /// Work between the newest snapshot and the next.
+    public var spacing: Int
+    /// Further away, a gap of up to distance / density is allowed.
+    public var density: Int
+    /// The most bytes of frame and swap chunks the snapshots may hold.
+    public var budgetBytes: Int
+    /// What restoring a snapshot costs, in work units.
+    public var restoreCost: Int
+
+    public init(spacing: Int = 20_000, density: Int = 32, budgetBytes: Int = 512 << 20, restoreCost: Int = 2_000) {
+        self.spacing = spacing
+        self.density = density
+        self.budgetBytes = budgetBytes
+        self.restoreCost = restoreCost
+    }
+
+    /// No snapshots: going back undoes step by step.
+    public static let none: SnapshotPolicy = { var p = SnapshotPolicy(); p.enabled = false; return p }()
 }
 
 /// What `umptui run` produces.
@@ -86,20 +328,62 @@ public struct RunResult: Sendable {
     public var engine: Engine
 }
 
+/// What a headless run reports as it goes.
+public enum RunEvent: Sendable {
+    /// A step ran.
+    case step(StepRecord)
+    /// A `back` line (at `line`) undid the step with this record.
+    case back(StepRecord, line: Int)
+    /// A `back` line with nothing left to undo (the checker refuses it in a file; kept for safety).
+    case backAtStart(line: Int)
+    /// A `set` line re-ran the first `steps` steps from boot with the override.
+    case set(String, line: Int, steps: Int)
+    /// A `set` line whose override does not fit the declarations.
+    case badSet(Diagnostics, line: Int)
+}
+
 public enum ScenarioRunner {
-    /// Boots the machine of the script and runs every step, checking expects as it goes (those
-    /// before the first step check the booted machine). `onStep` sees each record as soon as it
-    /// exists (for streaming output).
+    /// Boots the machine of the script and runs it item by item, checking expects as it goes (those
+    /// before the first step check the booted machine). `onEvent` sees each step, `back` and `set`
+    /// as soon as it happens (for streaming output).
     public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
-                           onStep: (StepRecord, Engine) -> Void = { _, _ in }) -> RunResult {
+                           onEvent: (RunEvent, Engine) -> Void = { _, _ in }) -> RunResult {
         let plan = StepPlan(script)
-        var timeline = Timeline(plan: plan)
-        var failures = timeline.check(plan.bootExpects, last: nil)
-        for step in plan.steps {
-            let (r, failed) = timeline.run(step, traces: traces)
-            onStep(r, timeline.engine)
-            failures += failed
+        var timeline = Timeline(machine: plan.machineStatement, steps: [], bootExpects: plan.bootExpects, traces: traces,
+                                policy: .none)
+        var failures = timeline.failures[0] ?? []
+        for item in plan.items {
+            switch item {
+            case let .step(s):
+                let (r, failed, _) = timeline.insert(s)
+                onEvent(.step(r), timeline.engine)
+                failures += failed
+            case let .back(s):
+                if let r = timeline.stepBack() {
+                    timeline.dropFuture()
+                    onEvent(.back(r, line: s.statement.location.line), timeline.engine)
+                } else {
+                    onEvent(.backAtStart(line: s.statement.location.line), timeline.engine)
+                }
+                failures += timeline.check(s.expects, last: timeline.last)
+            case let .set(s, text):
+                do {
+                    try timeline.override(text)
+                    onEvent(.set(text, line: s.statement.location.line, steps: timeline.current), timeline.engine)
+                } catch {
+                    onEvent(.badSet(error, line: s.statement.location.line), timeline.engine)
+                }
+                failures += timeline.check(s.expects, last: timeline.last)
+            }
         }
-        return RunResult(records: timeline.records, failures: failures, engine: timeline.engine)
+        return RunResult(records: Array(timeline.records), failures: failures, engine: timeline.engine)
+    }
+
+    /// The same, seeing only the steps.
+    public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
+                           onStep: (StepRecord, Engine) -> Void) -> RunResult {
+        run(script, traces: traces) { event, engine in
+            if case let .step(r) = event { onStep(r, engine) }
+        }
     }
 }

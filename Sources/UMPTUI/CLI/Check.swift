@@ -14,8 +14,11 @@ struct Check: ParsableCommand {
     func run() throws {
         do {
             let loaded = try ScriptLoader.load(path: file, overrides: overrides)
+            for w in loaded.warnings { printError(w) }
             let plan = StepPlan(loaded.script)
-            print("\(file): ok, \(plural(plan.steps.count, "step"))")
+            let steps = plan.items.filter { if case .step = $0 { true } else { false } }.count
+            let backs = plan.items.count { if case .back = $0 { true } else { false } }
+            print("\(file): ok, \(plural(steps, "step"))" + (backs > 0 ? " and \(plural(backs, "step-back"))" : ""))
         } catch let e as LoadError {
             printError(e.description)
             throw ExitCode(2)

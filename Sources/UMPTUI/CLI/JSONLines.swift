@@ -3,6 +3,38 @@
 import Engine
 
 enum JSONLines {
+    /// A step as `step`; a recording's `back` as {"back":N,"line":L,"command":...} (the step it
+    /// undid); a `set` as {"set":"TARGET.KEY=VALUE","line":L,"rerun_steps":N}.
+    static func event(_ e: RunEvent) -> String {
+        var w = JSONWriter()
+        switch e {
+        case let .step(r): return step(r)
+        case let .back(r, line):
+            w.beginObject()
+            w.field("back", r.step)
+            w.field("line", line)
+            w.field("command", r.command)
+            w.endObject()
+        case let .backAtStart(line):
+            w.beginObject()
+            w.field("back", 0)
+            w.field("line", line)
+            w.endObject()
+        case let .set(text, line, steps):
+            w.beginObject()
+            w.field("set", text)
+            w.field("line", line)
+            w.field("rerun_steps", steps)
+            w.endObject()
+        case let .badSet(d, line):
+            w.beginObject()
+            w.field("set_error", d.rendered)
+            w.field("line", line)
+            w.endObject()
+        }
+        return w.string
+    }
+
     static func step(_ r: StepRecord) -> String {
         var w = JSONWriter()
         w.beginObject()

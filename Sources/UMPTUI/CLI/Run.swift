@@ -23,14 +23,13 @@ struct Run: ParsableCommand {
             printError(e.description)
             throw ExitCode(2)
         }
+        for w in loaded.warnings { printError(w) }
         var out = BufferedOutput()
         let report = TextReport(fileName: file, width: TextReport.terminalWidth())
-        let result = ScenarioRunner.run(loaded.script, traces: loaded.traces) { record, _ in
-            if json {
-                out.write(JSONLines.step(record))
-            } else {
-                out.write(report.step(record))
-            }
+        var badSet: String?
+        let result = ScenarioRunner.run(loaded.script, traces: loaded.traces) { (event: RunEvent, _) in
+            if case let .badSet(d, _) = event { badSet = d.rendered }
+            out.write(json ? JSONLines.event(event) : report.event(event))
             out.flushIfLarge()
         }
         if json {
@@ -40,6 +39,10 @@ struct Run: ParsableCommand {
             for f in result.failures { out.write(report.failure(f)) }
         }
         out.flush()
+        if let badSet {
+            printError(badSet)
+            throw ExitCode(2)
+        }
         if !result.failures.isEmpty { throw ExitCode(1) }
     }
 }

@@ -10,6 +10,8 @@ struct LoadedScript {
     var script: Script
     /// Opens the trace files the script names, relative to its directory.
     var traces: FileTraceProvider
+    /// Things to say that do not stop the run (a recording cut off mid-line).
+    var warnings: [String] = []
 }
 
 /// Why loading failed: printed as is, exit 2.
@@ -20,17 +22,24 @@ struct LoadError: Error, CustomStringConvertible {
 enum ScriptLoader {
     /// Reads, parses, checks and applies `--set` overrides. Throws a LoadError whose text lists every problem.
     static func load(path: String, overrides: [String] = []) throws -> LoadedScript {
-        let source: String
+        let raw: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             guard let text = String(data: data, encoding: .utf8) else {
                 throw LoadError(description: "\(path): error: the file is not UTF-8 text")
             }
-            source = text
+            raw = text
         } catch let e as LoadError {
             throw e
         } catch {
             throw LoadError(description: "\(path): error: cannot read the file: \(Self.reason(error))")
+        }
+        // A recording killed while writing a line replays up to its last whole line.
+        var warnings: [String] = []
+        let (source, cut) = ScriptText.wholeLines(of: raw)
+        if let cut {
+            warnings.append("\(path):\(cut): warning: the recording stops in the middle of line \(cut) (cut off while it was written); "
+                            + (cut > 1 ? "replaying up to line \(cut - 1)" : "nothing to replay"))
         }
         var script: Script
         do {
@@ -62,7 +71,7 @@ enum ScriptLoader {
             }
         }
         if !traceProblems.isEmpty { throw LoadError(description: traceProblems.joined(separator: "\n")) }
-        return LoadedScript(path: path, source: source, script: script, traces: traces)
+        return LoadedScript(path: path, source: source, script: script, traces: traces, warnings: warnings)
     }
 
     /// A path as written in a script, resolved against the script's directory.

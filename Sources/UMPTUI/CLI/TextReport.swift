@@ -21,6 +21,16 @@ struct TextReport {
         return s
     }
 
+    func event(_ e: RunEvent) -> String {
+        switch e {
+        case let .step(r): step(r)
+        case let .back(r, line): "   back   [line \(line)]: undid step \(r.step), \(r.command)"
+        case let .backAtStart(line): "   back   [line \(line)]: nothing to undo"
+        case let .set(text, line, steps): "   set \(text)   [line \(line)]: re-ran \(plural(steps, "step")) from boot with the override"
+        case let .badSet(_, line): "   set   [line \(line)]: the override does not fit the declarations"
+        }
+    }
+
     func summary(_ result: RunResult) -> String {
         var outcomes: [String: Int] = [:]
         for r in result.records { outcomes[r.outcome.word, default: 0] += 1 }

@@ -30,32 +30,68 @@ struct Tui: ParsableCommand {
     @Option(help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
     var steps: Int = 0
 
+    @Option(help: ArgumentHelp("Record the session to OUT.ump as it happens (R toggles recording in the TUI).", valueName: "OUT.ump"),
+            completion: .file(extensions: ["ump"]))
+    var record: String?
+
+    @Flag(help: "With --record: overwrite OUT.ump if it exists.")
+    var force = false
+
+    @Flag(help: "Start playing at once, honouring the script's wait lines.")
+    var play = false
+
+    @Flag(name: .customLong("exit"), help: "With --play: quit when playing reaches the end.")
+    var exitAtEnd = false
+
+    func validate() throws {
+        if exitAtEnd && !play { throw ValidationError("--exit quits at the end of --play; give --play too") }
+        if force && record == nil { throw ValidationError("--force overwrites the --record file; give --record OUT.ump too") }
+        if record != nil && printScreen != nil { throw ValidationError("--record records the terminal UI; --print-screen has none") }
+    }
+
     func run() throws {
         let session: Session
+        var warnings: [String] = []
         do {
-            session = try Tui.loadSession(file: file, overrides: overrides)
+            (session, warnings) = try Tui.loadSession(file: file, overrides: overrides)
         } catch let e as LoadError {
             printError(e.description)
             throw ExitCode(2)
         }
+        for w in warnings { printError(w) }
         if let spec = printScreen {
             let parts = spec.lowercased().split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
                 printError("umptui: --print-screen takes COLSxROWS, like 120x40")
                 throw ExitCode(2)
             }
-            var app = AppState(session: session, glyphs: ascii ? .ascii : .unicode)
-            app.session.go(to: steps)
-            (app.width, app.height) = (parts[0], parts[1])
-            app.prepare()
-            print(TextDriver.text(Screen.render(app)), terminator: "")
+            // Space pressed --steps times, as export plays it, so the two show the same last screen.
+            let screen = ScreenPlayer.screen(session: session, glyphs: ascii ? .ascii : .unicode,
+                                             width: parts[0], height: parts[1], steps: steps)
+            print(TextDriver.text(screen), terminator: "")
             return
         }
         guard isatty(0) == 1, isatty(1) == 1 else {
             printError("umptui: the terminal UI needs a terminal on stdin and stdout; for output to a file or a pipe use `umptui run FILE` (or --print-screen)")
             throw ExitCode(2)
         }
-        let options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+        // A recording that cannot be written is an error now, not after the TUI has started.
+        let output = FileOutput()
+        var recording: (path: String, sink: any RecordingSink)?
+        if let record {
+            do {
+                recording = try output.openRecording(path: record, force: force)
+            } catch {
+                printError("umptui: \(error)")
+                throw ExitCode(2)
+            }
+        }
+        var options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+        options.play = play
+        options.exitAtEnd = exitAtEnd
+        options.recording = recording
+        options.output = output
+        options.startMessage = warnings.first.map { _ in "the recording was cut off mid-line; replaying up to its last whole line" }
         let ended: Int32?
         do {
             ended = try TUIApp.run(session: session, options: options)
@@ -70,7 +106,8 @@ struct Tui: ParsableCommand {
         }
     }
 
-    static func loadSession(file: String?, overrides: [String]) throws -> Session {
+    /// The session for FILE (the tour without one), and the loader's warnings.
+    static func loadSession(file: String?, overrides: [String]) throws -> (Session, [String]) {
         guard let file else {
             var script: Script
             do {
@@ -79,9 +116,9 @@ struct Tui: ParsableCommand {
             } catch {
                 throw LoadError(description: error.rendered)
             }
-            return Session(script: script)
+            return (Session(script: script), [])
         }
         let loaded = try ScriptLoader.load(path: file, overrides: overrides)
-        return Session(script: loaded.script, files: loaded.traces)
+        return (Session(script: loaded.script, files: loaded.traces), loaded.warnings)
     }
 }

@@ -4,6 +4,9 @@ import ArgumentParser
 
 @main
 struct Umptui: ParsableCommand {
+    /// Written in recordings' headers and by --version.
+    static let version = "0.8.0"
+
     static let configuration = CommandConfiguration(
         commandName: "umptui",
         abstract: "Explore how Linux backs memory for devices: demand paging, pinning and the IOMMU, step by step.",
@@ -12,7 +15,8 @@ struct Umptui: ParsableCommand {
             Exit status: 0 the script ran (kernel-level outcomes such as SIGSEGV or ENOMEM included),
             1 an `expect` failed, 2 an error in the script, its files or the command line.
             """,
-        subcommands: [Tui.self, Run.self, Check.self, Bench.self, Probe.self],
+        version: version,
+        subcommands: [Tui.self, Run.self, Check.self, Export.self, Bench.self, Probe.self],
         defaultSubcommand: Tui.self
     )
 }

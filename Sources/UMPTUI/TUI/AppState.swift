@@ -30,11 +30,23 @@ struct AppState {
     var message: String?
 
     var playing = false
+    /// `--play --exit`: quit when playing reaches the end.
+    var exitAtEnd = false
     static let speeds: [Double] = [0.25, 0.5, 1, 2, 4, 8, 16]
     var speedIndex = 2
     var speed: Double { AppState.speeds[speedIndex] }
-    /// Seconds between steps while playing.
+    /// Seconds between steps while playing, when the script gives no `wait`.
     var playInterval: Double { 1.0 / speed }
+    /// Seconds until the next tick while playing: a `wait` line scaled by the speed, or playInterval.
+    var playDelay: Double = 1
+    /// How many cues of the next step playing has done (they run in order, `wait`s between them).
+    var cuesDone = 0
+
+    /// The session clock in seconds (the loop sets it before each key; the recorder paces by it).
+    var clock: Double = 0
+    var recorder: Recorder?
+    /// Where recordings and `:w` go; nil: nowhere (R and :w say so).
+    var output: (any SessionOutput)?
 
     let cache = DerivedCache()
 
@@ -63,6 +75,31 @@ struct AppState {
     // MARK: Keys
 
     mutating func handle(_ key: Key) -> HandleResult {
+        let inspectorWasOpen = overlay == .inspector
+        let r = dispatch(key)
+        if overlay == .inspector && !inspectorWasOpen {
+            let cue = selectionCue()
+            recorder?.inspect(selection: cue, now: clock)
+        }
+        recordMoves()
+        return r
+    }
+
+    /// Hands what the session did to the recorder, with the selection it was done on.
+    mutating func recordMoves() {
+        let moves = session.takeMoves()
+        guard var rec = recorder else { return }
+        rec.record(moves, selection: selectionCue(), now: clock)
+        if let f = rec.failure {
+            message = "recording stopped: cannot write \(rec.path): \(f)"
+            rec.stop()
+            recorder = nil
+        } else {
+            recorder = rec
+        }
+    }
+
+    private mutating func dispatch(_ key: Key) -> HandleResult {
         if case .resize = key { return .redraw }
         if editor != nil { return handleEditor(key) }
         if case let .mouse(m) = key { return handleMouse(m) }
@@ -90,19 +127,26 @@ struct AppState {
         switch action {
         case .quit: return .quit
         case .step:
+            applyCues(waits: false)
             if !session.stepForward() { message = "at the last step (\(session.total))" }
-            log.scroll = 0
+            afterStep()
         case .back:
             if !session.stepBack() { message = "at the start: step 0, the machine as it booted" }
+            cuesDone = 0
             log.scroll = 0
         case .playPause:
             playing.toggle()
-            if playing && session.current >= session.total { session.go(to: 0) }
+            if playing && session.current >= session.total { session.go(to: 0); cuesDone = 0 }
+            if playing { playDelay = nextStepWaits ? 0 : playInterval }
+        case .prevTrouble, .nextTrouble:
+            jumpToTrouble(forward: action == .nextTrouble)
+        case .record:
+            toggleRecording()
         case .faster: speedIndex = min(AppState.speeds.count - 1, speedIndex + 1)
         case .slower: speedIndex = max(0, speedIndex - 1)
         case .goTo: editor = LineEditor(.goTo)
-        case .first: session.go(to: 0)
-        case .last: session.go(to: session.total)
+        case .first: session.go(to: 0); cuesDone = 0
+        case .last: session.go(to: session.total); cuesDone = 0
         case .nextPane, .prevPane:
             let all = Pane.allCases
             // Pane.allCases holds every pane, the focused one included.
@@ -141,15 +185,159 @@ struct AppState {
         if pane != .log { selectionPane = pane }
     }
 
-    /// Called by the loop while playing: one step, pausing at the end.
+    /// Called by the loop while playing, `playDelay` after the last tick: the next step's cues in
+    /// order (a `wait` sets the delay before the next tick), then the step; at the end, pauses (or
+    /// quits, with --play --exit).
     mutating func tick() -> HandleResult {
         guard playing else { return .none }
+        defer { recordMoves() }
+        if applyCues(waits: true) { return .redraw }
         if !session.stepForward() {
             playing = false
             message = "played to the end"
+            return exitAtEnd ? .quit : .redraw
         }
-        log.scroll = 0
+        afterStep()
+        playDelay = nextStepWaits ? 0 : playInterval
         return .redraw
+    }
+
+    /// Whether the next step's cues pace it with `wait` lines.
+    private var nextStepWaits: Bool {
+        cues.contains { if case .wait = $0.kind { true } else { false } }
+    }
+
+    /// The cues before the next step (or those after the last one).
+    private var cues: [Statement] {
+        session.nextItem?.step.cues ?? (session.current > 0 ? session.trailingCues : [])
+    }
+
+    /// Does the next step's cues not done yet. With `waits`, stops after a `wait` (setting the
+    /// delay) and returns true; without, skips the waits.
+    @discardableResult
+    private mutating func applyCues(waits: Bool) -> Bool {
+        let list = cues
+        while cuesDone < list.count {
+            let cue = list[cuesDone]
+            cuesDone += 1
+            if case let .wait(ms) = cue.kind {
+                if waits { playDelay = ms / 1000 / speed; return true }
+                continue
+            }
+            apply(cue: cue)
+        }
+        return false
+    }
+
+    private mutating func afterStep() {
+        cuesDone = 0
+        log.scroll = 0
+    }
+
+    /// Points at what a `select` line names, or opens the inspector for `inspect`.
+    mutating func apply(cue: Statement) {
+        switch cue.kind {
+        case .inspect:
+            overlay = .inspector
+        case let .select(target):
+            _ = select(target)
+        default:
+            break
+        }
+    }
+
+    /// Moves the cursor of the pane that shows `target` there; false when nothing shows it now.
+    mutating func select(_ target: SelectTarget) -> Bool {
+        let state = session.state
+        switch target {
+        case let .page(ref, index):
+            guard let p = state.processIndex(named: ref.process),
+                  let b = state.processes[p].meta.buffer(named: ref.buffer) else { return false }
+            process.cursor = (p, (b.firstPage >> pageShift) + index)
+            setFocus(.process)
+        case let .pfn(n):
+            guard n < UInt64(state.phys.frameCount) else { return false }
+            physical.cursor = Int(n)
+            setFocus(.physical)
+        case let .iova(name, a):
+            guard let d = state.deviceIndex(named: name),
+                  let i = cache.ioptes(session, device: d).firstIndex(where: { a >= $0.iova && a < $0.iova + $0.size }) else { return false }
+            device.cursor = (d, i)
+            setFocus(.device)
+        }
+        return true
+    }
+
+    /// The selection as a `select` line, for the recorder; nil when it has no name in the language.
+    func selectionCue() -> String? {
+        let state = session.state
+        switch selectionPane {
+        case .process, .log:
+            guard let c = process.cursor, let proc = state.processes[safe: c.proc] else { return nil }
+            let va = c.vpn << pageShift
+            guard let b = proc.meta.buffers.first(where: { va >= $0.firstPage && va < $0.endPage }) else { return nil }
+            return SelectTarget.page(BufferRef(process: proc.meta.name, buffer: b.name), index: (va - b.firstPage) >> pageShift).text
+        case .physical:
+            return SelectTarget.pfn(UInt64(physical.cursor)).text
+        case .device:
+            let c = device.cursor
+            guard let dev = state.devices[safe: c.device],
+                  let e = cache.ioptes(session, device: c.device)[safe: c.index] else { return nil }
+            return SelectTarget.iova(device: dev.name, e.iova).text
+        }
+    }
+
+    /// `[` and `]`: the previous or next step that went wrong (a hazard, an errno, a signal, OOM,
+    /// an IOMMU fault). Forward, steps not run yet are run to find out; with none, nothing moves.
+    private mutating func jumpToTrouble(forward: Bool) {
+        let here = session.current
+        if !forward {
+            guard let n = session.troubleSteps.last(where: { $0 < here }) else {
+                message = "no step before \(here) raised a hazard or a fault"
+                return
+            }
+            session.go(to: n)
+        } else if let n = session.troubleSteps.first(where: { $0 > here }) {
+            session.go(to: n)
+        } else {
+            // Run on until a step goes wrong; come back when none does.
+            var found = false
+            while session.stepForward() {
+                if let r = session.lastRecord, !r.outcome.ok || !r.hazards.isEmpty { found = true; break }
+            }
+            if !found {
+                session.go(to: here)
+                message = "no step after \(here) raises a hazard or a fault"
+                return
+            }
+        }
+        cuesDone = 0
+        log.scroll = 0
+        if let r = session.lastRecord {
+            message = "step \(r.step): " + (r.hazards.isEmpty ? r.outcome.word : "hazard")
+        }
+    }
+
+    /// `R`: starts or stops recording.
+    private mutating func toggleRecording() {
+        if var rec = recorder {
+            rec.stop()
+            recorder = nil
+            message = "recording stopped: \(rec.path), \(plural(rec.lines, "line"))"
+            return
+        }
+        guard let output else {
+            message = "nowhere to record to"
+            return
+        }
+        do {
+            let (path, sink) = try output.openRecording(path: nil, force: false)
+            recorder = Recorder(path: path, sink: sink, header: output.header(kind: "recording", base: session.fileName),
+                                session: session, now: clock)
+            message = "recording to \(path) (R stops)"
+        } catch {
+            message = "cannot record: \(error)"
+        }
     }
 
     // MARK: Mouse
@@ -233,18 +421,48 @@ struct AppState {
         case .find:
             return find(t)
         case .command:
+            if let problem = write(t) { return problem.column == 0 ? nil : problem }
             switch session.runPrompt(text) {
-            case let .ran(record):
-                log.scroll = 0
+            case let .ran(record, dropped):
+                afterStep()
                 message = "ran as step \(record.step): \(record.outcome.word)"
+                    + (dropped > 0 ? "; dropped \(plural(dropped, "step")) stepped back over" : "")
                 return nil
             case let .info(s):
+                cuesDone = 0
                 message = s
+                return nil
+            case let .cue(st):
+                if case let .select(target) = st.kind, !select(target) {
+                    return LineEditor.Problem(message: "nothing shows \(st.text.dropFirst(7)) now", column: 8, hint: nil)
+                }
+                apply(cue: st)
                 return nil
             case let .error(msg, column, hint):
                 return LineEditor.Problem(message: msg, column: column, hint: hint)
             }
         }
+    }
+
+    /// `:w FILE` and `:w! FILE`: saves the effective script. Returns nil when the line is not a
+    /// `w` command; a Problem with column 0 when it was handled (the message says how it went).
+    private mutating func write(_ t: String) -> LineEditor.Problem? {
+        let words = t.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        guard let first = words.first, first == "w" || first == "w!" else { return nil }
+        guard words.count == 2 else {
+            return LineEditor.Problem(message: "\(first) needs a file name", column: first.count + 2, hint: "e.g. :w lecture.ump (:w! overwrites)")
+        }
+        guard let output else {
+            return LineEditor.Problem(message: "this session cannot write files", column: 1, hint: nil)
+        }
+        let text = session.effectiveScript(header: output.header(kind: "script", base: session.fileName))
+        do {
+            try output.save(text, to: words[1], overwrite: first == "w!")
+        } catch {
+            return LineEditor.Problem(message: "\(error)", column: 4, hint: first == "w" ? ":w! FILE overwrites" : nil)
+        }
+        message = "wrote \(words[1]): \(plural(session.current, "step")); umptui run \(words[1]) reproduces this state"
+        return LineEditor.Problem(message: "", column: 0, hint: nil)
     }
 
     /// Scrolls each pane so its cursor is on screen, moving as little as possible. Called before drawing.

@@ -18,7 +18,7 @@ struct MouseEvent: Hashable, Sendable {
 }
 
 enum Action: Hashable, Sendable, CaseIterable {
-    case step, back, playPause, faster, slower, goTo, first, last
+    case step, back, playPause, faster, slower, goTo, first, last, prevTrouble, nextTrouble, record
     case nextPane, prevPane, up, down, left, right, pageUp, pageDown, zoomIn, zoomOut
     case inspect, find, prompt, help, quit, close
 }
@@ -53,6 +53,12 @@ enum KeyTable {
                 help: "go to the start (step 0, the booted machine)", action: .first),
         Binding(keys: [.end], label: { _ in "End" }, footer: nil, priority: 9,
                 help: "run every step to the end", action: .last),
+        Binding(keys: [.char("[")], label: { _ in "[" }, footer: nil, priority: 9,
+                help: "previous step that went wrong: a hazard, an errno, SIGSEGV, an IOMMU fault", action: .prevTrouble),
+        Binding(keys: [.char("]")], label: { _ in "]" }, footer: nil, priority: 9,
+                help: "next step that went wrong (steps not run yet are run to find it)", action: .nextTrouble),
+        Binding(keys: [.char("R")], label: { _ in "R" }, footer: nil, priority: 9,
+                help: "record the session as a scenario, or stop (umptui-YYYYMMDD-HHMMSS.ump)", action: .record),
         Binding(keys: [.tab], label: { _ in "Tab" }, footer: "pane", priority: 4,
                 help: "focus the next pane", action: .nextPane),
         Binding(keys: [.backTab], label: { _ in "S-Tab" }, footer: nil, priority: 9,
@@ -103,8 +109,10 @@ enum KeyTable {
             let key = b.action == .up ? g.arrows : footerKey(b, g)
             entries.append((b.priority, i, key, word))
         }
-        entries.append((4, 10, g.arrows, "select"))
-        entries.append((9, 4, "+-", "speed"))
+        // The arrows and the speed keys stand where their first binding stands in the table.
+        let index = { (a: Action) in bindings.firstIndex { $0.action == a } ?? bindings.count }
+        entries.append((4, index(.up), g.arrows, "select"))
+        entries.append((9, index(.faster), "+-", "speed"))
         entries.sort { ($0.0, $0.1) < ($1.0, $1.1) }
         var chosen: [(Int, Int, String, String)] = []
         var used = 1

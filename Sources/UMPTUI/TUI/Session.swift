@@ -1,13 +1,14 @@
-// The model side of the TUI: an Engine on a Timeline, the steps already run and the steps to come.
-// Stepping back undoes through the Timeline and puts the step back in front of the queue, so
-// stepping forward again runs the same statement. A prompt line runs as the next step. Expects are
-// checked by the Timeline, as `umptui run` checks them, those before the first step included.
+// The model side of the TUI: an Engine on a Timeline, plus what a script still has to do after
+// the Timeline's steps (a recording's `back` and `set` lines and the steps after them).
+// Stepping back keeps the step in the Timeline, so stepping forward runs it again; a prompt line runs
+// as the next step, dropping the steps stepped back over. Every move is kept in `moves` until the
+// recorder takes them. Expects are checked by the Timeline, as `umptui run` checks them.
 
 import Engine
 
 /// The files a session may read (the trace files `dma-trace` names), given by whoever opens it:
 /// the command line resolves them against the script's directory, tests hand in arrays.
-protocol SessionFiles {
+protocol SessionFiles: Sendable {
     var traces: (any TraceProvider)? { get }
     /// Whether a path as the script writes it can be read.
     func exists(_ path: String) -> Bool
@@ -19,86 +20,178 @@ struct NoFiles: SessionFiles {
     func exists(_ path: String) -> Bool { false }
 }
 
+/// Something that moved the timeline, for the recorder.
+enum SessionMove: Equatable {
+    /// A step ran (from the script, a redo or the prompt).
+    case ran(ScriptStep)
+    /// The last step was undone.
+    case back
+    /// The timeline re-ran from boot with an override.
+    case set(String)
+}
+
+extension ScriptStep: Equatable {
+    public static func == (a: ScriptStep, b: ScriptStep) -> Bool {
+        a.statement == b.statement && a.notes == b.notes && a.expects == b.expects && a.cues == b.cues
+    }
+}
+
 struct Session {
     let fileName: String
     let files: any SessionFiles
-    let machine: MachineDecl?
+    /// Whether the file is a recording (it starts with the recorder's header).
+    let isRecording: Bool
     private(set) var timeline: Timeline
-    /// The steps run so far, parallel to `timeline.records`.
-    private(set) var applied: [ScriptStep] = []
-    /// The steps still to run, next first.
-    private(set) var queue: [ScriptStep]
-    /// Failed expects, by step number (0: those before the first step, about the booted machine).
-    private(set) var expectFailures: [Int: [String]] = [:]
+    /// What the script does after the Timeline's steps: `back`, `set` and the steps after them.
+    private(set) var pending: [PlanItem]
     /// Bumps whenever the Engine state changes: derived indexes are cached against it.
     private(set) var generation = 0
+    /// Moves not yet taken by the recorder, oldest first.
+    private(set) var moves: [SessionMove] = []
     /// Notes typed at the prompt with no step left to attach them to.
     private var pendingNotes: [String] = []
-    /// Notes written at the end of the script.
+    /// Notes and cues written at the end of the script.
     let trailingNotes: [String]
+    let trailingCues: [Statement]
+    /// Failed expects typed at the prompt are not kept; these are the script's, by step.
+    var expectFailures: [Int: [String]] {
+        timeline.failures.mapValues { $0.map(Session.describe) }
+    }
 
-    init(script: Script, files: any SessionFiles = NoFiles()) {
+    init(script: Script, files: any SessionFiles = NoFiles(), policy: SnapshotPolicy = SnapshotPolicy()) {
         let plan = StepPlan(script)
         fileName = script.fileName
         self.files = files
-        machine = plan.machine
-        timeline = Timeline(plan: plan)
-        queue = plan.steps
+        isRecording = script.isRecording
+        timeline = Timeline(plan: plan, traces: files.traces, policy: policy)
+        pending = Array(plan.directives)
         trailingNotes = plan.trailingNotes
-        let boot = timeline.check(plan.bootExpects, last: nil)
-        if !boot.isEmpty { expectFailures[0] = boot.map(Session.describe) }
+        trailingCues = plan.trailingCues
     }
 
     private static func describe(_ f: ExpectFailure) -> String { "line \(f.location.line): \(f.message)" }
 
     var engine: Engine { timeline.engine }
     var state: EngineState { timeline.engine.state }
-    var records: [StepRecord] { timeline.records }
-    var lastRecord: StepRecord? { timeline.records.last }
-    var current: Int { applied.count }
-    var total: Int { applied.count + queue.count }
-    var nextStep: ScriptStep? { queue.first }
+    var records: ArraySlice<StepRecord> { timeline.records }
+    var lastRecord: StepRecord? { timeline.last }
+    var current: Int { timeline.current }
+    /// Steps in the timeline plus the net steps the script still adds.
+    var total: Int {
+        pending.reduce(timeline.total) { n, item in
+            switch item {
+            case .step: n + 1
+            case .back: n - 1
+            case .set: n
+            }
+        }
+    }
+    /// The next thing stepping forward does: the next step, or the script's next `back` or `set`.
+    var nextItem: PlanItem? {
+        if let s = timeline.next { return .step(s) }
+        return pending.first
+    }
+    var nextStep: ScriptStep? { timeline.next ?? pending.first.flatMap { if case let .step(s) = $0 { s } else { nil } } }
 
-    /// Runs the next step; false at the end.
+    /// Takes the moves made since the last call (the recorder writes them).
+    mutating func takeMoves() -> [SessionMove] {
+        defer { moves = [] }
+        return moves
+    }
+
+    // MARK: Moving
+
+    /// Runs the next step, or the script's next `back` or `set`; false at the end.
     @discardableResult
     mutating func stepForward() -> Bool {
-        guard !queue.isEmpty else { return false }
-        let step = queue.removeFirst()
-        run(step)
+        if let step = timeline.next {
+            timeline.stepForward()
+            moves.append(.ran(step))
+            generation += 1
+            return true
+        }
+        guard !pending.isEmpty else { return false }
+        let item = pending.removeFirst()
+        switch item {
+        case .step:
+            pending.insert(item, at: 0)
+            loadPending()
+            return stepForward()
+        case .back:
+            if timeline.stepBack() != nil {
+                timeline.dropFuture()
+                moves.append(.back)
+            }
+        case let .set(_, text):
+            if (try? timeline.override(text)) != nil { moves.append(.set(text)) }
+        }
+        loadPending()
+        generation += 1
         return true
     }
 
-    /// Undoes the last step; false at the start.
+    /// Moves the script's leading steps into the Timeline (up to its next `back` or `set`).
+    private mutating func loadPending() {
+        var more: [ScriptStep] = []
+        while case let .step(s)? = pending.first {
+            more.append(s)
+            pending.removeFirst()
+        }
+        if !more.isEmpty { timeline.append(more) }
+    }
+
+    /// Undoes the last step; false at the start. The step stays, to step forward to again.
     @discardableResult
     mutating func stepBack() -> Bool {
-        guard let step = applied.popLast(), let record = timeline.stepBack() else { return false }
-        expectFailures[record.step] = nil
-        queue.insert(step, at: 0)
+        guard timeline.stepBack() != nil else { return false }
+        moves.append(.back)
         generation += 1
         return true
     }
 
-    /// Steps forward or back until `n` steps have run (clamped to 0...total).
+    /// Goes to step `n` (clamped to 0...total): through the Timeline's snapshots within it, then
+    /// through the script's `back` and `set` lines when `n` lies past them.
     mutating func go(to n: Int) {
         let target = max(0, min(n, total))
-        while current > target { stepBack() }
-        while current < target { stepForward() }
+        let before = timeline.current
+        if target <= timeline.total {
+            logJump(from: before, to: target)
+            timeline.go(to: target)
+            generation += 1
+            return
+        }
+        logJump(from: before, to: timeline.total)
+        timeline.go(to: timeline.total)
+        while timeline.current < target, !pending.isEmpty || timeline.next != nil {
+            if !stepForward() { break }
+        }
+        generation += 1
     }
 
-    private mutating func run(_ step: ScriptStep) {
-        let (record, failures) = timeline.run(step, traces: files.traces)
-        applied.append(step)
-        if !failures.isEmpty { expectFailures[record.step] = failures.map(Session.describe) }
-        generation += 1
+    /// A jump is recorded as the steps it undoes or runs, so a replay does what the user saw.
+    private mutating func logJump(from a: Int, to b: Int) {
+        if b < a {
+            moves += Array(repeating: .back, count: a - b)
+        } else if b > a {
+            moves += timeline.steps[a..<b].map { .ran($0) }
+        }
+    }
+
+    /// The step numbers whose step went wrong: a hazard, an errno, a signal, OOM, an IOMMU fault.
+    /// Only steps that have run are known.
+    var troubleSteps: [Int] {
+        timeline.known.filter { !$0.outcome.ok || !$0.hazards.isEmpty }.map(\.step)
     }
 
     // MARK: The prompt
 
     enum PromptResult {
-        /// The line ran as step `record.step`.
-        case ran(StepRecord)
-        /// A note, an expect or a blank line: something to say, no step.
+        /// The line ran as step `record.step`; `dropped` steps stepped back over went first.
+        case ran(StepRecord, dropped: Int)
+        /// A note, an expect, a `back`, a `set` or a blank line: something to say, no new step.
         case info(String)
+        /// A `select` or `inspect` line: the screen points at something.
+        case cue(Statement)
         /// A mistake in the line: nothing ran. `column` is 1-based.
         case error(message: String, column: Int, hint: String?)
     }
@@ -118,9 +211,15 @@ struct Session {
         // Check names against the statements that ran, as if the line came next in the file.
         var history: [Statement] = []
         var sourceLines: [String] = []
-        for (i, step) in applied.enumerated() {
+        if let m = timeline.machine {
+            var s = m
+            s.location.line = 1
+            history.append(s)
+            sourceLines.append(s.text)
+        }
+        for step in timeline.steps[..<timeline.current] {
             var s = step.statement
-            s.location.line = i + 1
+            s.location.line = history.count + 1
             history.append(s)
             sourceLines.append(s.text)
         }
@@ -137,23 +236,54 @@ struct Session {
         switch statement.kind {
         case .machine:
             return .error(message: "the machine has booted; 'machine' belongs at the top of a scenario file",
-                          column: statement.location.column, hint: "start umptui with a file that declares it, or use --set in `umptui run`")
+                          column: statement.location.column, hint: "start umptui with a file that declares it, or use :set machine.KEY=VALUE")
         case .wait:
             return .info("wait only paces replays; nothing to run")
+        case .select, .inspect:
+            return .cue(statement)
+        case .back:
+            return .info(stepBack() ? "stepped back to step \(current)" : "at the start: nothing to undo")
+        case let .set(text):
+            do {
+                try timeline.override(text)
+            } catch {
+                let d = error.items.first
+                return .error(message: d?.message ?? "bad override", column: 4 + (d?.location.column ?? 1), hint: d?.hint)
+            }
+            moves.append(.set(text))
+            generation += 1
+            return .info("re-ran \(plural(current, "step")) from boot with \(text)")
         case let .note(text):
-            if queue.isEmpty {
+            if timeline.next == nil {
                 pendingNotes.append(text)
                 return .info("note kept for the next line you run")
             }
-            queue[0].notes.append(text)
+            timeline.addNote(text)
             return .info("note attached to the next step")
         case .expect:
             let failures = timeline.check([candidate], last: lastRecord)
             return .info(failures.isEmpty ? "expect holds" : "expect failed: " + failures.map(\.message).joined(separator: "; "))
-        default:
-            run(ScriptStep(statement: statement, notes: pendingNotes, expects: []))
+        case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
+            let step = ScriptStep(statement: statement, notes: pendingNotes)
+            let (record, _, dropped) = timeline.insert(step)
             pendingNotes = []
-            return .ran(timeline.records[timeline.records.count - 1])
+            moves.append(.ran(step))
+            generation += 1
+            return .ran(record, dropped: dropped)
         }
+    }
+
+    // MARK: The effective script
+
+    /// What `:w` saves: the machine line, then the steps that stand up to here with their notes and
+    /// expects (overrides folded into the declarations; no `back` or `set` lines), so running it
+    /// reproduces the current state.
+    func effectiveScript(header: [String]) -> String {
+        var lines = header
+        if let m = timeline.machine { lines.append(m.text) }
+        for step in timeline.steps[..<timeline.current] {
+            lines += ScriptText.lines(of: step, withCues: false)
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -10,6 +10,12 @@ enum TUIApp {
         var noColor = false
         var mouse = true
         var ascii = false
+        var play = false
+        var exitAtEnd = false
+        /// `--record`: the file, opened before the TUI started.
+        var recording: (path: String, sink: any RecordingSink)?
+        var output: (any SessionOutput)?
+        var startMessage: String?
     }
 
     /// Runs the TUI until q or a signal; returns the signal that ended it, if any.
@@ -19,8 +25,24 @@ enum TUIApp {
         let glyphs = options.ascii || !utf8 ? Glyphs.ascii : Glyphs.unicode
         let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         var app = AppState(session: session, glyphs: glyphs)
+        app.clock = now()
+        app.output = options.output
+        app.message = options.startMessage
+        if let (path, sink) = options.recording {
+            let header = options.output?.header(kind: "recording", base: session.fileName) ?? [ScriptText.recordingHeader]
+            app.recorder = Recorder(path: path, sink: sink, header: header, session: session, now: app.clock)
+            app.message = "recording to \(path)"
+        }
+        if options.play {
+            app.playing = true
+            app.exitAtEnd = options.exitAtEnd
+            app.playDelay = 0
+        }
         let driver = try NcursesDriver(options: .init(noColor: noColor, mouse: options.mouse))
-        defer { driver.stop() }
+        defer {
+            driver.stop()
+            app.recorder?.stop()
+        }
         // The end-to-end tests crash the real binary on purpose to check the terminal comes back.
         let crashForTest = ProcessInfo.processInfo.environment["UMPTUI_TEST_CRASH"] == "1"
         var lastStep = now()
@@ -37,19 +59,23 @@ enum TUIApp {
             }
             var timeout = 100
             if app.playing {
-                let due = lastStep + app.playInterval
+                let due = lastStep + app.playDelay
                 timeout = max(0, min(100, Int((due - now()) * 1000)))
             }
             if let key = driver.readKey(timeout: timeout) {
                 if key == .resize { driver.invalidate() }
+                app.clock = now()
                 let r = app.handle(key)
                 if r.quit { return nil }
                 if r.redraw { dirty = true }
                 if !app.playing { lastStep = now() }
             }
-            if app.playing && now() - lastStep >= app.playInterval {
+            if app.playing && now() - lastStep >= app.playDelay {
                 lastStep = now()
-                if app.tick().redraw { dirty = true }
+                app.clock = lastStep
+                let r = app.tick()
+                if r.quit { return nil }
+                if r.redraw { dirty = true }
             }
         }
     }

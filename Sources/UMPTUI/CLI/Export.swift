@@ -1,0 +1,179 @@
+// `umptui export FILE --cast OUT.cast | --text OUT.txt | --html OUT.html`: every step's screen,
+// rendered by the same Canvas as the terminal UI, as an asciicast v2 recording (escapes for what
+// changed between steps, a marker per step), as text, or as a self-contained HTML page.
+
+import ArgumentParser
+import Engine
+import Foundation
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Render every step's screen to an asciicast v2 file (--cast), text (--text) or HTML (--html).",
+        discussion: "Times come from the script's wait lines, or --step-time per step. Existing files are kept unless --force.")
+
+    @Argument(help: "The scenario or recording (*.ump).", completion: .file(extensions: ["ump"]))
+    var file: String
+
+    @Option(help: ArgumentHelp("Write an asciicast v2 recording (asciinema play OUT.cast).", valueName: "OUT.cast"))
+    var cast: String?
+
+    @Option(help: ArgumentHelp("Write every step's screen as text, for handouts.", valueName: "OUT.txt"))
+    var text: String?
+
+    @Option(help: ArgumentHelp("Write a self-contained HTML page of the screens with their colours.", valueName: "OUT.html"))
+    var html: String?
+
+    @Option(help: ArgumentHelp("The terminal size of the screens.", valueName: "COLSxROWS"))
+    var size: String = "120x40"
+
+    @Option(help: ArgumentHelp("Colours: 256, 8 or mono.", valueName: "256|8|mono"))
+    var theme: String = "256"
+
+    @Option(help: ArgumentHelp("Export only the first N steps.", valueName: "N"))
+    var steps: Int?
+
+    @Option(name: .customLong("step-time"), help: ArgumentHelp("Seconds per step where the script has no wait line.", valueName: "S"))
+    var stepTime: Double = 1.5
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a declaration option, e.g. machine.ram=1G.", valueName: "KEY=VALUE"))
+    var overrides: [String] = []
+
+    @Flag(help: "Overwrite output files that exist.")
+    var force = false
+
+    @Flag(help: "ASCII glyphs only.")
+    var ascii = false
+
+    func validate() throws {
+        if cast == nil && text == nil && html == nil { throw ValidationError("say what to write: --cast OUT.cast, --text OUT.txt or --html OUT.html") }
+        if Export.parseSize(size) == nil { throw ValidationError("--size takes COLSxROWS from 80x24 to 1000x1000, like 120x40; got '\(size)'") }
+        if Export.parseTheme(theme) == nil { throw ValidationError("--theme is 256, 8 or mono; got '\(theme)'") }
+        if let steps, steps < 0 { throw ValidationError("--steps must be 0 or more") }
+        if !(stepTime > 0 && stepTime <= 3600) { throw ValidationError("--step-time must be a positive number of seconds (at most 3600)") }
+        let outs = [cast, text, html].compactMap { $0 }
+        if Set(outs).count != outs.count { throw ValidationError("each output needs its own file") }
+        if outs.contains(file) { throw ValidationError("an output file cannot be the scenario itself") }
+    }
+
+    static func parseSize(_ s: String) -> (Int, Int)? {
+        let parts = s.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1], (80...1000).contains(w), (24...1000).contains(h) else { return nil }
+        return (w, h)
+    }
+
+    static func parseTheme(_ s: String) -> ThemeKind? {
+        switch s {
+        case "256": .color256
+        case "8": .color8
+        case "mono": .mono
+        default: nil
+        }
+    }
+
+    func run() throws {
+        let (session, warnings): (Session, [String])
+        do {
+            (session, warnings) = try Tui.loadSession(file: file, overrides: overrides)
+        } catch let e as LoadError {
+            printError(e.description)
+            throw ExitCode(2)
+        }
+        for w in warnings { printError(w) }
+        // Refuse before any work: an existing file is kept unless --force.
+        let outs = [cast, text, html].compactMap { $0 }
+        for path in outs where !force && FileManager.default.fileExists(atPath: path) {
+            printError("umptui: \(path) exists; --force overwrites it")
+            throw ExitCode(2)
+        }
+        let (width, height) = Export.parseSize(size)!
+        let frames = Export.frames(session: session, glyphs: ascii ? .ascii : .unicode, width: width, height: height,
+                                   steps: steps, stepTime: stepTime)
+        let themeKind = Export.parseTheme(theme)!
+        var written: [String] = []
+        do {
+            if let cast {
+                let header = CastHeader(width: width, height: height, timestamp: Export.timestamp(), title: session.fileName)
+                try FileOutput().save(Export.cast(frames, header: header, theme: Theme(themeKind)), to: cast, overwrite: force)
+                written.append(cast)
+            }
+            if let text {
+                try FileOutput().save(Export.text(frames), to: text, overwrite: force)
+                written.append(text)
+            }
+            if let html {
+                let page = HTMLDriver.page(title: session.fileName, screens: frames.map { ($0.label, $0.canvas) }, theme: Theme(themeKind))
+                try FileOutput().save(page, to: html, overwrite: force)
+                written.append(html)
+            }
+        } catch {
+            printError("umptui: \(error)")
+            throw ExitCode(2)
+        }
+        print("\(file): \(plural(frames.count - 1, "step")) exported to \(written.joined(separator: ", "))")
+    }
+
+    /// One rendered screen: when it appears (seconds from the start) and what the step was.
+    struct Frame {
+        var time: Double
+        var label: String
+        var canvas: Canvas
+    }
+
+    /// The booted machine's screen, then one per step, timed by wait lines or `stepTime`.
+    static func frames(session: Session, glyphs: Glyphs, width: Int, height: Int, steps: Int?, stepTime: Double) -> [Frame] {
+        var p = ScreenPlayer(session: session, glyphs: glyphs, width: width, height: height)
+        var out = [Frame(time: 0, label: "step 0: the booted machine", canvas: p.render())]
+        var t = 0.0
+        while steps.map({ out.count <= $0 }) ?? true, let label = p.nextLabel {
+            t += (p.nextWaitMs.map { $0 / 1000 } ?? stepTime)
+            guard p.step() else { break }
+            out.append(Frame(time: t, label: label, canvas: p.render()))
+        }
+        return out
+    }
+
+    struct CastHeader {
+        var width: Int
+        var height: Int
+        var timestamp: Int
+        var title: String
+    }
+
+    /// asciicast v2: a header line, then [time, "m", label] and [time, "o", escapes] per step; the
+    /// last frame stays up for one more step time before a final empty event ends the cast.
+    static func cast(_ frames: [Frame], header h: CastHeader, theme: Theme) -> String {
+        var w = JSONWriter()
+        w.beginObject()
+        w.field("version", 2)
+        w.field("width", h.width)
+        w.field("height", h.height)
+        w.field("timestamp", h.timestamp)
+        w.field("title", h.title)
+        w.beginObject("env")
+        w.field("TERM", "xterm-256color")
+        w.field("SHELL", "/bin/sh")
+        w.endObject()
+        w.endObject()
+        var lines = [w.string]
+        var previous: Canvas?
+        for f in frames {
+            let t = String(format: "%.3f", f.time)
+            lines.append("[\(t), \"m\", \(JSONWriter.quote(f.label))]")
+            lines.append("[\(t), \"o\", \(JSONWriter.quote(AnsiDriver.diff(from: previous, to: f.canvas, theme: theme)))]")
+            previous = f.canvas
+        }
+        let end = (frames.last?.time ?? 0) + 1
+        lines.append("[\(String(format: "%.3f", end)), \"o\", \"\"]")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func text(_ frames: [Frame]) -> String {
+        frames.map { "=== \($0.label) ===\n" + TextDriver.text($0.canvas) }.joined(separator: "\n")
+    }
+
+    /// Now, or SOURCE_DATE_EPOCH when set (reproducible builds' convention).
+    static func timestamp() -> Int {
+        if let s = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"], let n = Int(s) { return n }
+        return Int(Date().timeIntervalSince1970)
+    }
+}

@@ -1,0 +1,114 @@
+// The recorder: an append-only log of a session in the scenario language. Each line is handed to
+// the sink as it happens (the file sink writes and flushes it at once), so killing the program
+// loses at most the line being written, and replaying the file does what the user did: the steps
+// with their notes and expects, the typed lines, `back` for each step back, `set` for each
+// override, `select` and `inspect` for what the user pointed at, `wait` for the user's pacing.
+
+import Engine
+
+/// Where recorded lines go. `write` gets one whole line without its newline.
+protocol RecordingSink: AnyObject {
+    func write(_ line: String) throws
+    func close()
+}
+
+/// The files the TUI writes: recordings (`R`, `--record`) and saved scripts (`:w`). The command
+/// line gives real files; tests give memory.
+protocol SessionOutput {
+    /// Opens a new recording; `path` nil picks the default name (umptui-YYYYMMDD-HHMMSS.ump).
+    /// Refuses an existing file unless `force`. Returns the path opened and its sink.
+    func openRecording(path: String?, force: Bool) throws -> (path: String, sink: any RecordingSink)
+    /// Writes a whole file; refuses an existing one unless `overwrite`.
+    func save(_ text: String, to path: String, overwrite: Bool) throws
+    /// The header comment lines for a recording or a saved script of `base`.
+    func header(kind: String, base: String) -> [String]
+}
+
+/// Why a file could not be written: shown in the footer (or on stderr before the TUI starts).
+struct OutputError: Error, CustomStringConvertible {
+    var description: String
+}
+
+struct Recorder {
+    let path: String
+    private let sink: any RecordingSink
+    /// The last `select` line written (only a change is written again).
+    private var lastSelect: String?
+    /// When the last line was written, in the session clock's seconds.
+    private var lastTime: Double
+    private(set) var lines = 0
+    /// Set when a write failed: the recorder stops and says why.
+    private(set) var failure: String?
+
+    /// Pauses shorter than this are not written (key repeat, a jump's own steps).
+    static let minimumWait = 0.1
+
+    /// Starts a recording: the header, the machine line, then the steps already run, unpaced.
+    init(path: String, sink: any RecordingSink, header: [String], session: Session, now: Double) {
+        self.path = path
+        self.sink = sink
+        lastTime = now
+        for line in header { emit(line) }
+        if let m = session.timeline.machine { emit(m.text) }
+        for step in session.timeline.steps[..<session.current] {
+            for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
+        }
+    }
+
+    var active: Bool { failure == nil }
+
+    /// Writes what the session did since the last call, after a `wait` for the time that passed
+    /// and a `select` when the selection changed.
+    mutating func record(_ moves: [SessionMove], selection: String?, now: Double) {
+        guard !moves.isEmpty else { return }
+        pace(now)
+        pointAt(selection)
+        for move in moves {
+            switch move {
+            case let .ran(step): for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
+            case .back: emit("back")
+            case let .set(text): emit("set " + text)
+            }
+        }
+    }
+
+    /// The inspector opened on `selection`.
+    mutating func inspect(selection: String?, now: Double) {
+        pace(now)
+        pointAt(selection)
+        emit("inspect")
+    }
+
+    mutating func stop() { sink.close() }
+
+    private mutating func pace(_ now: Double) {
+        let gap = now - lastTime
+        if gap >= Recorder.minimumWait { emit(ScriptText.wait(ms: gap * 1000)) }
+        lastTime = now
+    }
+
+    private mutating func pointAt(_ selection: String?) {
+        guard let selection, selection != lastSelect else { return }
+        emit(selection)
+        lastSelect = selection
+    }
+
+    private mutating func emit(_ line: String) {
+        guard failure == nil else { return }
+        do {
+            try sink.write(line)
+            lines += 1
+        } catch {
+            failure = "\(error)"
+        }
+    }
+}
+
+/// A sink that keeps lines in memory (tests, and the export of a live session).
+final class MemorySink: RecordingSink {
+    private(set) var lines: [String] = []
+    private(set) var closed = false
+    func write(_ line: String) throws { lines.append(line) }
+    func close() { closed = true }
+    var text: String { lines.map { $0 + "\n" }.joined() }
+}
