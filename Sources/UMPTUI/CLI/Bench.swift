@@ -16,14 +16,28 @@ struct Bench: ParsableCommand {
     @Option(help: "Lines of the page trace the IOTLB benchmark replays (default 10 million).")
     var traceLines: Int = 10_000_000
 
+    @Option(help: "Steps of the generated timeline the time-travel benchmark jumps around (default 100000).")
+    var timelineSteps: Int = 100_000
+
+    @Flag(help: "Run only the time-travel benchmark.")
+    var timeTravelOnly = false
+
     func run() throws {
         guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
             printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
             throw ExitCode(2)
         }
+        guard timelineSteps >= 1000, timelineSteps <= 1_000_000 else {
+            printError("umptui bench: --timeline-steps takes 1000 to 1000000")
+            throw ExitCode(2)
+        }
         guard traceLines >= 1000, traceLines <= 100_000_000 else {
             printError("umptui bench: --trace-lines takes 1000 to 100000000")
             throw ExitCode(2)
+        }
+        if timeTravelOnly {
+            Bench.printTimeTravel(BenchTimeline.run(steps: timelineSteps))
+            return
         }
         let results = BenchRunner.faults(touchBytes: bytes)
         let iotlb: IOTLBBench.Result
@@ -36,6 +50,7 @@ struct Bench: ParsableCommand {
         let render = [RenderBench.run(ram: "16G", touch: bytes == 4 << 30 ? "4G" : touch), RenderBench.run(ram: "64M", touch: "32M")]
         let scripts = [BenchScript.run(lines: 2_000), BenchScript.run(lines: 20_000)]
         let growth = scripts[1].median / max(scripts[0].median, 1e-9)
+        let travel = BenchTimeline.run(steps: timelineSteps)
         #if DEBUG
         let build = "debug"
         #else
@@ -87,6 +102,22 @@ struct Bench: ParsableCommand {
             w.endArray()
             w.field("long_script_growth", String(format: "%.1f", growth))
             w.field("target_long_script_growth", 12)
+            w.beginObject("time_travel")
+            w.field("steps", travel.steps)
+            w.field("run_to_end_seconds", String(format: "%.2f", travel.buildSeconds))
+            w.field("jumps", travel.jumpsMs.count)
+            w.field("jump_ms_median", String(format: "%.2f", travel.medianMs))
+            w.field("jump_ms_p90", String(format: "%.2f", travel.p90Ms))
+            w.field("jump_ms_worst", String(format: "%.2f", travel.worstMs))
+            w.field("jump_ms_min", String(format: "%.2f", travel.jumpsMs.first ?? 0))
+            w.field("snapshots", travel.snapshots.snapshots)
+            w.field("snapshot_bytes", travel.snapshots.bytes)
+            w.field("snapshot_frame_chunks", travel.snapshots.frameChunks)
+            w.field("state_bytes", travel.stateBytes)
+            w.field("record_bytes", travel.recordBytes)
+            w.field("target_jump_ms_median", 50)
+            w.field("target_jump_ms_worst", 100)
+            w.endObject()
             w.endObject()
             print(w.string)
             return
@@ -114,6 +145,15 @@ struct Bench: ParsableCommand {
                          r.lines, r.median, r.seconds.first ?? 0, r.seconds.last ?? 0, r.seconds.count))
         }
         print(String(format: "  ten times the lines took %.1f× as long (target ≤ 12: a step costs the same however many came before)", growth))
+        Bench.printTimeTravel(travel)
+    }
+
+    static func printTimeTravel(_ travel: BenchTimeline.Result) {
+        print(String(format: "  time travel on a %d-step timeline (ram=1G, run to the end in %.1f s): go(to:) a random step, %d jumps: median %.1f ms, p90 %.1f ms, worst %.1f ms, best %.2f ms (targets: median ≤ 50, worst ≤ 100)",
+                     travel.steps, travel.buildSeconds, travel.jumpsMs.count, travel.medianMs, travel.p90Ms, travel.worstMs, travel.jumpsMs.first ?? 0))
+        print(String(format: "    snapshots: %d holding %.1f MiB (%d frame chunks of 36 KiB, %d page tables) beside a %.1f MiB state; step records %.1f MiB",
+                     travel.snapshots.snapshots, Double(travel.snapshots.bytes) / 1048576, travel.snapshots.frameChunks, travel.snapshots.pageTables,
+                     Double(travel.stateBytes) / 1048576, Double(travel.recordBytes) / 1048576))
     }
 }
 
@@ -133,7 +173,8 @@ enum BenchRunner {
         var config = MachineConfig()
         config.ram = 16 << 30
         config.thp = .never
-        var timeline = Timeline(engine: Engine(config: config))
+        // No snapshots: this measures the fault path alone (the TUI takes one after such a step).
+        var timeline = Timeline(engine: Engine(config: config), policy: .none)
         func st(_ line: String) -> Statement {
             // The bench's own lines are fixed and valid.
             guard let s = try? parseStatement(line) else { preconditionFailure("bench statement does not parse: \(line)") }
