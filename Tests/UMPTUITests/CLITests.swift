@@ -2,6 +2,7 @@
 
 import Foundation
 import XCTest
+@testable import UMPTUI
 
 final class CLITests: XCTestCase {
     struct Output {
@@ -187,6 +188,77 @@ final class CLITests: XCTestCase {
         let bad = try umptui(["run", f, "--set", "machine.thp=sometimes"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("sometimes"), bad.stderr)
+    }
+}
+
+
+/// Recordings and exports from the command line.
+extension CLITests {
+    static let recording = """
+        # umptui recording
+        # version 0.8.0
+        machine ram=64M
+        process app
+        app malloc buf 1M
+        app write buf
+        back
+        app read buf
+        wait 1.5s
+        select app.buf 3
+        inspect
+
+        """
+
+    /// Killed while writing a line: the file ends mid-line. It replays up to its last whole line,
+    /// says where it stopped, and exits 0; check says the same.
+    func testACutOffRecordingReplaysUpToItsLastWholeLine() throws {
+        let f = try write("cut.ump", Self.recording + "app malloc other 8")
+        for command in [["run"], ["check"], ["run", "--json"]] {
+            let r = try umptui(command + [f])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stderr.contains("cut.ump:12: warning: the recording stops in the middle of line 12"), r.stderr)
+            XCTAssertTrue(r.stderr.contains("replaying up to line 11"), r.stderr)
+        }
+        let json = try umptui(["run", "--json", f]).stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(json.filter { $0.hasPrefix("{\"step\"") }.count, 4)
+        XCTAssertTrue(json.contains("{\"back\":3,\"line\":7,\"command\":\"app write buf\"}"), json.joined(separator: "\n"))
+        XCTAssertFalse(json.joined().contains("other"), "the cut line did not run")
+        // The same cut in a file that is not a recording is the error it always was.
+        let plain = try write("plain.ump", "process app\napp malloc other 8x")
+        XCTAssertEqual(try umptui(["run", plain]).status, 2)
+        XCTAssertEqual(try umptui(["check", try write("ok.ump", Self.recording)]).stdout, "\(dir.path)/ok.ump: ok, 4 steps and 1 step-back\n")
+    }
+
+    func testOutputsAreNeverOverwrittenWithoutForce() throws {
+        let f = try write("demo.ump", Self.recording)
+        let existing = try write("taken.ump", "keep me\n")
+        let r = try umptui([f, "--record", existing])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("taken.ump exists; --force overwrites it"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep me\n")
+        let nowhere = try umptui([f, "--record", "/no/such/dir/x.ump"])
+        XCTAssertEqual(nowhere.status, 2)
+        XCTAssertTrue(nowhere.stderr.contains("cannot write /no/such/dir/x.ump"), nowhere.stderr)
+        let castFile = try write("taken.cast", "keep\n")
+        let e = try umptui(["export", f, "--cast", castFile])
+        XCTAssertEqual(e.status, 2)
+        XCTAssertTrue(e.stderr.contains("taken.cast exists; --force overwrites it"), e.stderr)
+        XCTAssertEqual(try String(contentsOfFile: castFile, encoding: .utf8), "keep\n")
+        let forced = try umptui(["export", f, "--cast", castFile, "--force", "--size", "80x24"])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertTrue(try String(contentsOfFile: castFile, encoding: .utf8).hasPrefix("{\"version\":2,\"width\":80,\"height\":24,"))
+        for (args, message) in [(["--exit"], "--exit quits at the end of --play"), (["--force"], "give --record OUT.ump too")] {
+            let bad = try umptui([f] + args)
+            XCTAssertEqual(bad.status, 2)
+            XCTAssertTrue(bad.stderr.contains(message), bad.stderr)
+        }
+        for (args, message) in [(["--size", "10x10", "--text", "a.txt"], "--size takes COLSxROWS"), (["--theme", "16", "--text", "a.txt"], "--theme is 256, 8 or mono"),
+                                ([] as [String], "say what to write")] {
+            let bad = try umptui(["export", f] + args)
+            XCTAssertEqual(bad.status, 2)
+            XCTAssertTrue(bad.stderr.contains(message), bad.stderr)
+        }
+        XCTAssertEqual(try umptui(["--version"]).stdout, "\(Umptui.version)\n")
     }
 }
 

@@ -167,6 +167,70 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(t.sttyBefore, t.sttyAfter)
     }
 
+    /// `--record`, then `kill -9` in the middle of the session: the file has every line written
+    /// before the kill, and it replays to the state the same keys give in-process.
+    func testARecorderKilledWithSIGKILLLeavesAFileThatReplays() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-rec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("lecture.ump").path
+        let t = try start(["--record", path])
+        defer { t.close() }
+        try t.waitFor("recording to")
+        t.keys("Space")
+        try t.waitFor("step 1/\(n)")
+        t.keys("Space")
+        try t.waitFor("step 2/\(n)")
+        t.keys(":")
+        t.type("app malloc extra 8K")
+        t.keys("Enter")
+        try t.waitFor("step 3/\(n + 1)")
+        t.keys("b")
+        try t.waitFor("step 2/\(n + 1)")
+        t.keys("Space")
+        try t.waitFor("step 3/\(n + 1)")
+        t.keys("Enter")
+        try t.waitFor("(Esc closes)")
+        t.keys("Escape")
+        t.keys("Space")
+        try t.waitFor("step 4/\(n + 1)")
+        try t.signal("KILL")
+        XCTAssertEqual(try t.waitExit(), 128 + SIGKILL)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix(ScriptText.recordingHeader), text)
+        XCTAssertTrue(text.hasSuffix("\n"), "every line was written whole")
+        let loaded = try ScriptLoader.load(path: path)
+        XCTAssertEqual(loaded.warnings, [])
+        let replayed = ScenarioRunner.run(loaded.script)
+        XCTAssertEqual(replayed.failures.map(\.message), [])
+        // The same keys, in-process.
+        var app = AppState(session: Session(script: try parseScript(Tour.source, fileName: Tour.fileName)), glyphs: .unicode)
+        (app.width, app.height) = (100, 30)
+        for k in [Key.char(" "), .char(" ")] { _ = app.handle(k) }
+        _ = app.handle(.char(":"))
+        for c in "app malloc extra 8K" { _ = app.handle(.char(c)) }
+        for k in [Key.enter, .char("b"), .char(" "), .enter, .escape, .char(" ")] { _ = app.handle(k) }
+        XCTAssertEqual(app.session.current, 4)
+        XCTAssertEqual(replayed.engine.stateJSON(), app.session.engine.stateJSON(), text)
+        XCTAssertTrue(text.contains("\ninspect\n"), text)
+        XCTAssertTrue(text.contains("\nback\napp malloc extra 8K\n"), "the step back, then the step again: \(text)")
+    }
+
+    /// `--play --exit` plays a recording at its own pace and quits at the end.
+    func testPlayExitPlaysARecordingToTheEnd() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-play-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("demo.ump").path
+        try "# umptui recording\nprocess app\nwait 200ms\napp malloc buf 64K\nwait 300ms\napp write buf\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let t = try start([path, "--play", "--exit"])
+        defer { t.close() }
+        let started = Date()
+        XCTAssertEqual(try t.waitExit(), 0)
+        XCTAssertGreaterThan(Date().timeIntervalSince(started), 0.4, "the waits were honoured")
+        XCTAssertEqual(t.sttyBefore, t.sttyAfter)
+    }
+
     func testNotATerminalExitsWithStatus2() throws {
         guard let bin = Self.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
         // stdin from /dev/null, stdout and stderr to files: no terminal anywhere. `timeout` turns a

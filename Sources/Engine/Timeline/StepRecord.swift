@@ -62,6 +62,12 @@ public struct StepRecord: Sendable {
 
     /// The event counts as the JSON names them (kernel function → pages), first-happened first.
     public var counts: [(String, Int)] { Narration.counts(events) }
+
+    /// The step went wrong: an errno, a signal, OOM, an IOMMU fault, or a hazard (what the TUI's
+    /// `[` and `]` jump between).
+    public var wentWrong: Bool {
+        !outcome.ok || !hazards.isEmpty || deviceDeltas.values.contains { $0.faults > 0 || $0.hazards > 0 }
+    }
 }
 
 extension DeviceStats {

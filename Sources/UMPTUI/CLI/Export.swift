@@ -81,9 +81,11 @@ struct Export: ParsableCommand {
         for w in warnings { printError(w) }
         // Refuse before any work: an existing file is kept unless --force.
         let outs = [cast, text, html].compactMap { $0 }
-        for path in outs where !force && FileManager.default.fileExists(atPath: path) {
-            printError("umptui: \(path) exists; --force overwrites it")
-            throw ExitCode(2)
+        for path in outs {
+            if let problem = FileOutput.cannotCreate(path, force: force) {
+                printError("umptui: \(problem)")
+                throw ExitCode(2)
+            }
         }
         let (width, height) = Export.parseSize(size)!
         let frames = Export.frames(session: session, glyphs: ascii ? .ascii : .unicode, width: width, height: height,

@@ -60,6 +60,23 @@ struct FileOutput: SessionOutput {
         for line in lines { try sink.write(line) }
     }
 
+    /// Why `path` cannot be created (it exists without `force`, or its directory is not writable),
+    /// checked before anything starts; nil when it can.
+    static func cannotCreate(_ path: String, force: Bool) -> String? {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDir) {
+            if isDir.boolValue { return "\(path) is a directory" }
+            if !force { return "\(path) exists; --force overwrites it" }
+            return fm.isWritableFile(atPath: path) ? nil : "cannot write \(path): Permission denied"
+        }
+        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+            return "cannot write \(path): No such directory \(dir)"
+        }
+        return fm.isWritableFile(atPath: dir) ? nil : "cannot write \(path): Permission denied"
+    }
+
     func header(kind: String, base: String) -> [String] {
         FileOutput.header(kind: kind, base: base, date: Date())
     }

@@ -71,11 +71,15 @@ struct Tui: ParsableCommand {
             print(TextDriver.text(screen), terminator: "")
             return
         }
+        // A recording that cannot be written is an error now, not after the TUI has started.
+        if let record, let problem = FileOutput.cannotCreate(record, force: force) {
+            printError("umptui: \(problem)")
+            throw ExitCode(2)
+        }
         guard isatty(0) == 1, isatty(1) == 1 else {
             printError("umptui: the terminal UI needs a terminal on stdin and stdout; for output to a file or a pipe use `umptui run FILE` (or --print-screen)")
             throw ExitCode(2)
         }
-        // A recording that cannot be written is an error now, not after the TUI has started.
         let output = FileOutput()
         var recording: (path: String, sink: any RecordingSink)?
         if let record {

@@ -1,6 +1,7 @@
 // The command line: `umptui [FILE]` opens the TUI (the default subcommand); `umptui run|check|bench|probe`.
 
 import ArgumentParser
+import Foundation
 
 @main
 struct Umptui: ParsableCommand {
@@ -19,4 +20,20 @@ struct Umptui: ParsableCommand {
         subcommands: [Tui.self, Run.self, Check.self, Export.self, Bench.self, Probe.self],
         defaultSubcommand: Tui.self
     )
+
+    /// As ArgumentParser's main, but a mistake on the command line exits 2 (SCENARIO.md's status for
+    /// every error in the script, its files or the command line), not EX_USAGE (64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -292,18 +292,18 @@ struct AppState {
     private mutating func jumpToTrouble(forward: Bool) {
         let here = session.current
         if !forward {
-            guard let n = session.troubleSteps.last(where: { $0 < here }) else {
+            guard let n = cache.troubleSteps(session).last(where: { $0 < here }) else {
                 message = "no step before \(here) raised a hazard or a fault"
                 return
             }
             session.go(to: n)
-        } else if let n = session.troubleSteps.first(where: { $0 > here }) {
+        } else if let n = cache.troubleSteps(session).first(where: { $0 > here }) {
             session.go(to: n)
         } else {
             // Run on until a step goes wrong; come back when none does.
             var found = false
             while session.stepForward() {
-                if let r = session.lastRecord, !r.outcome.ok || !r.hazards.isEmpty { found = true; break }
+                if session.lastRecord?.wentWrong == true { found = true; break }
             }
             if !found {
                 session.go(to: here)

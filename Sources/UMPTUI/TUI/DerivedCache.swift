@@ -10,6 +10,7 @@ final class DerivedCache {
     private var sortedIOPTEs: [Int: [IOPTE]] = [:]
     private var missHistory: [Int: [Int]] = [:]
     private var troubleByStep: [Int: String]?
+    private var troubleList: [Int]?
     private var highlightKey: (generation: Int, selection: Selection?)?
     private(set) var highlight = Highlight(frames: 0)
     private var inspected: FrameInfo?
@@ -23,6 +24,7 @@ final class DerivedCache {
         sortedIOPTEs = [:]
         missHistory = [:]
         troubleByStep = nil
+        troubleList = nil
         inspected = nil
         processByPid = [:]
         for (i, p) in session.state.processes.enumerated() { processByPid[p.meta.pid] = i }
@@ -51,6 +53,15 @@ final class DerivedCache {
         let f = session.state.frame(pfn)
         inspected = f
         return f
+    }
+
+    /// The steps known to have gone wrong (run so far, stepped back over included), in order.
+    func troubleSteps(_ session: Session) -> [Int] {
+        refresh(session)
+        if let t = troubleList { return t }
+        let t = session.troubleSteps
+        troubleList = t
+        return t
     }
 
     /// IOTLB misses of device `d` in each step so far, oldest first.

@@ -101,6 +101,7 @@ struct LogPanel: Panel {
         for rec in s.records { outcomes[rec.outcome.word, default: 0] += 1 }
         let summary = outcomes.sorted { ($0.key == "ok" ? 0 : 1, $0.key) < ($1.key == "ok" ? 0 : 1, $1.key) }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         if !summary.isEmpty { x = c.text(x, r.y, " \(summary) ", .dim) }
+        LogPanel.drawScrubber(ctx, &c, from: x + 1)
         let rows = r.height - 1
         let records = s.records
         let end = max(0, records.count - scroll)
@@ -122,6 +123,34 @@ struct LogPanel: Panel {
             c.text(cx + 2, y, detail, failed ? .error : .dim, limit: r.maxX - cx - 3, ellipsis: g.ellipsis)
         }
         if records.isEmpty { c.text(r.x + 2, r.y + 1, "no steps yet", .dim) }
+    }
+
+    /// The timeline on the log's title row: steps run (heavy), the current step, steps ahead
+    /// (light), and `!` where a known step went wrong (`[` and `]` jump there).
+    static func drawScrubber(_ ctx: DrawContext, _ c: inout Canvas, from minX: Int) {
+        let s = ctx.session
+        let g = ctx.glyphs
+        let r = ctx.body
+        let total = max(1, s.total)
+        let label = " [ ] "
+        let width = min(60, max(0, r.maxX - 2 - minX - label.count - 2))
+        guard width >= 10 else { return }
+        let x0 = r.maxX - 2 - width
+        let trouble = ctx.panel.cache.troubleSteps(s)
+        // Cell i holds steps (i*total/width, (i+1)*total/width]; cell 0 holds step 0 too.
+        func cell(_ step: Int) -> Int { min(width - 1, max(0, (step * width - 1) / total)) }
+        var bad = Set<Int>()
+        for t in trouble where t <= s.total { bad.insert(cell(t)) }
+        let here = cell(s.current)
+        c.text(x0 - label.count, r.y, label, .dim)
+        for i in 0..<width {
+            let done = s.current > 0 && i <= here
+            var ch: Character = done ? (g.isASCII ? "=" : "━") : g.hline
+            var role: Role = done ? .paneTitle : .dim
+            if bad.contains(i) { ch = "!"; role = .warning }
+            if i == here { ch = g.isASCII ? "|" : "●"; role = .current }
+            c.put(x0 + i, r.y, ch, role)
+        }
     }
 
     /// The narration up to its first clause, for a one-line log entry.

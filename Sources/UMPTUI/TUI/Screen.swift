@@ -59,10 +59,16 @@ enum Screen {
         var file = s.fileName
         if file.count > 32 { file = String(g.ellipsis) + file.suffix(31) }
         let play = (app.playing ? g.playing : g.paused) + " \(speedText(app.speed))"
+        // Recording shows at the left, where a lecturer's audience looks first.
+        if app.recorder != nil { x = c.text(x, 0, g.isASCII ? " *REC" : " ●REC", .recording) }
         var parts = [file, "step \(s.current)/\(s.total)", "kernel \(cfg.kernel.rawValue)",
                      "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
         // Narrow screens drop the machine's details before the step, the kernel or play and speed.
-        while parts.count > 3, 7 + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
+        let rec = app.recorder != nil ? 5 : 0
+        while parts.count > 3, 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
+        // Still too wide: the file name gives way (its end, the name, stays).
+        let over = 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 - c.width
+        if over > 0, file.count - over >= 8 { parts[0] = String(g.ellipsis) + file.suffix(file.count - over - 1) }
         for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", .header) }
         x = c.text(x, 0, " \(g.dot) ", .header)
         c.text(x, 0, play, app.playing ? .headerAccent : .header)

@@ -180,7 +180,7 @@ struct Session {
     /// The step numbers whose step went wrong: a hazard, an errno, a signal, OOM, an IOMMU fault.
     /// Only steps that have run are known.
     var troubleSteps: [Int] {
-        timeline.known.filter { !$0.outcome.ok || !$0.hazards.isEmpty }.map(\.step)
+        timeline.known.filter(\.wentWrong).map(\.step)
     }
 
     // MARK: The prompt

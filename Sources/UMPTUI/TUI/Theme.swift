@@ -5,7 +5,7 @@
 enum Role: UInt8, CaseIterable, Sendable {
     case normal, dim, header, headerAccent, footerKey, footerText
     case paneTitle, paneTitleFocused, section, label, address, separator
-    case ok, error, warning, note, current
+    case ok, error, warning, note, current, recording
     // Process pages
     case pageUntouched, pageZero, pagePrivate, pageShared, pagePinned, pageSwapped, pageHuge
     // Physical frames
@@ -102,7 +102,7 @@ struct Theme: Sendable {
 
     private static func mono(_ role: Role) -> Style {
         switch role {
-        case .header, .headerAccent, .footerKey, .paneTitleFocused, .overlayTitle: Style(attrs: [.reverse, .bold])
+        case .header, .headerAccent, .footerKey, .paneTitleFocused, .overlayTitle, .recording: Style(attrs: [.reverse, .bold])
         case .footerText: Style(attrs: [.reverse])
         case .paneTitle, .section, .error, .current, .caret: Style(attrs: [.bold])
         case .dim, .pageUntouched, .frameFree, .separator: Style(attrs: [.dim])
@@ -117,6 +117,7 @@ struct Theme: Sendable {
         case .dim, .separator, .pageUntouched, .frameFree: Style(fg: 7, attrs: [.dim])
         case .header: Style(fg: 0, bg: 6)
         case .headerAccent: Style(fg: 0, bg: 6, attrs: [.bold])
+        case .recording: Style(fg: 1, bg: 6, attrs: [.bold])
         case .footerKey: Style(fg: 0, bg: 6, attrs: [.bold])
         case .footerText: Style(fg: 7, bg: 4)
         case .paneTitle: Style(fg: 6, attrs: [.bold])
@@ -163,6 +164,7 @@ struct Theme: Sendable {
         case .pageUntouched, .frameFree: Style(fg: 240)
         case .header: Style(fg: 231, bg: 24)
         case .headerAccent: Style(fg: 220, bg: 24, attrs: [.bold])
+        case .recording: Style(fg: 203, bg: 24, attrs: [.bold])
         case .footerKey: Style(fg: 16, bg: 74, attrs: [.bold])
         case .footerText: Style(fg: 252, bg: 236)
         case .paneTitle: Style(fg: 74, attrs: [.bold])
