@@ -76,20 +76,22 @@ struct AppState {
 
     mutating func handle(_ key: Key) -> HandleResult {
         let inspectorWasOpen = overlay == .inspector
+        // The selection a step runs with is the one before it (a replay selects, then steps).
+        let before = recorder == nil ? nil : selectionCue()
         let r = dispatch(key)
         if overlay == .inspector && !inspectorWasOpen {
             let cue = selectionCue()
             recorder?.inspect(selection: cue, now: clock)
         }
-        recordMoves()
+        recordMoves(selection: before)
         return r
     }
 
     /// Hands what the session did to the recorder, with the selection it was done on.
-    mutating func recordMoves() {
+    mutating func recordMoves(selection: String?) {
         let moves = session.takeMoves()
         guard var rec = recorder else { return }
-        rec.record(moves, selection: selectionCue(), now: clock)
+        rec.record(moves, selection: selection, now: clock)
         if let f = rec.failure {
             message = "recording stopped: cannot write \(rec.path): \(f)"
             rec.stop()
@@ -190,7 +192,8 @@ struct AppState {
     /// quits, with --play --exit).
     mutating func tick() -> HandleResult {
         guard playing else { return .none }
-        defer { recordMoves() }
+        let before = recorder == nil ? nil : selectionCue()
+        defer { recordMoves(selection: before) }
         if applyCues(waits: true) { return .redraw }
         if !session.stepForward() {
             playing = false
