@@ -188,6 +188,38 @@ final class TimelineTests: XCTestCase {
         XCTAssertEqual(a.records.map(\.command), b.records.map(\.command), "the declaration's text carries the override")
     }
 
+    func testANoteBeforeABackOrASetWaitsForTheNextStep() throws {
+        let plan = StepPlan(try parseScript("process app\napp malloc b 4K\nnote \"hello\"\nwait 1s\nset app.memlock=1M\nback\napp write b", fileName: "n.ump"))
+        guard case let .set(s, text) = plan.items[2], case let .back(b) = plan.items[3], case let .step(w) = plan.items[4] else {
+            return XCTFail("items: \(plan.items)")
+        }
+        XCTAssertEqual(text, "app.memlock=1M")
+        XCTAssertEqual(s.cues.map(\.text), ["wait 1s"], "the wait paces the set line")
+        XCTAssertEqual(s.notes + b.notes, [])
+        XCTAssertEqual(w.notes, ["hello"])
+        let run = ScenarioRunner.run(try parseScript("process app\napp malloc b 4K\nnote \"hello\"\nset app.memlock=1M\napp write b", fileName: "n.ump"))
+        XCTAssertEqual(run.records.last?.notes, ["hello"])
+    }
+
+    func testBadRecordingLinesAreErrorsWithAColumn() throws {
+        func error(_ line: String) -> String? {
+            do { _ = try parseStatement(line); return nil } catch { return "\(error.location.column): \(error.message)" }
+        }
+        XCTAssertEqual(error("back 2"), "6: too many arguments for 'back'")
+        XCTAssertEqual(error("set"), "4: 'set' needs TARGET.KEY=VALUE")
+        XCTAssertEqual(error("set ram=1G"), "5: expected TARGET.KEY=VALUE, got 'ram=1G'")
+        XCTAssertEqual(error("set machine.ram=1G gpu.iotlb=4"), "20: unexpected 'gpu.iotlb=4': 'set' takes one override")
+        XCTAssertEqual(error("select app.buf"), "15: 'select' needs what to select")
+        XCTAssertEqual(error("select app.buf x"), "16: expected a number, got 'x'")
+        XCTAssertEqual(error("select pfn 99999999999999999999"), "12: number '99999999999999999999' is too large for 64 bits")
+        XCTAssertEqual(error("select gpu 0x1000"), "12: expected 'iova' after the device name, got '0x1000'")
+        XCTAssertEqual(error("select gpu iova"), "16: 'select gpu iova' needs an address")
+        XCTAssertEqual(error("inspect now"), "9: too many arguments for 'inspect'")
+        XCTAssertEqual(error("wait 3601s"), "6: a duration must be at most an hour (3600s), got '3601s'")
+        XCTAssertEqual(error("app malloc b 65T"), "14: '65T' is larger than a process's address space: at most 64T")
+        XCTAssertNil(error("select gpu iova 2M"))
+    }
+
     func testTheCheckerFollowsBackAndSet() throws {
         func problems(_ source: String) -> [String] {
             guard let script = try? parseScript(source, fileName: "c.ump") else { return ["parse"] }

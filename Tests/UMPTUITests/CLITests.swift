@@ -223,6 +223,20 @@ extension CLITests {
         XCTAssertEqual(json.filter { $0.hasPrefix("{\"step\"") }.count, 4)
         XCTAssertTrue(json.contains("{\"back\":3,\"line\":7,\"command\":\"app write buf\"}"), json.joined(separator: "\n"))
         XCTAssertFalse(json.joined().contains("other"), "the cut line did not run")
+        // Cut inside a UTF-8 character: still a cut, not "not UTF-8".
+        var bytes = Array((Self.recording + "note \"café").utf8)
+        bytes.removeLast()
+        let mid = dir.appendingPathComponent("mid.ump")
+        try Data(bytes).write(to: mid)
+        let m = try umptui(["run", mid.path])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssertTrue(m.stderr.contains("mid.ump:12: warning: the recording stops in the middle of line 12"), m.stderr)
+        // A bad byte elsewhere names its line and column.
+        let bad = dir.appendingPathComponent("bad.ump")
+        try Data(Array("process app\nnote \"caf".utf8) + [0xFF, 0x22, 0x0A]).write(to: bad)
+        let b = try umptui(["check", bad.path])
+        XCTAssertEqual(b.status, 2)
+        XCTAssertTrue(b.stderr.contains("bad.ump:2:10: error: the file is not UTF-8 text"), b.stderr)
         // The same cut in a file that is not a recording is the error it always was.
         let plain = try write("plain.ump", "process app\napp malloc other 8x")
         XCTAssertEqual(try umptui(["run", plain]).status, 2)
@@ -259,6 +273,19 @@ extension CLITests {
             XCTAssertTrue(bad.stderr.contains(message), bad.stderr)
         }
         XCTAssertEqual(try umptui(["--version"]).stdout, "\(Umptui.version)\n")
+        // No output may be the scenario or another output, however spelled; --force does not change that.
+        for args in [["--cast", "./demo.ump"], ["--cast", f], ["--cast", "x.out", "--text", "./x.out"]] {
+            let r = try umptui(["export", f, "--force"] + args)
+            XCTAssertEqual(r.status, 2, args.joined(separator: " "))
+            XCTAssertEqual(try String(contentsOfFile: f, encoding: .utf8), Self.recording)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.out").path))
+        }
+        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("link.cast").path, withDestinationPath: f)
+        XCTAssertEqual(try umptui(["export", f, "--force", "--cast", "link.cast"]).status, 2)
+        let same = try umptui([f, "--record", "./demo.ump", "--force"])
+        XCTAssertEqual(same.status, 2)
+        XCTAssertTrue(same.stderr.contains("is the scenario itself"), same.stderr)
+        XCTAssertEqual(try String(contentsOfFile: f, encoding: .utf8), Self.recording)
     }
 }
 

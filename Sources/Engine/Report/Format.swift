@@ -10,8 +10,11 @@ public func formatSize(_ bytes: UInt64) -> String {
         if let (small, smallName) = units.first(where: { bytes % $0.0 == 0 && bytes / $0.0 < 10000 }) {
             return "\(bytes / small) \(smallName)"
         }
-        let tenths = (bytes * 10 + unit / 2) / unit
-        return "\(tenths / 10).\(tenths % 10) \(name)"
+        // Tenths without overflow: whole units, then the remainder in tenths.
+        var whole = bytes / unit
+        var tenth = ((bytes % unit) * 10 + unit / 2) / unit
+        if tenth == 10 { whole += 1; tenth = 0 }
+        return "\(whole).\(tenth) \(name)"
     }
     return "\(bytes) B"
 }

@@ -116,6 +116,9 @@ struct ScriptChecker {
             switch selection {
             case .page(let ref, _): useBuffer(ref, s, at[1])
             case .pfn: break
+            case .iova(let dev, _) where devices[dev] == nil && processes[dev] != nil:
+                report(s, at[1], "'\(dev)' is a process; 'select DEV iova ADDR' names a device",
+                       hint: deviceOrder.isEmpty ? "no device is declared yet" : "devices here: \(list(deviceOrder))")
             case .iova(let dev, _): requireDevice(dev, s, at[1], verb: "select … iova")
             }
         }

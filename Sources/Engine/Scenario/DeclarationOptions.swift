@@ -26,7 +26,12 @@ enum DeclarationOptions {
             d.kernel = try Literal.choice(v, for: "kernel")
         },
         .init(key: "memlock") { (d: inout MachineDecl, v: String) throws(ValueError) in d.memlock = try Literal.size(v) },
-        .init(key: "swap") { (d: inout MachineDecl, v: String) throws(ValueError) in d.swap = try Literal.size(v) },
+        .init(key: "swap") { (d: inout MachineDecl, v: String) throws(ValueError) in
+            // swap_map takes two bytes a slot: 64G of swap is 32 MiB of model.
+            let swap = try Literal.size(v)
+            guard swap <= 64 << 30 else { throw ValueError("swap must be at most 64G, got '\(v)'") }
+            d.swap = swap
+        },
         .init(key: "cma") { (d: inout MachineDecl, v: String) throws(ValueError) in d.cma = try Literal.size(v) },
         .init(key: "ump-limit") { (d: inout MachineDecl, v: String) throws(ValueError) in
             d.umpLimit = try Literal.choice(v, for: "ump-limit")

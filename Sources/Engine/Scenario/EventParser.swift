@@ -52,7 +52,7 @@ struct EventParser {
     }
 
     private func size(_ args: Arguments, _ i: Int) throws(LineError) -> UInt64 {
-        try line.value(args.positionals[i], Literal.size)
+        try line.value(args.positionals[i], Literal.addressSpaceSize)
     }
 
     /// `[OFFSET SIZE]` starting at positional `i`: both or neither.
@@ -164,7 +164,7 @@ struct EventParser {
         Verb(shape: shape("map", "DEV map PROC.BUF [OFFSET SIZE] [iova=ADDR] [read|write]", needs: "a buffer as PROC.BUF",
                           optional: 2, flags: ["read", "write"], options: ["iova"])) { p, a throws(LineError) in
             .map(try p.line.bufferRef(a.positionals[0]), range: try p.pairRange(a, from: 1, "map"),
-                 iova: try p.line.option(a, "iova", Literal.size), access: try p.access(a))
+                 iova: try p.line.option(a, "iova", Literal.iova), access: try p.access(a))
         },
         Verb(shape: shape("unmap", "DEV unmap PROC.BUF", needs: "a buffer as PROC.BUF")) { p, a throws(LineError) in
             .unmap(try p.line.bufferRef(a.positionals[0]))

@@ -51,6 +51,21 @@ enum Literal {
         }
     }
 
+    /// A size or offset inside one process's memory: at most 64 TiB (x86-64 gives a process 128 TiB
+    /// of addresses), so address arithmetic on it cannot overflow.
+    static func addressSpaceSize(_ s: String) throws(ValueError) -> UInt64 {
+        let v = try size(s)
+        guard v <= 1 << 46 else { throw ValueError("'\(s)' is larger than a process's address space: at most 64T") }
+        return v
+    }
+
+    /// An IOVA: below 2^57, the most a five-level IOMMU table translates.
+    static func iova(_ s: String) throws(ValueError) -> UInt64 {
+        let v = try size(s)
+        guard v < 1 << 57 else { throw ValueError("IOVA '\(s)' is past the largest IOMMU address space (57 bits)") }
+        return v
+    }
+
     /// A plain count: decimal or `0x` hex, `_` between digits, no units.
     static func count(_ s: String) throws(ValueError) -> UInt64 {
         let hex = s.hasPrefix("0x") || s.hasPrefix("0X")
@@ -80,6 +95,7 @@ enum Literal {
               parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
               let value = Double(number), value.isFinite, (value * scale).isFinite
         else { throw bad }
+        guard value * scale <= 3_600_000 else { throw ValueError("a duration must be at most an hour (3600s), got '\(s)'") }
         return value * scale
     }
 

@@ -60,7 +60,7 @@ struct LineParser {
         case "pressure":
             let args = try arguments(CommandShape(name: "pressure", subject: "'pressure'", usage: "pressure SIZE",
                                                   needs: "a size", required: 1))
-            return .pressure(try value(args.positionals[0], Literal.size))
+            return .pressure(try value(args.positionals[0], Literal.addressSpaceSize))
         case "compact":
             _ = try arguments(CommandShape(name: "compact", subject: "'compact'", usage: "compact"))
             return .compact
@@ -78,6 +78,9 @@ struct LineParser {
             return .inspect
         case "set": return try set()
         case "select": return .select(try select())
+        case "w", "w!", "unset":
+            throw LineError("'\(first.raw)' is a command of the terminal UI's ':' prompt, not a scenario line", at: first.column,
+                            hint: first.raw == "unset" ? "in a script, write the declaration as it should be" : "`:w FILE` saves the session from the terminal UI")
         default:
             guard Literal.isName(first.raw) else {
                 throw LineError(

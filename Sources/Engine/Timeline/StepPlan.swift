@@ -33,7 +33,8 @@ public enum PlanItem: Sendable {
     }
 }
 
-/// A script cut into steps. `machine` configures the boot; notes and cues attach to the next step;
+/// A script cut into steps. `machine` configures the boot; notes attach to the next step, cues to the
+/// next item (a `back` or `set` included);
 /// expects attach to the item before them (those before any item check the booted machine).
 public struct StepPlan: Sendable {
     public var machine: MachineDecl?
@@ -70,12 +71,13 @@ public struct StepPlan: Sendable {
                 case var .back(s): s.expects.append(st); items[items.count - 1] = .back(s)
                 case .set(var s, let o): s.expects.append(st); items[items.count - 1] = .set(s, override: o)
                 }
+            // Notes are narration for a step: they wait for the next one. Cues pace the line itself.
             case .back:
-                items.append(.back(ScriptStep(statement: st, notes: notes, cues: cues)))
-                notes = []; cues = []
+                items.append(.back(ScriptStep(statement: st, cues: cues)))
+                cues = []
             case let .set(text):
-                items.append(.set(ScriptStep(statement: st, notes: notes, cues: cues), override: text))
-                notes = []; cues = []
+                items.append(.set(ScriptStep(statement: st, cues: cues), override: text))
+                cues = []
             case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
                 items.append(.step(ScriptStep(statement: st, notes: notes, cues: cues)))
                 notes = []; cues = []

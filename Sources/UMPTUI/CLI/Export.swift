@@ -79,39 +79,81 @@ struct Export: ParsableCommand {
             throw ExitCode(2)
         }
         for w in warnings { printError(w) }
-        // Refuse before any work: an existing file is kept unless --force.
+        // Refuse before any work: an existing file is kept unless --force, and no output may be the
+        // scenario itself or another output, however the path is spelled (./x, links).
         let outs = [cast, text, html].compactMap { $0 }
+        let input = FileOutput.identity(file)
+        var seen: [String: String] = [:]
         for path in outs {
             if let problem = FileOutput.cannotCreate(path, force: force) {
                 printError("umptui: \(problem)")
                 throw ExitCode(2)
             }
+            let id = FileOutput.identity(path)
+            if id == input {
+                printError("umptui: \(path) is the scenario itself; pick another output file")
+                throw ExitCode(2)
+            }
+            if let other = seen[id] {
+                printError("umptui: \(path) and \(other) are the same file; each output needs its own")
+                throw ExitCode(2)
+            }
+            seen[id] = path
         }
         let (width, height) = Export.parseSize(size)!
-        let frames = Export.frames(session: session, glyphs: ascii ? .ascii : .unicode, width: width, height: height,
-                                   steps: steps, stepTime: stepTime)
-        let themeKind = Export.parseTheme(theme)!
-        var written: [String] = []
+        let theme = Theme(Export.parseTheme(theme)!)
+        // Every output is written as the steps render, so memory holds two screens, not all of them.
+        var created: [String] = []
+        var sinks: [(sink: FileSink, write: (Frame, Canvas?) throws -> Void)] = []
+        var count = 0
         do {
+            func open(_ path: String) throws -> FileSink {
+                let existed = FileManager.default.fileExists(atPath: path)
+                let sink = try FileSink(path: path, force: force)
+                if !existed { created.append(path) }
+                return sink
+            }
             if let cast {
-                let header = CastHeader(width: width, height: height, timestamp: Export.timestamp(), title: session.fileName)
-                try FileOutput().save(Export.cast(frames, header: header, theme: Theme(themeKind)), to: cast, overwrite: force)
-                written.append(cast)
+                let sink = try open(cast)
+                try sink.write(Export.castHeader(CastHeader(width: width, height: height, timestamp: Export.timestamp(), title: session.fileName)))
+                sinks.append((sink, { f, previous in
+                    for line in Export.castEvents(f, previous: previous, theme: theme) { try sink.write(line) }
+                }))
             }
             if let text {
-                try FileOutput().save(Export.text(frames), to: text, overwrite: force)
-                written.append(text)
+                let sink = try open(text)
+                var first = true
+                sinks.append((sink, { f, _ in
+                    if !first { try sink.write("") }
+                    first = false
+                    try sink.write(Export.textBlock(f).dropLast().description)
+                }))
             }
             if let html {
-                let page = HTMLDriver.page(title: session.fileName, screens: frames.map { ($0.label, $0.canvas) }, theme: Theme(themeKind))
-                try FileOutput().save(page, to: html, overwrite: force)
-                written.append(html)
+                let sink = try open(html)
+                try sink.write(HTMLDriver.head(title: session.fileName, theme: theme))
+                sinks.append((sink, { f, _ in try sink.write(HTMLDriver.screen(label: f.label, canvas: f.canvas, theme: theme)) }))
             }
+            var last: Frame?
+            try Export.forEachFrame(session: session, glyphs: ascii ? .ascii : .unicode, width: width, height: height,
+                                    steps: steps, stepTime: stepTime) { f, previous in
+                for s in sinks { try s.write(f, previous) }
+                last = f
+                count += 1
+            }
+            if let cast, let last, let s = sinks.first(where: { $0.sink.path == cast }) {
+                try s.sink.write(Export.castEnd(after: last))
+            }
+            if let html, let s = sinks.first(where: { $0.sink.path == html }) { try s.sink.write(HTMLDriver.tail) }
+            for s in sinks { s.sink.close() }
         } catch {
+            for s in sinks { s.sink.close() }
+            // What this run created is removed: a failed export leaves nothing half written.
+            for path in created { try? FileManager.default.removeItem(atPath: path) }
             printError("umptui: \(error)")
             throw ExitCode(2)
         }
-        print("\(file): \(plural(frames.count - 1, "step")) exported to \(written.joined(separator: ", "))")
+        print("\(file): \(plural(count - 1, "step")) exported to \(outs.joined(separator: ", "))")
     }
 
     /// One rendered screen: when it appears (seconds from the start) and what the step was.
@@ -121,15 +163,29 @@ struct Export: ParsableCommand {
         var canvas: Canvas
     }
 
-    /// The booted machine's screen, then one per step, timed by wait lines or `stepTime`.
-    static func frames(session: Session, glyphs: Glyphs, width: Int, height: Int, steps: Int?, stepTime: Double) -> [Frame] {
+    /// The booted machine's screen, then one per step, timed by wait lines or `stepTime`; `body`
+    /// gets each with the screen before it.
+    static func forEachFrame(session: Session, glyphs: Glyphs, width: Int, height: Int, steps: Int?, stepTime: Double,
+                             _ body: (Frame, Canvas?) throws -> Void) rethrows {
         var p = ScreenPlayer(session: session, glyphs: glyphs, width: width, height: height)
-        var out = [Frame(time: 0, label: "step 0: the booted machine", canvas: p.render())]
-        var t = 0.0
-        while steps.map({ out.count <= $0 }) ?? true, let label = p.nextLabel {
+        var previous = p.render()
+        try body(Frame(time: 0, label: "step 0: the booted machine", canvas: previous), nil)
+        var t = 0.0, n = 0
+        while steps.map({ n < $0 }) ?? true, let label = p.nextLabel {
             t += (p.nextWaitMs.map { $0 / 1000 } ?? stepTime)
             guard p.step() else { break }
-            out.append(Frame(time: t, label: label, canvas: p.render()))
+            n += 1
+            let canvas = p.render()
+            try body(Frame(time: t, label: label, canvas: canvas), previous)
+            previous = canvas
+        }
+    }
+
+    /// Every frame, kept (for tests and small exports).
+    static func frames(session: Session, glyphs: Glyphs, width: Int, height: Int, steps: Int?, stepTime: Double) -> [Frame] {
+        var out: [Frame] = []
+        forEachFrame(session: session, glyphs: glyphs, width: width, height: height, steps: steps, stepTime: stepTime) { f, _ in
+            out.append(f)
         }
         return out
     }
@@ -142,8 +198,19 @@ struct Export: ParsableCommand {
     }
 
     /// asciicast v2: a header line, then [time, "m", label] and [time, "o", escapes] per step; the
-    /// last frame stays up for one more step time before a final empty event ends the cast.
+    /// last frame stays up for one more second before a final empty event ends the cast.
     static func cast(_ frames: [Frame], header h: CastHeader, theme: Theme) -> String {
+        var lines = [castHeader(h)]
+        var previous: Canvas?
+        for f in frames {
+            lines += castEvents(f, previous: previous, theme: theme)
+            previous = f.canvas
+        }
+        if let last = frames.last { lines.append(castEnd(after: last)) }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func castHeader(_ h: CastHeader) -> String {
         var w = JSONWriter()
         w.beginObject()
         w.field("version", 2)
@@ -156,21 +223,25 @@ struct Export: ParsableCommand {
         w.field("SHELL", "/bin/sh")
         w.endObject()
         w.endObject()
-        var lines = [w.string]
-        var previous: Canvas?
-        for f in frames {
-            let t = String(format: "%.3f", f.time)
-            lines.append("[\(t), \"m\", \(JSONWriter.quote(f.label))]")
-            lines.append("[\(t), \"o\", \(JSONWriter.quote(AnsiDriver.diff(from: previous, to: f.canvas, theme: theme)))]")
-            previous = f.canvas
-        }
-        let end = (frames.last?.time ?? 0) + 1
-        lines.append("[\(String(format: "%.3f", end)), \"o\", \"\"]")
-        return lines.joined(separator: "\n") + "\n"
+        return w.string
+    }
+
+    static func castEvents(_ f: Frame, previous: Canvas?, theme: Theme) -> [String] {
+        let t = String(format: "%.3f", f.time)
+        return ["[\(t), \"m\", \(JSONWriter.quote(f.label))]",
+                "[\(t), \"o\", \(JSONWriter.quote(AnsiDriver.diff(from: previous, to: f.canvas, theme: theme)))]"]
+    }
+
+    static func castEnd(after last: Frame) -> String {
+        "[\(String(format: "%.3f", last.time + 1)), \"o\", \"\"]"
+    }
+
+    static func textBlock(_ f: Frame) -> String {
+        "=== \(f.label) ===\n" + TextDriver.text(f.canvas)
     }
 
     static func text(_ frames: [Frame]) -> String {
-        frames.map { "=== \($0.label) ===\n" + TextDriver.text($0.canvas) }.joined(separator: "\n")
+        frames.map(textBlock).joined(separator: "\n")
     }
 
     /// Now, or SOURCE_DATE_EPOCH when set (reproducible builds' convention).

@@ -30,7 +30,7 @@ final class FileSink: RecordingSink {
             let n = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress!.advanced(by: done), $0.count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw OutputError(description: String(cString: strerror(errno)))
+                throw OutputError(description: "cannot write \(path): " + String(cString: strerror(errno)))
             }
             done += n
         }
@@ -75,6 +75,15 @@ struct FileOutput: SessionOutput {
             return "cannot write \(path): No such directory \(dir)"
         }
         return fm.isWritableFile(atPath: dir) ? nil : "cannot write \(path): Permission denied"
+    }
+
+    /// What a path names, however it is spelled: the resolved path of the file (links followed),
+    /// or of its directory plus its name when it does not exist yet; hard links share device and inode.
+    static func identity(_ path: String) -> String {
+        var st = stat()
+        if stat(path, &st) == 0 { return "inode \(st.st_dev):\(st.st_ino)" }
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
     }
 
     func header(kind: String, base: String) -> [String] {

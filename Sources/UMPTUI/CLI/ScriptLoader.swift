@@ -22,25 +22,37 @@ struct LoadError: Error, CustomStringConvertible {
 enum ScriptLoader {
     /// Reads, parses, checks and applies `--set` overrides. Throws a LoadError whose text lists every problem.
     static func load(path: String, overrides: [String] = []) throws -> LoadedScript {
-        let raw: String
+        let data: Data
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw LoadError(description: "\(path): error: the file is not UTF-8 text")
-            }
-            raw = text
-        } catch let e as LoadError {
-            throw e
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw LoadError(description: "\(path): error: cannot read the file: \(Self.reason(error))")
         }
-        // A recording killed while writing a line replays up to its last whole line.
+        // A recording killed while writing a line replays up to its last whole line. The cut is
+        // made on bytes, before decoding: a cut can fall inside a UTF-8 character.
+        var bytes = [UInt8](data)
         var warnings: [String] = []
-        let (source, cut) = ScriptText.wholeLines(of: raw)
-        if let cut {
-            warnings.append("\(path):\(cut): warning: the recording stops in the middle of line \(cut) (cut off while it was written); "
-                            + (cut > 1 ? "replaying up to line \(cut - 1)" : "nothing to replay"))
+        if ScriptText.isRecording(String(decoding: bytes.prefix(64), as: UTF8.self)), let last = bytes.last, last != 0x0A, last != 0x0D {
+            let cutLine = bytes.reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
+            let end = bytes.lastIndex(where: { $0 == 0x0A || $0 == 0x0D }).map { $0 + 1 } ?? 0
+            bytes.removeSubrange(end...)
+            warnings.append("\(path):\(cutLine): warning: the recording stops in the middle of line \(cutLine) (cut off while it was written); "
+                            + (cutLine > 1 ? "replaying up to line \(cutLine - 1)" : "nothing to replay"))
         }
+        do {
+            guard let source = String(validating: bytes, as: UTF8.self) else {
+                throw LoadError(description: Self.notUTF8(bytes, path))
+            }
+            var loaded = try parse(source, path: path, overrides: overrides)
+            loaded.warnings = warnings
+            return loaded
+        } catch let e as LoadError {
+            // The cut is said first, so an error in what is left reads in its light.
+            throw LoadError(description: (warnings + [e.description]).joined(separator: "\n"))
+        }
+    }
+
+    private static func parse(_ source: String, path: String, overrides: [String]) throws -> LoadedScript {
         var script: Script
         do {
             script = try parseScript(source, fileName: path)
@@ -71,7 +83,23 @@ enum ScriptLoader {
             }
         }
         if !traceProblems.isEmpty { throw LoadError(description: traceProblems.joined(separator: "\n")) }
-        return LoadedScript(path: path, source: source, script: script, traces: traces, warnings: warnings)
+        return LoadedScript(path: path, source: source, script: script, traces: traces)
+    }
+
+    /// Where the first byte that is not UTF-8 is: FILE:LINE:COLUMN (the column counts bytes).
+    static func notUTF8(_ bytes: [UInt8], _ path: String) -> String {
+        var line = 1, start = 0, i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            let n = b < 0x80 ? 1 : b >> 5 == 0b110 ? 2 : b >> 4 == 0b1110 ? 3 : b >> 3 == 0b11110 ? 4 : 0
+            let end = i + n
+            if n == 0 || end > bytes.count || String(validating: bytes[i..<end], as: UTF8.self) == nil {
+                return "\(path):\(line):\(i - start + 1): error: the file is not UTF-8 text (byte 0x\(String(b, radix: 16)) at byte \(i + 1))"
+            }
+            if b == 0x0A { line += 1; start = end }
+            i = end
+        }
+        return "\(path): error: the file is not UTF-8 text"
     }
 
     /// A path as written in a script, resolved against the script's directory.

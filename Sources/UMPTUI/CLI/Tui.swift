@@ -47,6 +47,12 @@ struct Tui: ParsableCommand {
         if exitAtEnd && !play { throw ValidationError("--exit quits at the end of --play; give --play too") }
         if force && record == nil { throw ValidationError("--force overwrites the --record file; give --record OUT.ump too") }
         if record != nil && printScreen != nil { throw ValidationError("--record records the terminal UI; --print-screen has none") }
+        if play && printScreen != nil { throw ValidationError("--play plays in the terminal UI; --print-screen has none (--steps N says how far)") }
+        if steps != 0 && printScreen == nil { throw ValidationError("--steps says how far --print-screen goes; give --print-screen COLSxROWS too") }
+        if steps < 0 { throw ValidationError("--steps must be 0 or more") }
+        if let record, let file, FileOutput.identity(record) == FileOutput.identity(file) {
+            throw ValidationError("--record \(record) is the scenario itself; record to another file")
+        }
     }
 
     func run() throws {

@@ -50,35 +50,23 @@ enum AnsiDriver {
 /// Renders canvases as a self-contained HTML page: one <pre> per screen, colours as inline CSS
 /// classes, no scripts and nothing fetched.
 enum HTMLDriver {
-    static func page(title: String, screens: [(label: String, canvas: Canvas)], theme: Theme) -> String {
-        var classes: [Style: Int] = [:]
-        var bodies = ""
-        for (label, c) in screens {
-            bodies += "<section>\n<h2>\(escape(label))</h2>\n<pre>"
-            for y in 0..<c.height {
-                var x = 0
-                while x < c.width {
-                    let style = theme.style(c[x, y].role, c[x, y].mark)
-                    var run = ""
-                    while x < c.width, theme.style(c[x, y].role, c[x, y].mark) == style {
-                        run.append(c[x, y].char)
-                        x += 1
-                    }
-                    if style == Style() {
-                        bodies += escape(run)
-                    } else {
-                        let k = classes[style] ?? { let n = classes.count; classes[style] = n; return n }()
-                        bodies += "<span class=\"s\(k)\">\(escape(run))</span>"
-                    }
-                }
-                bodies += "\n"
+    /// Every style the theme can give a cell, numbered: the page's CSS classes.
+    static func classes(_ theme: Theme) -> [Style: Int] {
+        var out: [Style: Int] = [:]
+        for mark in [Mark.none, .changed, .related, .selected] {
+            for role in Role.allCases {
+                let s = theme.style(role, mark)
+                if s != Style(), out[s] == nil { out[s] = out.count }
             }
-            bodies += "</pre>\n</section>\n"
         }
+        return out
+    }
+
+    static func head(title: String, theme: Theme) -> String {
         var css = "body{background:#1c1c1c;color:#d0d0d0;font-family:sans-serif}"
             + "pre{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:13px;line-height:1.2;background:#000;color:#d0d0d0;padding:4px;display:inline-block}"
             + "h2{font-size:14px;font-weight:normal;color:#aaa}\n"
-        for (style, k) in classes.sorted(by: { $0.value < $1.value }) { css += ".s\(k){\(declarations(style))}\n" }
+        for (style, k) in classes(theme).sorted(by: { $0.value < $1.value }) { css += ".s\(k){\(declarations(style))}\n" }
         return """
             <!DOCTYPE html>
             <html><head><meta charset="utf-8"><title>\(escape(title))</title>
@@ -86,9 +74,35 @@ enum HTMLDriver {
             \(css)</style></head>
             <body>
             <h1>\(escape(title))</h1>
-            \(bodies)</body></html>
-
             """
+    }
+
+    static let tail = "</body></html>"
+
+    /// One screen as a section with a <pre>, runs of one style in one span.
+    static func screen(label: String, canvas c: Canvas, theme: Theme, classes: [Style: Int]? = nil) -> String {
+        let classes = classes ?? HTMLDriver.classes(theme)
+        var body = "<section>\n<h2>\(escape(label))</h2>\n<pre>"
+        for y in 0..<c.height {
+            var x = 0
+            while x < c.width {
+                let style = theme.style(c[x, y].role, c[x, y].mark)
+                var run = ""
+                while x < c.width, theme.style(c[x, y].role, c[x, y].mark) == style {
+                    run.append(c[x, y].char)
+                    x += 1
+                }
+                if let k = classes[style] { body += "<span class=\"s\(k)\">\(escape(run))</span>" } else { body += escape(run) }
+            }
+            body += "\n"
+        }
+        return body + "</pre>\n</section>"
+    }
+
+    static func page(title: String, screens: [(label: String, canvas: Canvas)], theme: Theme) -> String {
+        let classes = classes(theme)
+        return ([head(title: title, theme: theme)] + screens.map { screen(label: $0.label, canvas: $0.canvas, theme: theme, classes: classes) }
+                + [tail]).joined(separator: "\n") + "\n"
     }
 
     private static func declarations(_ s: Style) -> String {

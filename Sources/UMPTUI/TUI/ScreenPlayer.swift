@@ -40,6 +40,8 @@ struct ScreenPlayer {
     mutating func step() -> Bool {
         guard app.session.nextItem != nil else { return false }
         _ = app.perform(.step)
+        // Nothing records here: drop the moves the session keeps for a recorder.
+        _ = app.session.takeMoves()
         return true
     }
 

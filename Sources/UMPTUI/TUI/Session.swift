@@ -76,15 +76,17 @@ struct Session {
     var records: ArraySlice<StepRecord> { timeline.records }
     var lastRecord: StepRecord? { timeline.last }
     var current: Int { timeline.current }
-    /// Steps in the timeline plus the net steps the script still adds.
+    /// Steps in the timeline plus the net steps the script still adds (a recording's `back` lines
+    /// take away); never fewer than the timeline holds now, so "step N/M" never reads N > M.
     var total: Int {
-        pending.reduce(timeline.total) { n, item in
+        let projected = pending.reduce(timeline.total) { n, item in
             switch item {
             case .step: n + 1
             case .back: n - 1
             case .set: n
             }
         }
+        return max(projected, timeline.total)
     }
     /// The next thing stepping forward does: the next step, or the script's next `back` or `set`.
     var nextItem: PlanItem? {
