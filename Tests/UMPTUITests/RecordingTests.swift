@@ -266,6 +266,31 @@ final class RecordingTests: XCTestCase {
         XCTAssertEqual(title.filter { $0 == "!" }.count, 2, title)
     }
 
+    /// The timeline is the script plus what was typed: stepping back over a typed line and forward
+    /// again runs it again, and a jump lands on the same states.
+    func testTypedLinesStayInTheTimeline() throws {
+        var a = try app(output: MemoryOutput())
+        for _ in 0..<3 { _ = a.handle(.char(" ")) }
+        _ = a.handle(.char(":"))
+        a.type("app write buf 0 12K")
+        _ = a.handle(.enter)
+        XCTAssertEqual(a.session.current, 4)
+        XCTAssertEqual(a.session.total, 10)
+        let typed = a.session.state
+        _ = a.handle(.char(" "))
+        _ = a.handle(.home)
+        XCTAssertEqual(a.session.current, 0)
+        _ = a.handle(.char("g"))
+        a.type("4")
+        _ = a.handle(.enter)
+        XCTAssertEqual(a.session.lastRecord?.command, "app write buf 0 12K")
+        XCTAssertTrue(a.session.state == typed)
+        _ = a.handle(.char("b"))
+        _ = a.handle(.char(" "))
+        XCTAssertEqual(a.session.lastRecord?.command, "app write buf 0 12K", "Space runs the typed line again")
+        XCTAssertEqual(a.session.lastRecord?.line, 0, "and it is still a typed line")
+    }
+
     /// A replayed `back` undoes the step and the replay goes on with what the user ran instead.
     func testReplayingBackLinesShowsTheStepBack() throws {
         let source = """
