@@ -71,14 +71,7 @@ struct Export: ParsableCommand {
     }
 
     func run() throws {
-        let (session, warnings): (Session, [String])
-        do {
-            (session, warnings) = try Tui.loadSession(file: file, overrides: overrides)
-        } catch let e as LoadError {
-            printError(e.description)
-            throw ExitCode(2)
-        }
-        for w in warnings { printError(w) }
+        let (session, _) = try Tui.openSession(file: file, overrides: overrides)
         // Refuse before any work: an existing file is kept unless --force, and no output may be the
         // scenario itself or another output, however the path is spelled (./x, links).
         let outs = [cast, text, html].compactMap { $0 }

@@ -56,15 +56,7 @@ struct Tui: ParsableCommand {
     }
 
     func run() throws {
-        let session: Session
-        var warnings: [String] = []
-        do {
-            (session, warnings) = try Tui.loadSession(file: file, overrides: overrides)
-        } catch let e as LoadError {
-            printError(e.description)
-            throw ExitCode(2)
-        }
-        for w in warnings { printError(w) }
+        let (session, warnings) = try Tui.openSession(file: file, overrides: overrides)
         if let spec = printScreen {
             let parts = spec.lowercased().split(separator: "x").compactMap { Int($0) }
             guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
@@ -113,6 +105,18 @@ struct Tui: ParsableCommand {
             // Die of the signal that ended us, as a shell expects, now that the terminal is restored.
             signal(sig, SIG_DFL)
             raise(sig)
+        }
+    }
+
+    /// As loadSession, for a command: the warnings printed, a load error printed and exit 2.
+    static func openSession(file: String?, overrides: [String]) throws -> (Session, [String]) {
+        do {
+            let (session, warnings) = try loadSession(file: file, overrides: overrides)
+            for w in warnings { printError(w) }
+            return (session, warnings)
+        } catch let e as LoadError {
+            printError(e.description)
+            throw ExitCode(2)
         }
     }
 

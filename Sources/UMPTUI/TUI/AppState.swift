@@ -255,7 +255,8 @@ struct AppState {
         switch target {
         case let .page(ref, index):
             guard let p = state.processIndex(named: ref.process),
-                  let b = state.processes[p].meta.buffer(named: ref.buffer) else { return false }
+                  let b = state.processes[p].meta.buffer(named: ref.buffer),
+                  index < (b.endPage - b.firstPage) >> pageShift else { return false }
             process.cursor = (p, (b.firstPage >> pageShift) + index)
             setFocus(.process)
         case let .pfn(n):
