@@ -319,14 +319,9 @@ extension PhysicalMemory {
 
 /// One chunk of every per-frame array, frozen: the arrays' bytes one after another.
 final class FrameChunk: Sendable {
-    let frames: Int
     let storage: [UInt8]
     var bytes: Int { storage.count }
-
-    init(frames: Int, storage: [UInt8]) {
-        self.frames = frames
-        self.storage = storage
-    }
+    init(storage: [UInt8]) { self.storage = storage }
 }
 
 extension PhysicalMemory {
@@ -341,14 +336,30 @@ extension PhysicalMemory {
         (freeHead.count + freeTail.count) * 4 + freeBlocks.count * 8 + blockUseCounts.count * 2 + blockPinned.count * 2
     }
 
-    /// Every per-frame array, in chunk order, visited with a closure per element type.
-    private mutating func withFrameArrays(_ body: (inout [UInt8]) -> Void, _ body8: (inout [Int8]) -> Void,
-                                          _ body32: (inout [Int32]) -> Void, _ bodyU32: (inout [UInt32]) -> Void) {
-        body(&use); body(&flags)
-        body32(&refcount); body32(&mapcount); body32(&pincount); body32(&owner)
-        bodyU32(&stamp)
-        body8(&freeOrder)
-        body32(&next); body32(&prev)
+    /// Every per-frame array, by element type: the one list snapshot, restore and the chunk
+    /// layout go by. An array added to struct page's fields is added here.
+    private static var bytes: [WritableKeyPath<PhysicalMemory, [UInt8]>] { [\.use, \.flags] }
+    private static var signedBytes: [WritableKeyPath<PhysicalMemory, [Int8]>] { [\.freeOrder] }
+    private static var words: [WritableKeyPath<PhysicalMemory, [Int32]>] { [\.refcount, \.mapcount, \.pincount, \.owner, \.next, \.prev] }
+    private static var unsignedWords: [WritableKeyPath<PhysicalMemory, [UInt32]>] { [\.stamp] }
+
+    /// Bytes per frame of the chunked arrays.
+    static let bytesPerFrameArrays = bytes.count + signedBytes.count + 4 * words.count + 4 * unsignedWords.count
+
+    /// Calls `visit` on each per-frame array of `m`, in chunk-layout order.
+    private static func forEachArray(_ m: inout PhysicalMemory, _ visit: FrameArrayVisitor) {
+        for k in bytes { visit.visit(&m[keyPath: k]) }
+        for k in signedBytes { visit.visit(&m[keyPath: k]) }
+        for k in words { visit.visit(&m[keyPath: k]) }
+        for k in unsignedWords { visit.visit(&m[keyPath: k]) }
+    }
+
+    /// Swaps every per-frame array of `a` with `b`'s (moves the buffers, copies nothing).
+    private static func swapArrays(_ a: inout PhysicalMemory, _ b: inout PhysicalMemory) {
+        for k in bytes { swap(&a[keyPath: k], &b[keyPath: k]) }
+        for k in signedBytes { swap(&a[keyPath: k], &b[keyPath: k]) }
+        for k in words { swap(&a[keyPath: k], &b[keyPath: k]) }
+        for k in unsignedWords { swap(&a[keyPath: k], &b[keyPath: k]) }
     }
 
     mutating func snapshot() -> Snapshot {
@@ -356,21 +367,15 @@ extension PhysicalMemory {
         let frozen = tracker.freeze { r in
             var storage = [UInt8](repeating: 0, count: r.count * PhysicalMemory.bytesPerFrameArrays)
             storage.withUnsafeMutableBytes { out in
-                var at = 0
-                func put<T>(_ a: inout [T]) {
-                    a.withUnsafeBytes { src in
-                        let n = r.count * MemoryLayout<T>.stride
-                        out.baseAddress!.advanced(by: at).copyMemory(from: src.baseAddress!.advanced(by: r.lowerBound * MemoryLayout<T>.stride), byteCount: n)
-                        at += n
-                    }
-                }
-                withFrameArrays(put, put, put, put)
+                PhysicalMemory.forEachArray(&self, FrameArrayVisitor(range: r, chunk: out, toChunk: true))
             }
-            return FrameChunk(frames: r.count, storage: storage)
+            return FrameChunk(storage: storage)
         }
         chunks = tracker
+        // The rest of the struct: its per-frame arrays swapped for empty ones (nothing copied).
         var rest = self
-        rest.withFrameArrays({ $0 = [] }, { $0 = [] }, { $0 = [] }, { $0 = [] })
+        var empty = PhysicalMemory(frames: 0)
+        PhysicalMemory.swapArrays(&rest, &empty)
         rest.chunks = ChunkTracker(elements: 0)
         return Snapshot(chunks: frozen, rest: rest)
     }
@@ -379,30 +384,45 @@ extension PhysicalMemory {
     mutating func restore(_ s: Snapshot) {
         var r = s.rest
         // Move the live arrays into r (one reference each, so the copies below write in place).
-        swap(&r.use, &use); swap(&r.flags, &flags)
-        swap(&r.refcount, &refcount); swap(&r.mapcount, &mapcount); swap(&r.pincount, &pincount); swap(&r.owner, &owner)
-        swap(&r.stamp, &stamp); swap(&r.freeOrder, &freeOrder); swap(&r.next, &next); swap(&r.prev, &prev)
+        PhysicalMemory.swapArrays(&r, &self)
         var tracker = chunks
         tracker.thaw(s.chunks) { range, chunk in
             chunk.storage.withUnsafeBytes { src in
-                var at = 0
-                func get<T>(_ a: inout [T]) {
-                    a.withUnsafeMutableBytes { dst in
-                        let n = range.count * MemoryLayout<T>.stride
-                        dst.baseAddress!.advanced(by: range.lowerBound * MemoryLayout<T>.stride)
-                            .copyMemory(from: src.baseAddress!.advanced(by: at), byteCount: n)
-                        at += n
-                    }
-                }
-                r.withFrameArrays(get, get, get, get)
+                PhysicalMemory.forEachArray(&r, FrameArrayVisitor(range: range, chunk: UnsafeMutableRawBufferPointer(mutating: src), toChunk: false))
             }
         }
         r.chunks = tracker
         self = r
     }
+}
 
-    /// Bytes per frame of the chunked arrays.
-    static let bytesPerFrameArrays = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4
+/// Copies one range of frames between a per-frame array and a chunk's bytes, the arrays one after
+/// another in the chunk.
+private final class FrameArrayVisitor {
+    let range: Range<Int>
+    let chunk: UnsafeMutableRawBufferPointer
+    let toChunk: Bool
+    private var at = 0
+
+    init(range: Range<Int>, chunk: UnsafeMutableRawBufferPointer, toChunk: Bool) {
+        self.range = range
+        self.chunk = chunk
+        self.toChunk = toChunk
+    }
+
+    func visit<T>(_ a: inout [T]) {
+        let n = range.count * MemoryLayout<T>.stride
+        let offset = range.lowerBound * MemoryLayout<T>.stride
+        a.withUnsafeMutableBytes { array in
+            guard let base = array.baseAddress, let c = chunk.baseAddress else { return }
+            if toChunk {
+                c.advanced(by: at).copyMemory(from: base.advanced(by: offset), byteCount: n)
+            } else {
+                base.advanced(by: offset).copyMemory(from: c.advanced(by: at), byteCount: n)
+            }
+        }
+        at += n
+    }
 }
 
 // MARK: - Boot

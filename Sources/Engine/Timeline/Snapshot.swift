@@ -21,8 +21,6 @@ struct ChunkTracker<Chunk: AnyObject & Sendable>: Equatable, Sendable {
         dirty = Array(repeating: true, count: n)
     }
 
-    var count: Int { base.count }
-
     /// The elements chunk `chunk` covers.
     @inline(__always) func range(_ chunk: Int) -> Range<Int> {
         (chunk << Self.shift)..<min(elements, (chunk + 1) << Self.shift)
@@ -35,11 +33,10 @@ struct ChunkTracker<Chunk: AnyObject & Sendable>: Equatable, Sendable {
         var out: [Chunk] = []
         out.reserveCapacity(base.count)
         for c in 0..<base.count {
-            if dirty[c] || base[c] == nil {
-                base[c] = make(range(c))
-                dirty[c] = false
-            }
-            out.append(base[c]!)
+            let chunk = (dirty[c] ? nil : base[c]) ?? make(range(c))
+            base[c] = chunk
+            dirty[c] = false
+            out.append(chunk)
         }
         return out
     }

@@ -97,50 +97,36 @@ struct Export: ParsableCommand {
         let theme = Theme(Export.parseTheme(theme)!)
         // Every output is written as the steps render, so memory holds two screens, not all of them.
         var created: [String] = []
-        var sinks: [(sink: FileSink, write: (Frame, Canvas?) throws -> Void)] = []
+        var sinks: [FileSink] = []
+        func open(_ path: String?) throws -> FileSink? {
+            guard let path else { return nil }
+            let existed = FileManager.default.fileExists(atPath: path)
+            let sink = try FileSink(path: path, force: force)
+            if !existed { created.append(path) }
+            sinks.append(sink)
+            return sink
+        }
         var count = 0
         do {
-            func open(_ path: String) throws -> FileSink {
-                let existed = FileManager.default.fileExists(atPath: path)
-                let sink = try FileSink(path: path, force: force)
-                if !existed { created.append(path) }
-                return sink
-            }
-            if let cast {
-                let sink = try open(cast)
-                try sink.write(Export.castHeader(CastHeader(width: width, height: height, timestamp: Export.timestamp(), title: session.fileName)))
-                sinks.append((sink, { f, previous in
-                    for line in Export.castEvents(f, previous: previous, theme: theme) { try sink.write(line) }
-                }))
-            }
-            if let text {
-                let sink = try open(text)
-                var first = true
-                sinks.append((sink, { f, _ in
-                    if !first { try sink.write("") }
-                    first = false
-                    try sink.write(Export.textBlock(f).dropLast().description)
-                }))
-            }
-            if let html {
-                let sink = try open(html)
-                try sink.write(HTMLDriver.head(title: session.fileName, theme: theme))
-                sinks.append((sink, { f, _ in try sink.write(HTMLDriver.screen(label: f.label, canvas: f.canvas, theme: theme)) }))
-            }
+            let castSink = try open(cast), textSink = try open(text), htmlSink = try open(html)
+            try castSink?.write(Export.castHeader(CastHeader(width: width, height: height, timestamp: Export.timestamp(), title: session.fileName)))
+            try htmlSink?.write(HTMLDriver.head(title: session.fileName, theme: theme))
+            let classes = HTMLDriver.classes(theme)
             var last: Frame?
             try Export.forEachFrame(session: session, glyphs: ascii ? .ascii : .unicode, width: width, height: height,
                                     steps: steps, stepTime: stepTime) { f, previous in
-                for s in sinks { try s.write(f, previous) }
+                for line in castSink == nil ? [] : Export.castEvents(f, previous: previous, theme: theme) { try castSink?.write(line) }
+                if count > 0 { try textSink?.write("") }
+                try textSink?.write(String(Export.textBlock(f).dropLast()))
+                try htmlSink?.write(HTMLDriver.screen(label: f.label, canvas: f.canvas, theme: theme, classes: classes))
                 last = f
                 count += 1
             }
-            if let cast, let last, let s = sinks.first(where: { $0.sink.path == cast }) {
-                try s.sink.write(Export.castEnd(after: last))
-            }
-            if let html, let s = sinks.first(where: { $0.sink.path == html }) { try s.sink.write(HTMLDriver.tail) }
-            for s in sinks { s.sink.close() }
+            if let last { try castSink?.write(Export.castEnd(after: last)) }
+            try htmlSink?.write(HTMLDriver.tail)
+            for s in sinks { s.close() }
         } catch {
-            for s in sinks { s.sink.close() }
+            for s in sinks { s.close() }
             // What this run created is removed: a failed export leaves nothing half written.
             for path in created { try? FileManager.default.removeItem(atPath: path) }
             printError("umptui: \(error)")

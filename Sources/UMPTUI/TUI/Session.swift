@@ -93,7 +93,11 @@ struct Session {
         if let s = timeline.next { return .step(s) }
         return pending.first
     }
-    var nextStep: ScriptStep? { timeline.next ?? pending.first.flatMap { if case let .step(s) = $0 { s } else { nil } } }
+    /// The next step, when the next thing to do is one.
+    var nextStep: ScriptStep? {
+        if case let .step(s)? = nextItem { return s }
+        return nil
+    }
 
     /// Takes the moves made since the last call (the recorder writes them).
     mutating func takeMoves() -> [SessionMove] {
