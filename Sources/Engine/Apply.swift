@@ -28,8 +28,8 @@ extension Engine {
             return .fail(.errno("EINVAL"), "'machine' sets up the machine before it boots; it cannot run as a step")
         case .note, .wait, .expect, .select, .inspect:
             return OpResult(text: "nothing to do")
-        case .back, .set:
-            return .fail(.errno("EINVAL"), "'back' and 'set' move the Timeline; they are not steps of the Engine")
+        case .back, .set, .unset:
+            return .fail(.errno("EINVAL"), "'back', 'set' and 'unset' move the Timeline; they are not steps of the Engine")
         case let .process(decl):
             if state.processIndex(named: decl.name) != nil {
                 return .fail(.errno("EEXIST"), "a process named \(decl.name) exists already")

@@ -96,11 +96,11 @@ final class CheckerTests: XCTestCase {
             demo.ump:7:9: error: 'last' is a reserved word
             process last
                     ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, select, inspect, last, pfn, unset, w
+            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, last, pfn, w
             demo.ump:8:8: error: 'note' is a reserved word
             device note
                    ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, select, inspect, last, pfn, unset, w
+            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, last, pfn, w
             """)
     }
 
@@ -245,7 +245,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:10:10: error: 'last' is a reserved word
             app fork last
                      ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, select, inspect, last, pfn, unset, w
+            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, last, pfn, w
             """)
     }
 

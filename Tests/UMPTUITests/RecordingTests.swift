@@ -169,7 +169,9 @@ final class RecordingTests: XCTestCase {
         _ = a.handle(.char(":"))
         a.type("set app.memlock=8M")
         _ = a.handle(.enter)
-        XCTAssertEqual(a.message, "re-ran 6 steps from boot with app.memlock=8M")
+        XCTAssertEqual(a.message, "re-ran 6 steps from boot: no headline figure changed")
+        guard case .whatIf(let w, _)? = a.overlay else { return XCTFail("no what-if panel") }
+        XCTAssertEqual(w.change, "set app.memlock=8M")
         _ = a.handle(.char(":"))
         a.type("w saved.ump")
         _ = a.handle(.enter)

@@ -66,7 +66,7 @@ final class TUITests: XCTestCase {
         var app = try makeApp(Scenarios.fork, steps: 2)
         let state = app.session.state
         let generation = app.session.generation
-        for line in ["app wrte buf", "nobody write buf", "app write nothing", "machine ram=1G"] {
+        for line in ["app wrte buf", "nobody write buf", "app write nothing", "machine ram=banana"] {
             _ = app.press(.char(":"))
             app.type(line)
             _ = app.press(.enter)

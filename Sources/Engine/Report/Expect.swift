@@ -53,7 +53,7 @@ extension Engine {
         }
     }
 
-    private func measure(_ target: ExpectTarget, _ key: String, last: StepRecord?) -> Result<Measured, MeasureErrorBox> {
+    func measure(_ target: ExpectTarget, _ key: String, last: StepRecord?) -> Result<Measured, MeasureErrorBox> {
         func read<S>(_ keys: [ExpectKey<S>], _ subject: @autoclosure () -> S) -> Result<Measured, MeasureErrorBox> {
             guard let k = ExpectKeys.find(keys, key) else { return .failure(MeasureErrorBox("not measured yet")) }
             return .success(k.measure(subject()))

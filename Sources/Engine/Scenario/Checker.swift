@@ -112,6 +112,11 @@ struct ScriptChecker {
             if let problem = overrideProblem(text, declarations: declarations) {
                 report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
             }
+        case .unset(let key):
+            markEvent(line)
+            if let problem = unsetProblem(key, declarations: declarations) {
+                report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
+            }
         case .select(let selection):
             switch selection {
             case .page(let ref, _): useBuffer(ref, s, at[1])

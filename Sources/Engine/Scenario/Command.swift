@@ -230,6 +230,8 @@ public enum StatementKind: Hashable, Sendable {
     case back
     /// `set TARGET.KEY=VALUE`: re-run from boot with the override, up to here. The text as written.
     case set(String)
+    /// `unset TARGET.KEY`: re-run from boot without that override, as written, up to here.
+    case unset(String)
     /// What the user pointed at; presentation only, ignored headless.
     case select(SelectTarget)
     /// The inspector opened on the selection; presentation only.

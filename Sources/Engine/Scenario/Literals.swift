@@ -149,3 +149,7 @@ enum Literal {
         return .value(value)
     }
 }
+
+/// A size as the language writes it (`4096`, `0x1000`, `4K`, `2M`), or nil: for the command line's
+/// own values (sweep ranges).
+public func parseSize(_ s: String) -> UInt64? { try? Literal.size(s) }

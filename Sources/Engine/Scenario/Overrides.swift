@@ -23,24 +23,47 @@ func overrideProblem(_ text: String, declarations: [Statement]) -> Diagnostic? {
     return nil
 }
 
+/// The options of a `machine` line as overrides: `machine ram=1G thp=always` gives
+/// `machine.ram=1G` and `machine.thp=always` (the prompt's `:machine`).
+public func machineOverrides(_ line: String) -> [String] {
+    guard let tokens = try? Lexer.lex(line).tokens, tokens.first?.raw == "machine" else { return [] }
+    return tokens.dropFirst().filter(\.isOption).map { "machine.\($0.optionKey)=\($0.optionValue)" }
+}
+
+/// What is wrong with `unset TARGET.KEY` for these declarations (no such target, no such option),
+/// or nil; the column is in `key`.
+func unsetProblem(_ key: String, declarations: [Statement]) -> Diagnostic? {
+    var script = Script(fileName: "unset", statements: declarations)
+    do { try Override(text: key, keyOnly: true).apply(to: &script) } catch { return error }
+    return nil
+}
+
 private struct Override {
     let text: String
+    /// `unset TARGET.KEY`: only the target and the key are checked; nothing is set.
+    var keyOnly = false
 
     func apply(to script: inout Script) throws(Diagnostic) {
         let example = "write TARGET.KEY=VALUE, e.g. --set machine.ram=1G or --set gpu.iotlb=16"
-        guard let equals = text.firstIndex(of: "=") else {
+        let equals: String.Index
+        if keyOnly {
+            equals = text.endIndex
+        } else if let e = text.firstIndex(of: "=") {
+            equals = e
+        } else {
             throw error("expected TARGET.KEY=VALUE, got '\(text)'", at: 1, hint: example)
         }
         let lhs = text[..<equals]
         guard let dot = lhs.firstIndex(of: "."), dot != lhs.startIndex else {
-            throw error("expected TARGET.KEY before '=', got '\(lhs)'", at: 1, hint: example)
+            throw error(keyOnly ? "expected TARGET.KEY, got '\(lhs)'" : "expected TARGET.KEY before '=', got '\(lhs)'", at: 1,
+                        hint: keyOnly ? "e.g. unset machine.ram or unset gpu.iotlb" : example)
         }
         let target = String(lhs[..<dot])
         let key = String(lhs[lhs.index(after: dot)...])
-        let value = String(text[text.index(after: equals)...])
+        let value = keyOnly ? "" : String(text[text.index(after: equals)...])
         let keyColumn = target.count + 2
         let valueColumn = lhs.count + 2
-        guard !value.isEmpty else { throw error("option '\(key)' needs a value", at: valueColumn) }
+        guard keyOnly || !value.isEmpty else { throw error("option '\(key)' needs a value", at: valueColumn) }
         let site = Site(key: key, keyColumn: keyColumn, value: value, valueColumn: valueColumn)
 
         if target == "machine" {
@@ -87,6 +110,7 @@ private struct Override {
             let (message, hint) = shape.unknownOption(site.key)
             throw error(message, at: site.keyColumn, hint: hint)
         }
+        if keyOnly { return }
         do {
             try option.set(&decl, site.value)
         } catch {

@@ -40,10 +40,10 @@ public func scenarioSourceLines(_ source: String) -> [String] {
 /// The words that start a statement rather than naming a process or device.
 enum Keyword {
     static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect",
-                             "back", "set", "select", "inspect"]
+                             "back", "set", "unset", "select", "inspect"]
     /// Words no process or device may be called: the statements, `last` (an expect target),
-    /// `pfn` (a select target) and the TUI's prompt commands `unset` and `w`.
-    static let reserved = statements + ["last", "pfn", "unset", "w"]
+    /// `pfn` (a select target) and the TUI's prompt command `w`.
+    static let reserved = statements + ["last", "pfn", "w"]
 }
 
 struct LineParser {
@@ -77,10 +77,11 @@ struct LineParser {
             _ = try arguments(CommandShape(name: "inspect", subject: "'inspect'", usage: "inspect"))
             return .inspect
         case "set": return try set()
+        case "unset": return try unset()
         case "select": return .select(try select())
-        case "w", "w!", "unset":
+        case "w", "w!":
             throw LineError("'\(first.raw)' is a command of the terminal UI's ':' prompt, not a scenario line", at: first.column,
-                            hint: first.raw == "unset" ? "in a script, write the declaration as it should be" : "`:w FILE` saves the session from the terminal UI")
+                            hint: "`:w FILE` saves the session from the terminal UI")
         default:
             guard Literal.isName(first.raw) else {
                 throw LineError(
@@ -188,6 +189,19 @@ struct LineParser {
             throw LineError("unexpected '\(tokens[2].raw)': 'set' takes one override", at: tokens[2].column, hint: usage)
         }
         return .set(token.raw)
+    }
+
+    private func unset() throws(LineError) -> StatementKind {
+        let usage = "usage: unset TARGET.KEY, e.g. unset gpu.iotlb (back to the value as written)"
+        guard tokens.count > 1 else { throw LineError("'unset' needs TARGET.KEY", at: lexed.endColumn, hint: usage) }
+        let token = tokens[1]
+        guard !token.isOption, !token.isString, token.raw.contains("."), !token.raw.hasPrefix("."), !token.raw.hasSuffix(".") else {
+            throw LineError("expected TARGET.KEY, got '\(token.raw)'", at: token.column, hint: usage)
+        }
+        if tokens.count > 2 {
+            throw LineError("unexpected '\(tokens[2].raw)': 'unset' takes one TARGET.KEY", at: tokens[2].column, hint: usage)
+        }
+        return .unset(token.raw)
     }
 
     private func select() throws(LineError) -> SelectTarget {

@@ -25,10 +25,12 @@ public enum PlanItem: Sendable {
     case back(ScriptStep)
     /// Re-run from boot with the override `TARGET.KEY=VALUE`, up to the current step.
     case set(ScriptStep, override: String)
+    /// Re-run from boot without the override of TARGET.KEY, up to the current step.
+    case unset(ScriptStep, key: String)
 
     public var step: ScriptStep {
         switch self {
-        case let .step(s), let .back(s), let .set(s, _): s
+        case let .step(s), let .back(s), let .set(s, _), let .unset(s, _): s
         }
     }
 }
@@ -49,7 +51,7 @@ public struct StepPlan: Sendable {
     /// Whether a statement is a step of the Timeline (anything that changes the state).
     public static func isStep(_ kind: StatementKind) -> Bool {
         switch kind {
-        case .machine, .note, .wait, .expect, .back, .set, .select, .inspect: false
+        case .machine, .note, .wait, .expect, .back, .set, .unset, .select, .inspect: false
         case .process, .device, .processEvent, .deviceEvent, .pressure, .compact: true
         }
     }
@@ -70,6 +72,7 @@ public struct StepPlan: Sendable {
                 case var .step(s): s.expects.append(st); items[items.count - 1] = .step(s)
                 case var .back(s): s.expects.append(st); items[items.count - 1] = .back(s)
                 case .set(var s, let o): s.expects.append(st); items[items.count - 1] = .set(s, override: o)
+                case .unset(var s, let k): s.expects.append(st); items[items.count - 1] = .unset(s, key: k)
                 }
             // Notes are narration for a step: they wait for the next one. Cues pace the line itself.
             case .back:
@@ -77,6 +80,9 @@ public struct StepPlan: Sendable {
                 cues = []
             case let .set(text):
                 items.append(.set(ScriptStep(statement: st, cues: cues), override: text))
+                cues = []
+            case let .unset(key):
+                items.append(.unset(ScriptStep(statement: st, cues: cues), key: key))
                 cues = []
             case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
                 items.append(.step(ScriptStep(statement: st, notes: notes, cues: cues)))

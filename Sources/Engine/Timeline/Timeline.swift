@@ -33,8 +33,12 @@ public struct Timeline: Sendable {
     public private(set) var machine: Statement?
     /// Expects about the booted machine.
     public let bootExpects: [Statement]
-    /// The `set` overrides applied so far, in order.
+    /// The overrides in force (`set`, `--set`), one per TARGET.KEY, in the order they were set.
     public private(set) var overrides: [String] = []
+    /// The machine line and each step's statement as written, before any override: what a re-run
+    /// with other overrides starts from. `written[i]` belongs to `steps[i]`.
+    public private(set) var writtenMachine: Statement?
+    public private(set) var written: [Statement] = []
 
     /// A Timeline with no steps yet, on a booted Engine.
     public init(engine: Engine, traces: (any TraceProvider)? = nil, policy: SnapshotPolicy = SnapshotPolicy()) {
@@ -54,9 +58,11 @@ public struct Timeline: Sendable {
         if let machine, case let .machine(d) = machine.kind { decl = d }
         self.engine = Engine(config: MachineConfig(decl))
         self.machine = machine
+        self.writtenMachine = machine
         self.traces = traces
         self.policy = policy
         self.steps = steps
+        self.written = steps.map(\.statement)
         self.bootExpects = bootExpects
         addSnapshot()
         let boot = check(bootExpects, last: nil)
@@ -68,6 +74,13 @@ public struct Timeline: Sendable {
         self.init(machine: plan.machineStatement, steps: plan.steps, bootExpects: plan.bootExpects, traces: traces, policy: policy)
     }
 
+    /// The same, with `overrides` (TARGET.KEY=VALUE, as `--set` takes them) in force from boot.
+    public init(plan: StepPlan, overrides: [String], traces: (any TraceProvider)? = nil,
+                policy: SnapshotPolicy = SnapshotPolicy()) throws(Diagnostics) {
+        self.init(plan: plan, traces: traces, policy: policy)
+        if !overrides.isEmpty { try rebuild(overrides: Timeline.merge(overrides, [])) }
+    }
+
     /// The records of the steps applied, oldest first.
     public var records: ArraySlice<StepRecord> { known[..<current] }
     /// The record of the step the state is after (nil at boot).
@@ -75,6 +88,18 @@ public struct Timeline: Sendable {
     public var total: Int { steps.count }
     /// The next step to run, if any.
     public var next: ScriptStep? { current < steps.count ? steps[current] : nil }
+    /// Step `i` (0-based) as written, before the overrides: what a recording writes.
+    public func writtenStep(_ i: Int) -> ScriptStep {
+        var s = steps[i]
+        s.statement = written[i]
+        return s
+    }
+    /// Failed expects of the steps up to the current one (and of the booted machine).
+    public var failedExpectCount: Int {
+        failures.reduce(0) { $0 + ($1.key <= current ? $1.value.count : 0) }
+    }
+    /// The headline figures now (Figures.swift).
+    public var figures: [Figure] { engine.figures(last: last, failedExpects: failedExpectCount) }
 
     // MARK: - Moving
 
@@ -142,8 +167,10 @@ public struct Timeline: Sendable {
     public mutating func insert(_ step: ScriptStep) -> (record: StepRecord, failures: [ExpectFailure], dropped: Int) {
         let dropped = known.count - current
         steps.removeSubrange(current..<known.count)
+        written.removeSubrange(current..<known.count)
         truncate(to: current)
         steps.insert(step, at: current)
+        written.insert(step.statement, at: current)
         let r = stepForward()!
         return (r, failures[current] ?? [], dropped)
     }
@@ -156,12 +183,31 @@ public struct Timeline: Sendable {
 
     /// Adds steps after the last one (a replayed recording's next run of lines).
     public mutating func append(_ more: [ScriptStep]) {
+        if more.contains(where: { Timeline.declares($0.statement) }) && !overrides.isEmpty {
+            // An override may name what the new steps declare: fold it in as a re-run would.
+            let at = steps.count
+            steps += more
+            written += more.map(\.statement)
+            if let folded = try? Timeline.fold(overrides, machine: writtenMachine, into: written) {
+                for i in at..<steps.count { steps[i].statement = folded.statements[i] }
+            }
+            return
+        }
         steps += more
+        written += more.map(\.statement)
+    }
+
+    private static func declares(_ st: Statement) -> Bool {
+        switch st.kind {
+        case .process, .device: true
+        default: false
+        }
     }
 
     /// Drops every step after the current one, run or not.
     public mutating func dropFuture() {
         steps.removeSubrange(current...)
+        written.removeSubrange(current...)
         truncate(to: current)
     }
 
@@ -173,21 +219,95 @@ public struct Timeline: Sendable {
         while let s = snapshots.last, s.step > n { removeSnapshot(at: snapshots.count - 1) }
     }
 
-    /// `set TARGET.KEY=VALUE`: folds the override into the declarations (the machine line, a
-    /// process or device step) and re-runs from boot up to the current step. Nothing changes when
-    /// the override is bad.
+    /// `set TARGET.KEY=VALUE`: puts the override in force (replacing one of the same TARGET.KEY)
+    /// and re-runs from boot up to the current step. Nothing changes when the override is bad.
     public mutating func override(_ text: String) throws(Diagnostics) {
-        var script = Script(fileName: "set", statements: (machine.map { [$0] } ?? []) + steps.map(\.statement))
-        try applyOverrides([text], to: &script)
-        var statements = script.statements[...]
-        var machine: Statement?
-        if let first = statements.first, case .machine = first.kind { machine = first; statements = statements.dropFirst() }
+        try rebuild(overrides: Timeline.merge(overrides, [text]))
+    }
+
+    /// Several overrides put in force at once, with one re-run.
+    public mutating func override(all texts: [String]) throws(Diagnostics) {
+        try rebuild(overrides: Timeline.merge(overrides, texts))
+    }
+
+    /// `unset TARGET.KEY`: takes an override out of force and re-runs from boot up to the current
+    /// step, as written for that key. False (nothing changes) when no override of the key is in force.
+    @discardableResult
+    public mutating func unset(_ key: String) -> Bool {
+        guard overrides.contains(where: { Timeline.key(of: $0) == key }) else { return false }
+        // Every other override was in force already, so re-running with them cannot fail.
+        try? rebuild(overrides: overrides.filter { Timeline.key(of: $0) != key })
+        return true
+    }
+
+    /// Re-runs the written steps from boot with exactly `overrides`, up to the current step.
+    private mutating func rebuild(overrides wanted: [String]) throws(Diagnostics) {
+        let folded = try Timeline.fold(wanted, machine: writtenMachine, into: written)
         var changed = steps
-        for (i, st) in zip(changed.indices, statements) { changed[i].statement = st }
-        var t = Timeline(machine: machine, steps: changed, bootExpects: bootExpects, traces: traces, policy: policy)
-        t.overrides = overrides + [text]
+        for i in changed.indices { changed[i].statement = folded.statements[i] }
+        var t = Timeline(machine: folded.machine, steps: changed, bootExpects: bootExpects, traces: traces, policy: policy)
+        t.writtenMachine = writtenMachine
+        t.written = written
+        t.overrides = wanted
         t.go(to: current)
         self = t
+    }
+
+    /// The machine line and statements with `overrides` applied (a `machine` line is made when an
+    /// override names the machine and none is written).
+    static func fold(_ overrides: [String], machine: Statement?, into statements: [Statement])
+        throws(Diagnostics) -> (machine: Statement?, statements: [Statement]) {
+        var script = Script(fileName: "set", statements: (machine.map { [$0] } ?? []) + statements)
+        try applyOverrides(overrides, to: &script)
+        var rest = script.statements[...]
+        var m: Statement?
+        if let first = rest.first, case .machine = first.kind { m = first; rest = rest.dropFirst() }
+        return (m, Array(rest))
+    }
+
+    /// TARGET.KEY of an override `TARGET.KEY=VALUE`.
+    public static func key(of override: String) -> String {
+        override.firstIndex(of: "=").map { String(override[..<$0]) } ?? override
+    }
+
+    /// `base` with each of `more` put in force: one of the same TARGET.KEY is replaced, the rest
+    /// keep their order and the new one goes last.
+    public static func merge(_ base: [String], _ more: [String]) -> [String] {
+        var out: [String] = []
+        for o in base + more {
+            out.removeAll { key(of: $0) == key(of: o) }
+            out.append(o)
+        }
+        return out
+    }
+
+    /// Makes this timeline run what `leader` runs, with `overrides` in force instead of the
+    /// leader's: the same written steps (a divergent tail is dropped and replaced), then the
+    /// leader's current step. A change of overrides re-runs from boot. What compare's B side does
+    /// after every move of side A.
+    public mutating func follow(_ leader: Timeline, overrides wanted: [String]) throws(Diagnostics) {
+        if wanted != overrides || writtenMachine != leader.writtenMachine {
+            var t = Timeline(machine: leader.writtenMachine, steps: leader.steps.indices.map(leader.writtenStep),
+                             bootExpects: leader.bootExpects, traces: traces, policy: policy)
+            if !wanted.isEmpty { try t.rebuild(overrides: wanted) }
+            t.go(to: leader.current)
+            self = t
+            return
+        }
+        var k = 0
+        let n = min(written.count, leader.written.count)
+        while k < n && written[k] == leader.written[k] { k += 1 }
+        if k < steps.count || k < leader.steps.count {
+            if current > k { go(to: k) }
+            if k < steps.count {
+                steps.removeSubrange(k...)
+                written.removeSubrange(k...)
+                truncate(to: min(k, known.count))
+            }
+            append(leader.steps[k...].indices.map(leader.writtenStep))
+        }
+        for i in steps.indices { steps[i].notes = leader.steps[i].notes }
+        go(to: leader.current)
     }
 
     /// Adds a note to the next step (the prompt's `note` line).
@@ -340,6 +460,9 @@ public enum RunEvent: Sendable {
     case set(String, line: Int, steps: Int)
     /// A `set` line whose override does not fit the declarations.
     case badSet(Diagnostics, line: Int)
+    /// An `unset` line re-ran the first `steps` steps from boot without the override of `key`;
+    /// `wasSet` false: no override of it was in force, nothing ran again.
+    case unset(String, line: Int, steps: Int, wasSet: Bool)
 }
 
 public enum ScenarioRunner {
@@ -348,11 +471,18 @@ public enum ScenarioRunner {
     /// as soon as it happens (for streaming output).
     public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
                            onEvent: (RunEvent, Engine) -> Void = { _, _ in }) -> RunResult {
+        run(script, traces: traces, shouldStop: { false }, onEvent: onEvent)
+    }
+
+    /// The same; `shouldStop` is asked before each item: true ends the run there (a sweep's Ctrl-C).
+    public static func run(_ script: Script, traces: (any TraceProvider)?, shouldStop: () -> Bool,
+                           onEvent: (RunEvent, Engine) -> Void) -> RunResult {
         let plan = StepPlan(script)
         var timeline = Timeline(machine: plan.machineStatement, steps: [], bootExpects: plan.bootExpects, traces: traces,
                                 policy: .none)
         var failures = timeline.failures[0] ?? []
         for item in plan.items {
+            if shouldStop() { break }
             switch item {
             case let .step(s):
                 let (r, failed, _) = timeline.insert(s)
@@ -374,6 +504,10 @@ public enum ScenarioRunner {
                     onEvent(.badSet(error, line: s.statement.location.line), timeline.engine)
                 }
                 failures += timeline.check(s.expects, last: timeline.last)
+            case let .unset(s, key):
+                let was = timeline.unset(key)
+                onEvent(.unset(key, line: s.statement.location.line, steps: was ? timeline.current : 0, wasSet: was), timeline.engine)
+                failures += timeline.check(s.expects, last: timeline.last)
             }
         }
         return RunResult(records: Array(timeline.records), failures: failures, engine: timeline.engine)
@@ -382,8 +516,8 @@ public enum ScenarioRunner {
     /// The same, seeing only the steps.
     public static func run(_ script: Script, traces: (any TraceProvider)? = nil,
                            onStep: (StepRecord, Engine) -> Void) -> RunResult {
-        run(script, traces: traces) { event, engine in
+        run(script, traces: traces, onEvent: { (event: RunEvent, engine: Engine) in
             if case let .step(r) = event { onStep(r, engine) }
-        }
+        })
     }
 }

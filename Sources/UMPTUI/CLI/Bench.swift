@@ -22,6 +22,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run only the time-travel benchmark.")
     var timeTravelOnly = false
 
+    @Flag(help: "Run only the sweep benchmark (runs per second on one core and on all).")
+    var sweepOnly = false
+
     func run() throws {
         guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
             printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
@@ -39,6 +42,10 @@ struct Bench: ParsableCommand {
             Bench.printTimeTravel(BenchTimeline.run(steps: timelineSteps))
             return
         }
+        if sweepOnly {
+            BenchSweep.print(try BenchSweep.run())
+            return
+        }
         let results = BenchRunner.faults(touchBytes: bytes)
         let iotlb: IOTLBBench.Result
         do {
@@ -51,6 +58,7 @@ struct Bench: ParsableCommand {
         let scripts = [BenchScript.run(lines: 2_000), BenchScript.run(lines: 20_000)]
         let growth = scripts[1].median / max(scripts[0].median, 1e-9)
         let travel = BenchTimeline.run(steps: timelineSteps)
+        let sweep = try BenchSweep.run()
         #if DEBUG
         let build = "debug"
         #else
@@ -118,6 +126,18 @@ struct Bench: ParsableCommand {
             w.field("target_jump_ms_median", 50)
             w.field("target_jump_ms_worst", 100)
             w.endObject()
+            w.beginObject("sweep")
+            w.field("runs", sweep.runs)
+            w.field("cores", sweep.cores)
+            w.field("runs_per_second_1_core", Int(sweep.runsPerSecondOne))
+            w.field("runs_per_second_all_cores", Int(sweep.runsPerSecondAll))
+            w.field("speedup", String(format: "%.2f", sweep.speedup))
+            w.field("seconds_1_core_min", String(format: "%.3f", sweep.oneJob.first ?? 0))
+            w.field("seconds_1_core_max", String(format: "%.3f", sweep.oneJob.last ?? 0))
+            w.field("seconds_all_cores_min", String(format: "%.3f", sweep.allJobs.first ?? 0))
+            w.field("seconds_all_cores_max", String(format: "%.3f", sweep.allJobs.last ?? 0))
+            w.field("tables_agree", sweep.agree)
+            w.endObject()
             w.endObject()
             print(w.string)
             return
@@ -146,6 +166,7 @@ struct Bench: ParsableCommand {
         }
         print(String(format: "  ten times the lines took %.1f× as long (target ≤ 12: a step costs the same however many came before)", growth))
         Bench.printTimeTravel(travel)
+        BenchSweep.print(sweep)
     }
 
     static func printTimeTravel(_ travel: BenchTimeline.Result) {

@@ -4,7 +4,8 @@ import Engine
 
 enum JSONLines {
     /// A step as `step`; a recording's `back` as {"back":N,"line":L,"command":...} (the step it
-    /// undid); a `set` as {"set":"TARGET.KEY=VALUE","line":L,"rerun_steps":N}.
+    /// undid); a `set` as {"set":"TARGET.KEY=VALUE","line":L,"rerun_steps":N}; an `unset` as
+    /// {"unset":"TARGET.KEY","line":L,"rerun_steps":N,"was_set":B}.
     static func event(_ e: RunEvent) -> String {
         var w = JSONWriter()
         switch e {
@@ -25,6 +26,13 @@ enum JSONLines {
             w.field("set", text)
             w.field("line", line)
             w.field("rerun_steps", steps)
+            w.endObject()
+        case let .unset(key, line, steps, wasSet):
+            w.beginObject()
+            w.field("unset", key)
+            w.field("line", line)
+            w.field("rerun_steps", steps)
+            w.field("was_set", wasSet)
             w.endObject()
         case let .badSet(d, line):
             w.beginObject()

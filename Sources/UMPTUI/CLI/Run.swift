@@ -27,11 +27,11 @@ struct Run: ParsableCommand {
         var out = BufferedOutput()
         let report = TextReport(fileName: file, width: TextReport.terminalWidth())
         var badSet: String?
-        let result = ScenarioRunner.run(loaded.script, traces: loaded.traces) { (event: RunEvent, _) in
+        let result = ScenarioRunner.run(loaded.script, traces: loaded.traces, onEvent: { (event: RunEvent, _) in
             if case let .badSet(d, _) = event { badSet = d.rendered }
             out.write(json ? JSONLines.event(event) : report.event(event))
             out.flushIfLarge()
-        }
+        })
         if json {
             out.write(JSONLines.final(result))
         } else {
@@ -53,7 +53,8 @@ struct BufferedOutput {
 
     mutating func write(_ s: String) {
         pending += s
-        if !s.hasSuffix("\n") { pending += "\n" }
+        // Bytes, not Characters: "\r\n" is one Character, which hasSuffix("\n") does not see.
+        if s.utf8.last != 0x0A { pending += "\n" }
     }
 
     mutating func flushIfLarge() { if pending.utf8.count > 1 << 16 { flush() } }

@@ -7,7 +7,12 @@ import Foundation
 struct LoadedScript {
     var path: String
     var source: String
+    /// The script with the `--set` overrides folded into its declarations: what `run` runs.
     var script: Script
+    /// The script as written, and the overrides (checked against it): what the TUI opens, so
+    /// `:unset` can take an override out again.
+    var written: Script
+    var overrides: [String] = []
     /// Opens the trace files the script names, relative to its directory.
     var traces: FileTraceProvider
     /// Things to say that do not stop the run (a recording cut off mid-line).
@@ -59,6 +64,7 @@ enum ScriptLoader {
         } catch {
             throw LoadError(description: error.rendered)
         }
+        let written = script
         do {
             try applyOverrides(overrides, to: &script)
         } catch {
@@ -83,7 +89,7 @@ enum ScriptLoader {
             }
         }
         if !traceProblems.isEmpty { throw LoadError(description: traceProblems.joined(separator: "\n")) }
-        return LoadedScript(path: path, source: source, script: script, traces: traces)
+        return LoadedScript(path: path, source: source, script: script, written: written, overrides: overrides, traces: traces)
     }
 
     /// Where the first byte that is not UTF-8 is: FILE:LINE:COLUMN (the column counts bytes).

@@ -27,6 +27,9 @@ struct TextReport {
         case let .back(r, line): "   back   [line \(line)]: undid step \(r.step), \(r.command)"
         case let .backAtStart(line): "   back   [line \(line)]: nothing to undo"
         case let .set(text, line, steps): "   set \(text)   [line \(line)]: re-ran \(plural(steps, "step")) from boot with the override"
+        case let .unset(key, line, steps, wasSet):
+            wasSet ? "   unset \(key)   [line \(line)]: re-ran \(plural(steps, "step")) from boot without the override"
+                : "   unset \(key)   [line \(line)]: no override of \(key) was in force; nothing ran again"
         case let .badSet(_, line): "   set   [line \(line)]: the override does not fit the declarations"
         }
     }

@@ -58,14 +58,13 @@ struct Tui: ParsableCommand {
     func run() throws {
         let (session, warnings) = try Tui.openSession(file: file, overrides: overrides)
         if let spec = printScreen {
-            let parts = spec.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard parts.count == 2, parts[0] > 0, parts[1] > 0, parts[0] <= 1000, parts[1] <= 1000 else {
+            guard let (w, h) = Tui.screenSize(spec) else {
                 printError("umptui: --print-screen takes COLSxROWS, like 120x40")
                 throw ExitCode(2)
             }
             // Space pressed --steps times, as export plays it, so the two show the same last screen.
             let screen = ScreenPlayer.screen(session: session, glyphs: ascii ? .ascii : .unicode,
-                                             width: parts[0], height: parts[1], steps: steps)
+                                             width: w, height: h, steps: steps)
             print(TextDriver.text(screen), terminator: "")
             return
         }
@@ -93,6 +92,9 @@ struct Tui: ParsableCommand {
         options.exitAtEnd = exitAtEnd
         options.recording = recording
         options.output = output
+        if let file, let source = try? String(contentsOfFile: file, encoding: .utf8) {
+            options.compareVs = compareOverrides(in: source)
+        }
         options.startMessage = warnings.first.map { _ in "the recording was cut off mid-line; replaying up to its last whole line" }
         let ended: Int32?
         do {
@@ -106,6 +108,13 @@ struct Tui: ParsableCommand {
             signal(sig, SIG_DFL)
             raise(sig)
         }
+    }
+
+    /// COLSxROWS, each 1 to 1000.
+    static func screenSize(_ spec: String) -> (Int, Int)? {
+        let parts = spec.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let w = parts[0], let h = parts[1], (1...1000).contains(w), (1...1000).contains(h) else { return nil }
+        return (w, h)
     }
 
     /// As loadSession, for a command: the warnings printed, a load error printed and exit 2.
@@ -123,16 +132,18 @@ struct Tui: ParsableCommand {
     /// The session for FILE (the tour without one), and the loader's warnings.
     static func loadSession(file: String?, overrides: [String]) throws -> (Session, [String]) {
         guard let file else {
-            var script: Script
             do {
-                script = try parseScript(Tour.source, fileName: Tour.fileName)
-                try applyOverrides(overrides, to: &script)
+                let script = try parseScript(Tour.source, fileName: Tour.fileName)
+                return (try Session(script: script, overrides: overrides), [])
             } catch {
                 throw LoadError(description: error.rendered)
             }
-            return (Session(script: script), [])
         }
         let loaded = try ScriptLoader.load(path: file, overrides: overrides)
-        return (Session(script: loaded.script, files: loaded.traces), loaded.warnings)
+        do {
+            return (try Session(script: loaded.written, overrides: loaded.overrides, files: loaded.traces), loaded.warnings)
+        } catch {
+            throw LoadError(description: error.rendered)
+        }
     }
 }

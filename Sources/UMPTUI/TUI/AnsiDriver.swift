@@ -53,7 +53,7 @@ enum HTMLDriver {
     /// Every style the theme can give a cell, numbered: the page's CSS classes.
     static func classes(_ theme: Theme) -> [Style: Int] {
         var out: [Style: Int] = [:]
-        for mark in [Mark.none, .changed, .related, .selected] {
+        for mark in Mark.all {
             for role in Role.allCases {
                 let s = theme.style(role, mark)
                 if s != Style(), out[s] == nil { out[s] = out.count }

@@ -4,9 +4,11 @@
 
 import Engine
 
-enum Overlay: Equatable, Sendable {
+enum Overlay: Equatable {
     case help(scroll: Int)
     case inspector
+    /// What a `:set`, `:unset` or `:machine` changed.
+    case whatIf(WhatIf, scroll: Int)
 }
 
 struct AppState {
@@ -48,14 +50,18 @@ struct AppState {
     /// Where recordings and `:w` go; nil: nowhere (R and :w say so).
     var output: (any SessionOutput)?
 
-    let cache = DerivedCache()
+    var cache = DerivedCache()
+    /// Compare mode: side B, following this session with more overrides.
+    var compare: CompareState?
+    /// Drawn as one side of compare: the panes only, under this label instead of the header.
+    var sideLabel: String?
 
     init(session: Session, glyphs: Glyphs) {
         self.session = session
         self.glyphs = glyphs
     }
 
-    var layout: ScreenLayout { ScreenLayout(width: width, height: height) }
+    var layout: ScreenLayout { ScreenLayout(width: width, height: height, panesOnly: sideLabel != nil) }
 
     /// The context a pane lays itself out in at the current size. The log's is its whole region.
     func context(_ pane: Pane) -> PanelContext {
@@ -79,6 +85,7 @@ struct AppState {
         // The selection a step runs with is the one before it (a replay selects, then steps).
         let before = recorder == nil ? nil : selectionCue()
         let r = dispatch(key)
+        syncCompare()
         if overlay == .inspector && !inspectorWasOpen {
             let cue = selectionCue()
             recorder?.inspect(selection: cue, now: clock)
@@ -114,8 +121,16 @@ struct AppState {
             case (.help(let s), .up?): overlay = .help(scroll: max(0, s - 1))
             case (.help(let s), .pageDown?): overlay = .help(scroll: min(s + 10, Overlays.helpLines(glyphs).count))
             case (.help(let s), .pageUp?): overlay = .help(scroll: max(0, s - 10))
+            case (.whatIf(let w, let s), .down?): overlay = .whatIf(w, scroll: s + 1)
+            case (.whatIf(let w, let s), .up?): overlay = .whatIf(w, scroll: max(0, s - 1))
+            case (.whatIf(let w, let s), .pageDown?): overlay = .whatIf(w, scroll: s + 10)
+            case (.whatIf(let w, let s), .pageUp?): overlay = .whatIf(w, scroll: max(0, s - 10))
             case (_, .quit?): return .quit
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
+            case (.whatIf, let action?) where action != .close:
+                // The what-if panel only informs: any other key closes it and does what it does.
+                overlay = nil
+                return perform(action)
             default: overlay = nil
             }
             return .redraw
@@ -144,6 +159,14 @@ struct AppState {
             jumpToTrouble(forward: action == .nextTrouble)
         case .record:
             toggleRecording()
+        case .compare:
+            if let c = compare {
+                compare = nil
+                message = "compare closed (B was \(c.vs.joined(separator: " ")))"
+                recorder?.note("# compare closed")
+            } else {
+                editor = LineEditor(.compare)
+            }
         case .faster: speedIndex = min(AppState.speeds.count - 1, speedIndex + 1)
         case .slower: speedIndex = max(0, speedIndex - 1)
         case .goTo: editor = LineEditor(.goTo)
@@ -155,6 +178,12 @@ struct AppState {
             let i = all.firstIndex(of: focus)! + (action == .nextPane ? 1 : all.count - 1)
             setFocus(all[i % all.count])
         case .up, .down, .left, .right, .pageUp, .pageDown:
+            if compare != nil && !CompareScreen.isFull(width: width, height: height) && focus != .log {
+                // The compact compare view scrolls its table.
+                let d = [Action.up: -1, .down: 1, .pageUp: -10, .pageDown: 10][action] ?? 0
+                compare!.scroll = max(0, compare!.scroll + d)
+                return .redraw
+            }
             return route(action, to: focus)
         case .zoomIn, .zoomOut:
             // Zooming with the log focused zooms the pages the selection is in.
@@ -193,7 +222,10 @@ struct AppState {
     mutating func tick() -> HandleResult {
         guard playing else { return .none }
         let before = recorder == nil ? nil : selectionCue()
-        defer { recordMoves(selection: before) }
+        defer {
+            syncCompare()
+            recordMoves(selection: before)
+        }
         if applyCues(waits: true) { return .redraw }
         if !session.stepForward() {
             playing = false
@@ -336,7 +368,8 @@ struct AppState {
         }
         do {
             let (path, sink) = try output.openRecording(path: nil, force: false)
-            recorder = Recorder(path: path, sink: sink, header: output.header(kind: "recording", base: session.fileName),
+            let compareLine = compare.map { ["# compare --vs " + $0.vs.joined(separator: " ")] } ?? []
+            recorder = Recorder(path: path, sink: sink, header: output.header(kind: "recording", base: session.fileName) + compareLine,
                                 session: session, now: clock)
             message = "recording to \(path) (R stops)"
         } catch {
@@ -349,7 +382,7 @@ struct AppState {
     /// A click selects what is under it in the pane it falls in (the panel hit-tests its own layout);
     /// the wheel scrolls that pane.
     private mutating func handleMouse(_ m: MouseEvent) -> HandleResult {
-        guard !layout.tooSmall else { return .none }
+        guard !layout.tooSmall, compare == nil else { return .none }
         if overlay != nil {
             overlay = nil
             return .redraw
@@ -424,6 +457,16 @@ struct AppState {
             return nil
         case .find:
             return find(t)
+        case .compare:
+            let vs = t.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            if let bad = vs.first(where: { !$0.contains("=") || !$0.contains(".") }) {
+                return LineEditor.Problem(message: "expected TARGET.KEY=VALUE, got '\(bad)'", column: 1, hint: "e.g. nic.iotlb=16 or machine.thp=always")
+            }
+            if let problem = startCompare(vs: vs) {
+                return LineEditor.Problem(message: problem, column: nil, hint: "e.g. nic.iotlb=16 or machine.thp=always")
+            }
+            message = "compare: B is A with \(vs.joined(separator: " ")); c closes it"
+            return nil
         case .command:
             if let problem = write(t) { return problem.column == 0 ? nil : problem }
             switch session.runPrompt(text) {
@@ -435,6 +478,12 @@ struct AppState {
             case let .info(s):
                 cuesDone = 0
                 message = s
+                return nil
+            case let .whatIf(w):
+                cuesDone = 0
+                overlay = .whatIf(w, scroll: 0)
+                let n = w.differences.count
+                message = "re-ran \(plural(w.step, "step")) from boot: " + (n == 0 ? "no headline figure changed" : "\(plural(n, "figure")) changed")
                 return nil
             case let .cue(st):
                 if case let .select(target) = st.kind, !select(target) {

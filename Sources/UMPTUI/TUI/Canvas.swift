@@ -10,6 +10,10 @@ enum Mark: UInt8, Sendable {
     case related
     /// The selection itself (the cursor of the focused pane).
     case selected
+    /// Compare: this cell shows something else on the other side.
+    case differs
+
+    static let all: [Mark] = [.none, .changed, .related, .selected, .differs]
 }
 
 struct Cell: Equatable, Sendable {

@@ -22,7 +22,9 @@ struct ScreenLayout: Equatable {
 
     let width: Int
     let height: Int
-    var tooSmall: Bool { width < ScreenLayout.minWidth || height < ScreenLayout.minHeight }
+    /// One side of compare: sized from part of a screen that was big enough.
+    let panesOnly: Bool
+    var tooSmall: Bool { !panesOnly && (width < ScreenLayout.minWidth || height < ScreenLayout.minHeight) }
 
     /// Each pane including its title row.
     let process: Rect
@@ -33,10 +35,13 @@ struct ScreenLayout: Equatable {
     /// The log: a title row, then entries.
     let log: Rect
 
-    init(width: Int, height: Int) {
+    /// `panesOnly`: the three panes below a title row and nothing else (one side of compare).
+    init(width: Int, height: Int, panesOnly: Bool = false) {
         self.width = width
         self.height = height
-        let bottom = max(7, min(22, height * 3 / 10))
+        self.panesOnly = panesOnly
+        // One side of compare: only the title row above the panes.
+        let bottom = panesOnly ? -1 : max(7, min(22, height * 3 / 10))
         let paneTop = 1
         let paneHeight = max(2, height - 2 - bottom)
         let avail = max(0, width - 2)
@@ -47,7 +52,7 @@ struct ScreenLayout: Equatable {
         physical = Rect(x: pw + 1, y: paneTop, width: fw, height: paneHeight)
         device = Rect(x: pw + 1 + fw + 1, y: paneTop, width: dw, height: paneHeight)
         // On a short screen the narration gets the rows and the log keeps its newest entry.
-        let narrationRows = bottom <= 8 ? bottom - 3 : min(7, max(3, (bottom - 2) / 2))
+        let narrationRows = panesOnly ? 0 : bottom <= 8 ? bottom - 3 : min(7, max(3, (bottom - 2) / 2))
         narration = Rect(x: 0, y: paneTop + paneHeight, width: width, height: 1 + narrationRows)
         log = Rect(x: 0, y: narration.maxY, width: width, height: max(2, height - 1 - narration.maxY))
     }

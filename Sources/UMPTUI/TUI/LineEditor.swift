@@ -2,7 +2,7 @@
 // insert, delete, move, history with Up/Down, Tab completion through a closure.
 
 struct LineEditor: Sendable {
-    enum Purpose: Sendable { case command, find, goTo }
+    enum Purpose: Sendable { case command, find, goTo, compare }
 
     /// A mistake shown under the line with a caret.
     struct Problem: Sendable, Equatable {
@@ -30,6 +30,7 @@ struct LineEditor: Sendable {
         case .command: ":"
         case .find: "find: "
         case .goTo: "go to step: "
+        case .compare: "compare with: "
         }
     }
 

@@ -19,6 +19,10 @@ enum NarrationPane {
             var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0.text, width: width) }.map { ($0, Role.warning) }
             what += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
             var why = rec.notes.flatMap { wrapText($0, width: width) }.map { ($0, Role.note) }
+            // A note describes the run as written; under overrides this step ran otherwise.
+            if !rec.notes.isEmpty && s.ranDifferently(rec.step) {
+                why = wrapText("[written for other settings] " + rec.notes.joined(separator: " "), width: width).map { ($0, Role.dim) }
+            }
             // When both do not fit, each keeps about half the rows (the log's Enter shows them whole).
             let rows = r.height - 1
             if what.count + why.count > rows {

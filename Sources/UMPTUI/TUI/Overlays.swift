@@ -79,3 +79,82 @@ enum Overlays {
         }
     }
 }
+
+// MARK: - What if
+
+extension Overlays {
+    /// The rows of the what-if panel: every headline figure (free blocks only for the orders that
+    /// changed), then the outcomes and expects that changed. Changed rows are marked.
+    static func whatIfRows(_ w: WhatIf) -> [(label: String, before: String, after: String, delta: String, changed: Bool)] {
+        var rows: [(String, String, String, String, Bool)] = []
+        let diffs = Dictionary(w.differences.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var names: [String] = []
+        var figures: [String: (Figure?, Figure?)] = [:]
+        for f in w.before { names.append(f.name); figures[f.name] = (f, nil) }
+        for f in w.after {
+            if figures[f.name] == nil { names.append(f.name); figures[f.name] = (nil, f) } else { figures[f.name]!.1 = f }
+        }
+        var blocksUnchanged = 0
+        for name in names where name != "outcome" && name != "failed_expects" {
+            let (a, b) = figures[name]!
+            let f = (a ?? b)!
+            let d = diffs[name]
+            if name.hasPrefix("machine.free_blocks_o") && d == nil { blocksUnchanged += 1; continue }
+            let before = d.map { Figure.format($0.a, $0.unit) } ?? a?.text ?? "-"
+            let after = d.map { Figure.format($0.b, $0.unit) } ?? b?.text ?? "-"
+            rows.append((f.label, before, after, d.map(deltaText) ?? "", d != nil))
+        }
+        if blocksUnchanged > 0 { rows.append(("free blocks, \(blocksUnchanged) orders", "same", "same", "", false)) }
+        rows.append(("failed expects", String(w.failedBefore), String(w.failedAfter),
+                     w.failedAfter == w.failedBefore ? "" : (w.failedAfter > w.failedBefore ? "+" : "") + String(w.failedAfter - w.failedBefore),
+                     w.failedAfter != w.failedBefore))
+        if w.outcomes.isEmpty {
+            rows.append(("outcomes", "", "", "none changed", false))
+        }
+        for o in w.outcomes {
+            rows.append(("step \(o.step) \(o.command)", o.before, o.after, "outcome", true))
+        }
+        return rows
+    }
+
+    private static func deltaText(_ d: FigureDifference) -> String {
+        guard let delta = d.delta, d.unit != .percent else { return d.unit == .percent ? "" : "changed" }
+        let n = Int(delta)
+        switch d.unit {
+        case .bytes: return (n > 0 ? "+" : "-") + formatSizeCompact(UInt64(abs(n)))
+        case .nanoseconds: return (n > 0 ? "+" : "-") + formatNs(abs(n))
+        default: return (n > 0 ? "+" : "") + String(n)
+        }
+    }
+
+    static func drawWhatIf(_ g: Glyphs, _ w: WhatIf, scroll: Int, _ c: inout Canvas) {
+        let rows = whatIfRows(w)
+        let width = min(c.width - 4, 100)
+        let h = min(c.height - 2, rows.count + 4)
+        let r = Rect(x: (c.width - width) / 2, y: (c.height - h) / 2, width: width, height: h)
+        c.box(r, g, .overlayBorder, title: "WHAT IF  \(w.change) \(g.dot) step \(w.step)  (Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)",
+              titleRole: .overlayTitle)
+        let valueW = max(8, min(14, (width - 8) / 5))
+        let labelW = width - 4 - 3 * (valueW + 1) - 2
+        let xBefore = r.x + 3 + labelW
+        let xAfter = xBefore + valueW + 1
+        let xDelta = xAfter + valueW + 1
+        c.text(r.x + 3, r.y + 1, "figure", .section, limit: labelW)
+        c.text(xBefore, r.y + 1, "before", .section)
+        c.text(xAfter, r.y + 1, "after", .section)
+        c.text(xDelta, r.y + 1, "change", .section)
+        let visible = h - 3
+        let start = min(scroll, max(0, rows.count - visible))
+        for (i, row) in rows[start..<min(rows.count, start + visible)].enumerated() {
+            let y = r.y + 2 + i
+            if row.changed { c.put(r.x + 1, y, g.isASCII ? "*" : "●", .warning) }
+            c.text(r.x + 3, y, row.label, row.changed ? .normal : .dim, limit: labelW - 1, ellipsis: g.ellipsis)
+            c.text(xBefore, y, row.before, .overlayText, limit: valueW, ellipsis: g.ellipsis)
+            c.text(xAfter, y, row.after, row.changed ? .warning : .overlayText, limit: valueW, ellipsis: g.ellipsis)
+            c.text(xDelta, y, row.delta, row.changed ? .warning : .dim, limit: r.maxX - xDelta - 1, ellipsis: g.ellipsis)
+        }
+        if rows.count > visible {
+            c.text(r.maxX - 12, r.maxY - 1, " \(start + visible)/\(rows.count) ", .dim)
+        }
+    }
+}

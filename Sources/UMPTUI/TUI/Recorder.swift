@@ -37,6 +37,8 @@ struct Recorder {
     /// When the last line was written, in the session clock's seconds.
     private var lastTime: Double
     private(set) var lines = 0
+    /// Overrides in force at the start whose target is not declared yet: written after its declaration.
+    private var pendingSets: [String] = []
     /// Set when a write failed: the recorder stops and says why.
     private(set) var failure: String?
 
@@ -49,10 +51,12 @@ struct Recorder {
         self.sink = sink
         lastTime = now
         for line in header { emit(line) }
-        if let m = session.timeline.machine { emit(m.text) }
-        for step in session.timeline.steps[..<session.current] {
-            for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
-        }
+        // The steps as written, and each override in force as a `set` line as soon as what it
+        // names is declared, so that a replay can `unset` it as the session did.
+        if let m = session.timeline.writtenMachine { emit(m.text) }
+        pendingSets = session.overrides
+        emitSets(for: "machine")
+        for i in 0..<session.current { emitStep(session.timeline.writtenStep(i)) }
     }
 
     var active: Bool { failure == nil }
@@ -65,12 +69,32 @@ struct Recorder {
         pointAt(selection)
         for move in moves {
             switch move {
-            case let .ran(step): for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
+            case let .ran(step): emitStep(step)
             case .back: emit("back")
             case let .set(text): emit("set " + text)
+            case let .unset(key): emit("unset " + key)
             }
         }
     }
+
+    private mutating func emitStep(_ step: ScriptStep) {
+        for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
+        switch step.statement.kind {
+        case let .process(d): emitSets(for: d.name)
+        case let .device(d): emitSets(for: d.name)
+        default: break
+        }
+    }
+
+    /// The overrides in force when recording began that name `target`, as `set` lines.
+    private mutating func emitSets(for target: String) {
+        let mine = pendingSets.filter { $0.hasPrefix(target + ".") }
+        pendingSets.removeAll { $0.hasPrefix(target + ".") }
+        for o in mine { emit("set " + o) }
+    }
+
+    /// A comment line (compare's `# compare --vs ...`).
+    mutating func note(_ comment: String) { emit(comment) }
 
     /// The inspector opened on `selection`.
     mutating func inspect(selection: String?, now: Double) {

@@ -5,6 +5,7 @@ import Engine
 
 enum Screen {
     static func render(_ app: AppState) -> Canvas {
+        if app.compare != nil && app.sideLabel == nil { return CompareScreen.render(app) }
         var c = Canvas(width: app.width, height: app.height)
         c.asciiOnly = app.glyphs.isASCII
         let layout = app.layout
@@ -19,7 +20,12 @@ enum Screen {
             DrawContext(panel: app.context(pane), changes: app.cache.changes, highlight: highlight,
                         showsCursor: app.selectionPane == pane, focused: app.focus == pane)
         }
-        drawHeader(app, &c)
+        if let label = app.sideLabel {
+            c.fill(Rect(x: 0, y: 0, width: c.width, height: 1), " ", .header)
+            c.text(1, 0, label, .headerAccent, limit: c.width - 2, ellipsis: g.ellipsis)
+        } else {
+            drawHeader(app, &c)
+        }
         let panes: [(Pane, any Panel)] = [(.process, app.process), (.physical, app.physical), (.device, app.device)]
         for (pane, panel) in panes {
             drawPaneTitle(&c, layout.rect(pane), pane, panel.titleDetail(app.context(pane)), focused: app.focus == pane, g)
@@ -29,6 +35,7 @@ enum Screen {
             for y in layout.process.y..<layout.process.maxY { c.put(x, y, g.vline, .separator) }
         }
         for (pane, panel) in panes { panel.draw(ctx(pane), &c) }
+        if app.sideLabel != nil { return c }
         NarrationPane.draw(app.session, g, &c, layout.narration)
         app.log.draw(ctx(.log), &c)
         drawFooter(app, &c)
@@ -36,6 +43,7 @@ enum Screen {
         switch app.overlay {
         case .help(let scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
         case .inspector?: Inspector.draw(app, &c)
+        case let .whatIf(w, scroll)?: Overlays.drawWhatIf(g, w, scroll: scroll, &c)
         case nil: break
         }
         return c
@@ -61,19 +69,32 @@ enum Screen {
         let play = (app.playing ? g.playing : g.paused) + " \(speedText(app.speed))"
         // Recording shows at the left, where a lecturer's audience looks first.
         if app.recorder != nil { x = c.text(x, 0, g.isASCII ? " *REC" : " ●REC", .recording) }
-        var parts = [file, "step \(s.current)/\(s.total)", "kernel \(cfg.kernel.rawValue)",
-                     "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
+        var parts = [file, "step \(s.current)/\(s.total)"]
+        // Overrides in force stay in view: what the screen shows is not the file as written.
+        let overrides = overrideText(s.overrides, room: max(12, c.width / 3))
+        if let overrides { parts.append(overrides) }
+        parts += ["kernel \(cfg.kernel.rawValue)", "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
         // Narrow screens drop the machine's details before the step, the kernel or play and speed.
         let rec = app.recorder != nil ? 5 : 0
-        while parts.count > 3, 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
+        while parts.count > (overrides == nil ? 3 : 4), 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
         // Still too wide: the file name gives way (its end, the name, stays).
         let over = 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 - c.width
         if over > 0, file.count - over >= 8 { parts[0] = String(g.ellipsis) + file.suffix(file.count - over - 1) }
-        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", .header) }
+        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", p == overrides ? .headerAccent : .header) }
         x = c.text(x, 0, " \(g.dot) ", .header)
         c.text(x, 0, play, app.playing ? .headerAccent : .header)
         let hint = "? help "
         if c.width - hint.count > x + play.count + 2 { c.text(c.width - hint.count, 0, hint, .header) }
+    }
+
+    /// "set nic.iotlb=16, machine.ram=1G" in `room` columns, or "set nic.iotlb=16 +1"; nil with none.
+    static func overrideText(_ overrides: [String], room: Int) -> String? {
+        guard !overrides.isEmpty else { return nil }
+        let all = "set " + overrides.joined(separator: ", ")
+        if all.count <= room || overrides.count == 1 { return all.count <= room ? all : String(all.prefix(room - 1)) + "…" }
+        var shown = overrides.count
+        while shown > 1, "set ".count + overrides.prefix(shown).joined(separator: ", ").count + " +\(overrides.count - shown)".count > room { shown -= 1 }
+        return "set " + overrides.prefix(shown).joined(separator: ", ") + " +\(overrides.count - shown)"
     }
 
     static func speedText(_ s: Double) -> String {

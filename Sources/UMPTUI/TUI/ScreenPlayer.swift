@@ -12,6 +12,9 @@ struct ScreenPlayer {
         (app.width, app.height) = (width, height)
     }
 
+    /// Opens compare mode (`umptui compare --print-screen`); an error message when B's overrides do not fit.
+    mutating func startCompare(vs: [String]) -> String? { app.startCompare(vs: vs) }
+
     /// The screen as it is now.
     mutating func render() -> Canvas {
         app.prepare()
@@ -25,6 +28,7 @@ struct ScreenPlayer {
         case let .step(s)?: "step \(app.session.current + 1): \(s.statement.text)"
         case .back?: "back to step \(max(0, app.session.current - 1))"
         case let .set(_, text)?: "set \(text)"
+        case let .unset(_, key)?: "unset \(key)"
         }
     }
 
@@ -40,6 +44,7 @@ struct ScreenPlayer {
     mutating func step() -> Bool {
         guard app.session.nextItem != nil else { return false }
         _ = app.perform(.step)
+        app.syncCompare()
         // Nothing records here: drop the moves the session keeps for a recorder.
         _ = app.session.takeMoves()
         return true

@@ -28,6 +28,31 @@ enum SessionMove: Equatable {
     case back
     /// The timeline re-ran from boot with an override.
     case set(String)
+    /// The timeline re-ran from boot without the override of TARGET.KEY.
+    case unset(String)
+}
+
+/// What a `:set`, `:unset` or `:machine` changed: the headline figures at the current step before
+/// and after the re-run, the steps whose outcome changed, and the expects that failed each way.
+struct WhatIf: Equatable {
+    /// The lines that made the change: "set nic.iotlb=16", "unset nic.iotlb".
+    var change: String
+    var step: Int
+    var before: [Figure]
+    var after: [Figure]
+    /// Steps up to here whose outcome word differs: (step, before, after).
+    var outcomes: [Outcomes]
+    var failedBefore: Int
+    var failedAfter: Int
+
+    struct Outcomes: Equatable {
+        var step: Int
+        var command: String
+        var before: String
+        var after: String
+    }
+
+    var differences: [FigureDifference] { Figures.differences(before, after) }
 }
 
 extension ScriptStep: Equatable {
@@ -53,6 +78,9 @@ struct Session {
     /// Notes and cues written at the end of the script.
     let trailingNotes: [String]
     let trailingCues: [Statement]
+    /// The steps run again as written, with no override, while overrides are in force: which
+    /// steps' records the overrides changed (their notes were written for other settings).
+    private var baseline: Timeline?
     /// Failed expects typed at the prompt are not kept; these are the script's, by step.
     var expectFailures: [Int: [String]] {
         timeline.failures.mapValues { $0.map(Session.describe) }
@@ -69,6 +97,18 @@ struct Session {
         trailingCues = plan.trailingCues
     }
 
+    /// The script as written with `overrides` (`--set`) in force: `:unset` can take them out again.
+    init(script: Script, overrides: [String], files: any SessionFiles = NoFiles(),
+         policy: SnapshotPolicy = SnapshotPolicy()) throws(Diagnostics) {
+        self.init(script: script, files: files, policy: policy)
+        if !overrides.isEmpty {
+            timeline = try Timeline(plan: StepPlan(script), overrides: overrides, traces: files.traces, policy: policy)
+        }
+    }
+
+    /// The overrides in force, in the order set.
+    var overrides: [String] { timeline.overrides }
+
     private static func describe(_ f: ExpectFailure) -> String { "line \(f.location.line): \(f.message)" }
 
     var engine: Engine { timeline.engine }
@@ -83,7 +123,7 @@ struct Session {
             switch item {
             case .step: n + 1
             case .back: n - 1
-            case .set: n
+            case .set, .unset: n
             }
         }
         return max(projected, timeline.total)
@@ -110,9 +150,10 @@ struct Session {
     /// Runs the next step, or the script's next `back` or `set`; false at the end.
     @discardableResult
     mutating func stepForward() -> Bool {
-        if let step = timeline.next {
+        if timeline.next != nil {
+            moves.append(.ran(timeline.writtenStep(timeline.current)))
             timeline.stepForward()
-            moves.append(.ran(step))
+            syncBaseline()
             generation += 1
             return true
         }
@@ -130,8 +171,11 @@ struct Session {
             }
         case let .set(_, text):
             if (try? timeline.override(text)) != nil { moves.append(.set(text)) }
+        case let .unset(_, key):
+            if timeline.unset(key) { moves.append(.unset(key)) }
         }
         loadPending()
+        syncBaseline()
         generation += 1
         return true
     }
@@ -163,6 +207,7 @@ struct Session {
         if target <= timeline.total {
             logJump(from: before, to: target)
             timeline.go(to: target)
+            syncBaseline()
             generation += 1
             return
         }
@@ -179,7 +224,7 @@ struct Session {
         if b < a {
             moves += Array(repeating: .back, count: a - b)
         } else if b > a {
-            moves += timeline.steps[a..<b].map { .ran($0) }
+            moves += (a..<b).map { .ran(timeline.writtenStep($0)) }
         }
     }
 
@@ -198,12 +243,22 @@ struct Session {
         case info(String)
         /// A `select` or `inspect` line: the screen points at something.
         case cue(Statement)
+        /// A `set`, `unset` or `machine` line re-ran the timeline: what it changed.
+        case whatIf(WhatIf)
         /// A mistake in the line: nothing ran. `column` is 1-based.
         case error(message: String, column: Int, hint: String?)
     }
 
     /// Parses and checks `line` against what has run so far, then runs it as the next step.
     mutating func runPrompt(_ line: String) -> PromptResult {
+        let bare = line.trimmingCharacters(in: .whitespaces)
+        if bare == "set" || bare == "unset" {
+            let active = overrides.isEmpty ? "no override is in force" : "in force: " + overrides.joined(separator: ", ")
+            if bare == "unset" && !overrides.isEmpty {
+                return .error(message: "'unset' needs TARGET.KEY; \(active)", column: 7, hint: "e.g. unset " + Timeline.key(of: overrides[0]))
+            }
+            return .info(active)
+        }
         let statement: Statement
         do {
             // Line 0 marks a step typed at the prompt (StepRecord.line).
@@ -213,6 +268,15 @@ struct Session {
             statement = s
         } catch {
             return .error(message: error.message, column: error.location.column, hint: error.hint)
+        }
+        if case .machine = statement.kind {
+            // `:machine ram=1G thp=always` is `:set machine.ram=1G` and `:set machine.thp=always`.
+            let options = machineOverrides(line)
+            guard !options.isEmpty else {
+                return .info("the machine: " + (timeline.machine?.text ?? "machine (the defaults)")
+                             + "; :machine KEY=VALUE re-runs from boot with the change")
+            }
+            return runWhatIf(set: options, unset: nil, label: statement.text)
         }
         // Check names against the statements that ran, as if the line came next in the file.
         var history: [Statement] = []
@@ -241,8 +305,7 @@ struct Session {
         }
         switch statement.kind {
         case .machine:
-            return .error(message: "the machine has booted; 'machine' belongs at the top of a scenario file",
-                          column: statement.location.column, hint: "start umptui with a file that declares it, or use :set machine.KEY=VALUE")
+            return .error(message: "unreachable", column: 1, hint: nil)
         case .wait:
             return .info("wait only paces replays; nothing to run")
         case .select, .inspect:
@@ -250,15 +313,9 @@ struct Session {
         case .back:
             return .info(stepBack() ? "stepped back to step \(current)" : "at the start: nothing to undo")
         case let .set(text):
-            do {
-                try timeline.override(text)
-            } catch {
-                let d = error.items.first
-                return .error(message: d?.message ?? "bad override", column: 4 + (d?.location.column ?? 1), hint: d?.hint)
-            }
-            moves.append(.set(text))
-            generation += 1
-            return .info("re-ran \(plural(current, "step")) from boot with \(text)")
+            return runWhatIf(set: [text], unset: nil, label: "set " + text)
+        case let .unset(key):
+            return runWhatIf(set: [], unset: key, label: "unset " + key)
         case let .note(text):
             if timeline.next == nil {
                 pendingNotes.append(text)
@@ -274,8 +331,23 @@ struct Session {
             let (record, _, dropped) = timeline.insert(step)
             pendingNotes = []
             moves.append(.ran(step))
+            syncBaseline()
             generation += 1
             return .ran(record, dropped: dropped)
+        }
+    }
+
+    private mutating func runWhatIf(set: [String], unset key: String?, label: String) -> PromptResult {
+        do {
+            guard let w = try whatIf(set: set, unset: key, label: label) else {
+                return .info("no override of \(key ?? "") is in force" + (overrides.isEmpty ? "" : "; in force: " + overrides.joined(separator: ", ")))
+            }
+            return .whatIf(w)
+        } catch {
+            let d = error.items.first
+            // The override's columns count from its own start; on the prompt it follows `set `.
+            let offset = label.hasPrefix("set ") ? 4 : 0
+            return .error(message: d?.message ?? "bad override", column: offset + (d?.location.column ?? 1), hint: d?.hint)
         }
     }
 
@@ -291,5 +363,68 @@ struct Session {
             lines += ScriptText.lines(of: step, withCues: false)
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+// MARK: - What-if
+
+extension Session {
+    /// Keeps the baseline (the written steps with no override) as far as the current step, while
+    /// overrides are in force. Only steps the timeline changed are run again.
+    fileprivate mutating func syncBaseline() {
+        guard !timeline.overrides.isEmpty else { baseline = nil; return }
+        var b = baseline ?? Timeline(machine: timeline.writtenMachine, steps: [], bootExpects: timeline.bootExpects,
+                                     traces: files.traces, policy: .none)
+        let need = timeline.current
+        var k = 0
+        let n = min(b.current, need)
+        while k < n && b.written[k] == timeline.written[k] { k += 1 }
+        if k < b.current {
+            b.go(to: k)
+            b.dropFuture()
+        }
+        while b.current < need { b.insert(timeline.writtenStep(b.current)) }
+        baseline = b
+    }
+
+    /// Whether step `n` ran differently under the overrides than as written: its outcome, its
+    /// kernel events, its hazards or its device counters differ. Its notes describe the other run.
+    func ranDifferently(_ n: Int) -> Bool {
+        guard let b = baseline, n >= 1, n <= b.known.count, n <= timeline.known.count else { return false }
+        let x = timeline.known[n - 1], y = b.known[n - 1]
+        return x.outcome != y.outcome || x.events != y.events || x.hazards.count != y.hazards.count || x.deviceDeltas != y.deviceDeltas
+    }
+
+    /// Compare's side B: runs what `leader` (side A) runs, with A's overrides and then `vs`.
+    mutating func follow(_ leader: Session, vs: [String]) throws(Diagnostics) {
+        let before = (timeline.current, timeline.total, timeline.overrides, timeline.known.count)
+        try timeline.follow(leader.timeline, overrides: Timeline.merge(leader.overrides, vs))
+        pending = []
+        moves = []
+        baseline = nil
+        let after = (timeline.current, timeline.total, timeline.overrides, timeline.known.count)
+        if before != after { generation += 1 }
+    }
+
+    /// Re-runs from boot with `change` (an override to set, or a TARGET.KEY to unset), and says
+    /// what it changed. Throws when the override does not fit the declarations.
+    mutating func whatIf(set overrides: [String], unset key: String?, label: String) throws(Diagnostics) -> WhatIf? {
+        let old = timeline
+        if !overrides.isEmpty {
+            try timeline.override(all: overrides)
+            moves += overrides.map { .set($0) }
+        } else if let key {
+            guard timeline.unset(key) else { return nil }
+            moves.append(.unset(key))
+        }
+        syncBaseline()
+        generation += 1
+        var outcomes: [WhatIf.Outcomes] = []
+        for i in 0..<min(old.current, timeline.current) where old.known[i].outcome != timeline.known[i].outcome {
+            outcomes.append(WhatIf.Outcomes(step: i + 1, command: timeline.known[i].command,
+                                            before: old.known[i].outcome.word, after: timeline.known[i].outcome.word))
+        }
+        return WhatIf(change: label, step: current, before: old.figures, after: timeline.figures, outcomes: outcomes,
+                      failedBefore: old.failedExpectCount, failedAfter: timeline.failedExpectCount)
     }
 }

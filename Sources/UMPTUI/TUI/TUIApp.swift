@@ -16,6 +16,8 @@ enum TUIApp {
         var recording: (path: String, sink: any RecordingSink)?
         var output: (any SessionOutput)?
         var startMessage: String?
+        /// Open in compare mode with B = A plus these overrides.
+        var compareVs: [String] = []
     }
 
     /// Runs the TUI until q or a signal; returns the signal that ended it, if any.
@@ -28,8 +30,13 @@ enum TUIApp {
         app.clock = now()
         app.output = options.output
         app.message = options.startMessage
+        // Before the recorder starts, so a recording of compare names B in its header.
+        if !options.compareVs.isEmpty, let problem = app.startCompare(vs: options.compareVs) {
+            throw OutputError(description: "umptui: --vs: \(problem)")
+        }
         if let (path, sink) = options.recording {
-            let header = options.output?.header(kind: "recording", base: session.fileName) ?? [ScriptText.recordingHeader]
+            let header = (options.output?.header(kind: "recording", base: session.fileName) ?? [ScriptText.recordingHeader])
+                + (app.compare.map { ["# compare --vs " + $0.vs.joined(separator: " ")] } ?? [])
             app.recorder = Recorder(path: path, sink: sink, header: header, session: session, now: app.clock)
             app.message = "recording to \(path)"
         }

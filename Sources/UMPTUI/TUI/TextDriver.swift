@@ -16,6 +16,7 @@ enum TextDriver {
                 case .changed: s.append("c")
                 case .related: s.append("r")
                 case .selected: s.append("s")
+                case .differs: s.append("d")
                 }
             }
             rows.append(trimRight(s))
@@ -26,7 +27,7 @@ enum TextDriver {
 
     /// Both layers, as a snapshot file holds them.
     static func snapshot(_ c: Canvas) -> String {
-        text(c) + "--- marks: s selected, r related, c changed ---\n" + marks(c)
+        text(c) + "--- marks: s selected, r related, c changed, d differs ---\n" + marks(c)
     }
 
     private static func trimRight(_ s: String) -> String {

@@ -1,6 +1,7 @@
 // Colours by role, as htop assigns them: views name what a cell is (a free frame, a pinned page,
 // an error), and a Theme says how that looks with 256 colours, 8 colours or none at all.
-// In the monochrome theme bold, reverse and underline carry the marks (changed, related, selected).
+// In the monochrome theme bold, reverse and underline carry the marks (changed, related, selected,
+// and compare's differs).
 
 enum Role: UInt8, CaseIterable, Sendable {
     case normal, dim, header, headerAccent, footerKey, footerText
@@ -47,7 +48,7 @@ struct Theme: Sendable {
     init(_ kind: ThemeKind) {
         self.kind = kind
         var t: [Style] = []
-        for mark in [Mark.none, .changed, .related, .selected] {
+        for mark in Mark.all {
             for role in Role.allCases { t.append(Theme.style(kind, role, mark)) }
         }
         table = t
@@ -88,6 +89,14 @@ struct Theme: Sendable {
         case (.color8, .changed):
             s.attrs.insert(.underline)
             s.attrs.insert(.bold)
+        case (.mono, .differs):
+            s.attrs.insert(.reverse)
+        case (.color256, .differs):
+            s.bg = 89
+            if s.fg == -1 || s.fg == 89 { s.fg = 231 }
+        case (.color8, .differs):
+            s.bg = 5
+            if s.fg == 5 || s.fg == -1 { s.fg = 7 }
         }
         return s
     }
