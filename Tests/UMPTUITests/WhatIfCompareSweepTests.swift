@@ -318,3 +318,35 @@ extension CLITests {
         XCTAssertTrue(bad.stderr.contains("--vs:"), bad.stderr)
     }
 }
+
+extension CLITests {
+    func testCtrlCStopsASweepAndPrintsWhatFinished() throws {
+        guard let bin = EndToEndTests.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = ["sweep", "\(Self.repo)/demos/sweep-iotlb.ump", "--vary", "nic.walk=1..10000+1", "--metric", "nic.misses", "--csv"]
+        // Files, not pipes: nothing has to read while it runs.
+        let outURL = dir.appendingPathComponent("sweep.out"), errURL = dir.appendingPathComponent("sweep.err")
+        FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: outURL)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        try p.run()
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let o = try Data(contentsOf: outURL), e = try Data(contentsOf: errURL)
+        let stdout = String(decoding: o, as: UTF8.self), stderr = String(decoding: e, as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 130, stderr)
+        let rows = stdout.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        XCTAssertEqual(rows.first, "nic.walk,nic.misses")
+        XCTAssertGreaterThan(rows.count, 1, "some runs finished in 1.5 s")
+        XCTAssertLessThan(rows.count, 10_001)
+        // The rows that finished, in combination order (a run stopped mid-way is left out).
+        let values = rows.dropFirst().compactMap { Int($0.split(separator: ",")[0]) }
+        XCTAssertEqual(values.count, rows.count - 1)
+        XCTAssertEqual(values, values.sorted())
+        XCTAssertEqual(Set(values).count, values.count)
+        XCTAssertTrue(stderr.contains("interrupted: \(rows.count - 1) of 10000 runs finished"), stderr)
+    }
+}
