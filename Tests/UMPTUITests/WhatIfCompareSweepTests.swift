@@ -84,6 +84,25 @@ final class WhatIfTUITests: XCTestCase {
         XCTAssertEqual(a.editor?.problem?.message, "unknown option 'iotlbb' for device")
     }
 
+    func testThePanelListsOutcomesThatChanged() throws {
+        var a = try app(6)
+        run(&a, "set machine.memlock=64K")
+        guard case let .whatIf(w, _)? = a.overlay else { return XCTFail("no what-if panel") }
+        // The map charges 256K to locked_vm: over a 64K RLIMIT_MEMLOCK it is ENOMEM, and the DMA
+        // after it finds no IOPTE.
+        XCTAssertEqual(w.outcomes.map(\.step), [5, 6])
+        XCTAssertEqual(w.outcomes.first.map { "\($0.command): \($0.before) → \($0.after)" }, "nic map app.w read: ok → ENOMEM")
+        let rows = Overlays.whatIfRows(w)
+        XCTAssertTrue(rows.contains { $0.label == "step 5 nic map app.w read" && $0.after == "ENOMEM" && $0.changed })
+        XCTAssertTrue(rows.contains { $0.label == "app locked_vm" && $0.before == "256K" && $0.after == "0" && $0.changed })
+        XCTAssertTrue(rows.contains { $0.label == "app rss" && !$0.changed })
+        // Undone, the panel says the reverse.
+        _ = a.press(.escape)
+        run(&a, "unset machine.memlock")
+        guard case let .whatIf(back, _)? = a.overlay else { return XCTFail("no what-if panel") }
+        XCTAssertEqual(back.outcomes.first.map { "\($0.before) → \($0.after)" }, "ENOMEM → ok")
+    }
+
     func testMachineAtThePromptIsSetOfEachOption() throws {
         var a = try app(3)
         run(&a, "machine memlock=1M thp=always")
