@@ -269,15 +269,8 @@ struct Session {
         } catch {
             return .error(message: error.message, column: error.location.column, hint: error.hint)
         }
-        if case .machine = statement.kind {
-            // `:machine ram=1G thp=always` is `:set machine.ram=1G` and `:set machine.thp=always`.
-            let options = machineOverrides(line)
-            guard !options.isEmpty else {
-                return .info("the machine: " + (timeline.machine?.text ?? "machine (the defaults)")
-                             + "; :machine KEY=VALUE re-runs from boot with the change")
-            }
-            return runWhatIf(set: options, unset: nil, label: statement.text)
-        }
+        // Before the checker, which allows `machine` only at the top of a file.
+        if case .machine = statement.kind { return machineLine(statement) }
         // Check names against the statements that ran, as if the line came next in the file.
         var history: [Statement] = []
         var sourceLines: [String] = []
@@ -305,7 +298,7 @@ struct Session {
         }
         switch statement.kind {
         case .machine:
-            return .error(message: "unreachable", column: 1, hint: nil)
+            return machineLine(statement)
         case .wait:
             return .info("wait only paces replays; nothing to run")
         case .select, .inspect:
@@ -335,6 +328,16 @@ struct Session {
             generation += 1
             return .ran(record, dropped: dropped)
         }
+    }
+
+    /// `:machine ram=1G thp=always` is `:set machine.ram=1G` and `:set machine.thp=always`, in one re-run.
+    private mutating func machineLine(_ statement: Statement) -> PromptResult {
+        let options = machineOverrides(statement.text)
+        guard !options.isEmpty else {
+            return .info("the machine: " + (timeline.machine?.text ?? "machine (the defaults)")
+                         + "; :machine KEY=VALUE re-runs from boot with the change")
+        }
+        return runWhatIf(set: options, unset: nil, label: statement.text)
     }
 
     private mutating func runWhatIf(set: [String], unset key: String?, label: String) -> PromptResult {
