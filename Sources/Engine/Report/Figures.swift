@@ -100,12 +100,27 @@ public struct FigureDifference: Sendable, Equatable {
 }
 
 public enum Figures {
-    /// Every figure of `a` and `b` whose values differ, in `a`'s order, then those only `b` has.
+    /// The figures of both sides in one order: `a`'s, with each one only `b` has placed after the
+    /// last of `a`'s with the same subject (B's 2M IOPTEs next to A's 4K ones).
+    public static func union(_ a: [Figure], _ b: [Figure]) -> [Figure] {
+        var out = a
+        let names = Set(a.map(\.name))
+        // A figure of a family (`nic.ioptes_2M`, `machine.free_blocks_o3`) joins its family.
+        func family(_ n: String) -> Substring { n.lastIndex(of: "_").map { n[..<$0] } ?? Substring(n) }
+        for f in b where !names.contains(f.name) {
+            let at = (out.lastIndex { family($0.name) == family(f.name) } ?? out.lastIndex { $0.subject == f.subject })
+                .map { $0 + 1 } ?? out.count
+            out.insert(f, at: at)
+        }
+        return out
+    }
+
+    /// Every figure of `a` and `b` whose values differ, in the order of `union`.
     /// A count, size or duration one side lacks counts as 0 there (no 2M IOPTEs is 0 of them).
     public static func differences(_ a: [Figure], _ b: [Figure]) -> [FigureDifference] {
-        var byName: [String: Figure] = [:]
-        for f in b { byName[f.name] = f }
-        var seen = Set<String>()
+        var byA: [String: Figure] = [:], byB: [String: Figure] = [:]
+        for f in a { byA[f.name] = f }
+        for f in b { byB[f.name] = f }
         var out: [FigureDifference] = []
         func absent(_ f: Figure) -> FigureValue {
             switch f.unit {
@@ -114,18 +129,9 @@ public enum Figures {
             case .word: .word("-")
             }
         }
-        for f in a {
-            seen.insert(f.name)
-            let other = byName[f.name]?.value ?? absent(f)
-            if other != f.value {
-                out.append(FigureDifference(name: f.name, subject: f.subject, noun: f.noun, unit: f.unit, a: f.value, b: other))
-            }
-        }
-        for f in b where !seen.contains(f.name) {
-            let other = absent(f)
-            if other != f.value {
-                out.append(FigureDifference(name: f.name, subject: f.subject, noun: f.noun, unit: f.unit, a: other, b: f.value))
-            }
+        for f in union(a, b) {
+            let x = byA[f.name]?.value ?? absent(f), y = byB[f.name]?.value ?? absent(f)
+            if x != y { out.append(FigureDifference(name: f.name, subject: f.subject, noun: f.noun, unit: f.unit, a: x, b: y)) }
         }
         return out
     }

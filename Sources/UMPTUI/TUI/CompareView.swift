@@ -165,7 +165,7 @@ enum CompareScreen {
         var rows: [(String, String, String, String, Bool)] = []
         var seen = Set<String>()
         var sameBlocks = 0
-        for f in fa + fb where seen.insert(f.name).inserted {
+        for f in Figures.union(fa, fb) where seen.insert(f.name).inserted {
             let d = diffs[f.name]
             if f.name.hasPrefix("machine.free_blocks_o") && d == nil { sameBlocks += 1; continue }
             let av = d.map { Figure.format($0.a, $0.unit) } ?? fa.first { $0.name == f.name }?.text ?? "-"

@@ -90,10 +90,9 @@ extension Overlays {
         let diffs = Dictionary(w.differences.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var names: [String] = []
         var figures: [String: (Figure?, Figure?)] = [:]
-        for f in w.before { names.append(f.name); figures[f.name] = (f, nil) }
-        for f in w.after {
-            if figures[f.name] == nil { names.append(f.name); figures[f.name] = (nil, f) } else { figures[f.name]!.1 = f }
-        }
+        for f in Figures.union(w.before, w.after) { names.append(f.name); figures[f.name] = (nil, nil) }
+        for f in w.before { figures[f.name]!.0 = f }
+        for f in w.after { figures[f.name]!.1 = f }
         var blocksUnchanged = 0
         for name in names where name != "outcome" && name != "failed_expects" {
             let (a, b) = figures[name]!
