@@ -44,11 +44,11 @@ final class WhatIfTests: XCTestCase {
         XCTAssertEqual(t.current, 7)
         XCTAssertEqual(t.engine.stateJSON(), try folded(["nic.iotlb=16"], steps: 7))
         XCTAssertNotEqual(t.engine.stateJSON(), written)
-        XCTAssertTrue(t.unset("nic.iotlb"))
+        XCTAssertTrue(try t.unset("nic.iotlb"))
         XCTAssertEqual(t.overrides, [])
         XCTAssertEqual(t.engine.stateJSON(), written)
         // Nothing to unset: nothing moves.
-        XCTAssertFalse(t.unset("nic.iotlb"))
+        XCTAssertFalse(try t.unset("nic.iotlb"))
         XCTAssertEqual(t.engine.stateJSON(), written)
     }
 
@@ -69,7 +69,7 @@ final class WhatIfTests: XCTestCase {
         try t.override("nic.iotlb=8")
         XCTAssertEqual(t.overrides, ["machine.memlock=32M", "nic.iotlb=8"])
         XCTAssertEqual(t.engine.stateJSON(), try folded(["machine.memlock=32M", "nic.iotlb=8"], steps: 7))
-        XCTAssertTrue(t.unset("machine.memlock"))
+        XCTAssertTrue(try t.unset("machine.memlock"))
         XCTAssertEqual(t.engine.stateJSON(), try folded(["nic.iotlb=8"], steps: 7))
     }
 
@@ -159,6 +159,28 @@ final class WhatIfTests: XCTestCase {
         XCTAssertEqual(checkScript(bad, sourceLines: [], fileExists: { _ in false }).first?.message, "unknown option 'memlok' for process")
         XCTAssertThrowsError(try parseScript("unset", fileName: "u.ump"))
         XCTAssertThrowsError(try parseScript("unset app.memlock=1M", fileName: "u.ump"))
+    }
+
+    func testSetLinesAreCheckedOnTopOfTheOverridesInForce() throws {
+        func problems(_ source: String) throws -> [String] {
+            checkScript(try parseScript(source, fileName: "s.ump"), sourceLines: scenarioSourceLines(source), fileExists: { _ in false })
+                .map { "\($0.location.line):\($0.location.column): \($0.message)" }
+        }
+        // ways=64 divides the iotlb=64 in force, not the declaration's 16.
+        XCTAssertEqual(try problems("device nic iotlb=16 ways=16\nset nic.iotlb=64\nset nic.ways=64"), [])
+        XCTAssertEqual(try problems("device nic iotlb=64\nset nic.ways=32\nset nic.iotlb=16"),
+                       ["3:15: ways=32 does not divide the IOTLB's 16 entries"])
+        // Without the iotlb=64 it stood on, ways=64 no longer fits.
+        XCTAssertEqual(try problems("device nic iotlb=16 ways=16\nset nic.iotlb=64\nset nic.ways=64\nunset nic.iotlb"),
+                       ["4:7: without nic.iotlb the other overrides in force do not fit the declarations"])
+        // The runner agrees: the same script runs, and unset refuses with nothing changed.
+        let s = try parseScript("device nic iotlb=16 ways=16\nset nic.iotlb=64\nset nic.ways=64", fileName: "s.ump")
+        var t = Timeline(plan: StepPlan(s), policy: .none)
+        t.go(to: 1)
+        try t.override("nic.iotlb=64")
+        try t.override("nic.ways=64")
+        XCTAssertThrowsError(try t.unset("nic.iotlb"))
+        XCTAssertEqual(t.overrides, ["nic.iotlb=64", "nic.ways=64"])
     }
 
     func testMetricNamesAreCheckedAgainstTheScript() throws {

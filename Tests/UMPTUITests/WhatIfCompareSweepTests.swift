@@ -103,6 +103,19 @@ final class WhatIfTUITests: XCTestCase {
         XCTAssertEqual(back.outcomes.first.map { "\($0.before) → \($0.after)" }, "ENOMEM → ok")
     }
 
+    func testASetAtThePromptStandsOnTheOverridesInForce() throws {
+        var a = try app(3)
+        run(&a, "set nic.iotlb=16")
+        _ = a.press(.escape)
+        run(&a, "set nic.ways=16")
+        XCTAssertNil(a.editor?.problem, a.editor?.problem?.message ?? "")
+        _ = a.press(.escape)
+        run(&a, "set nic.iotlb=8")
+        XCTAssertEqual(a.editor?.problem?.message, "ways=16 does not divide the IOTLB's 8 entries")
+        XCTAssertEqual(a.editor?.problem?.column, 15)
+        XCTAssertEqual(a.session.overrides, ["nic.iotlb=16", "nic.ways=16"])
+    }
+
     func testMachineAtThePromptIsSetOfEachOption() throws {
         var a = try app(3)
         run(&a, "machine memlock=1M thp=always")
@@ -303,6 +316,8 @@ extension CLITests {
             (["--vary", "nic.iotlb=16", "--metric", "nic.mises"], "unknown key 'mises' for a device"),
             (["--vary", "nic.iotlb=16", "--vary", "nic.iotlb=32"], "varied twice"),
             (["--vary", "nic.iotlb=16", "--csv", "--json"], "two formats"),
+            (["--vary", "nic.iotlb=16", "--chart", "outcome"], "--chart outcome: a chart needs a number"),
+            (["--vary", "nic.iotlb=16", "--chart", "nic.bogus"], "--chart nic.bogus: unknown key 'bogus'"),
             ([], "give at least one --vary"),
         ]
         for (args, message) in cases {
@@ -311,6 +326,15 @@ extension CLITests {
             XCTAssertTrue(out.stderr.contains(message), "\(args): \(out.stderr)")
             XCTAssertTrue(out.stdout.isEmpty, "\(args)")
         }
+    }
+
+    func testARepeatedMetricIsOneColumnAndADirectoryIsNoScript() throws {
+        let demo = "\(Self.repo)/demos/sweep-iotlb.ump"
+        let out = try umptui(["sweep", demo, "--vary", "nic.iotlb=4,64", "--metric", "outcome", "--metric", "outcome", "--csv"])
+        XCTAssertEqual(out.stdout.components(separatedBy: "\r\n").first, "nic.iotlb,outcome")
+        let dir = try umptui(["sweep", NSTemporaryDirectory(), "--vary", "nic.iotlb=4"])
+        XCTAssertEqual(dir.status, 2)
+        XCTAssertTrue(dir.stderr.contains("is a directory, not a scenario file"), dir.stderr)
     }
 
     func testCompareJSONNamesTheDifferences() throws {

@@ -78,6 +78,12 @@ public struct FigureDifference: Sendable, Equatable {
 
     public var label: String { subject.isEmpty ? noun : "\(subject) \(noun)" }
 
+    /// "IOTLB misses" → "IOTLB miss", "4K IOPTEs set" → "4K IOPTE set": for a difference of one.
+    static func singular(_ noun: String) -> String {
+        let one = ["misses": "miss", "hits": "hit", "expects": "expect", "IOPTEs": "IOPTE", "faults": "fault", "blocks": "block"]
+        return noun.split(separator: " ", omittingEmptySubsequences: false).map { one[String($0)] ?? String($0) }.joined(separator: " ")
+    }
+
     /// B less A, for numbers.
     public var delta: Double? {
         guard let x = a.number, let y = b.number else { return nil }
@@ -88,7 +94,7 @@ public struct FigureDifference: Sendable, Equatable {
     public var phrase: String {
         switch (unit, a, b) {
         case let (.count, .integer(x), .integer(y)):
-            return "\(abs(y - x)) \(y > x ? "more" : "fewer") \(noun)"
+            return "\(abs(y - x)) \(y > x ? "more" : "fewer") \(abs(y - x) == 1 ? FigureDifference.singular(noun) : noun)"
         case let (.bytes, .integer(x), .integer(y)):
             return (y > x ? "+" : "-") + formatSizeCompact(UInt64(abs(y - x))) + " " + noun
         case let (.nanoseconds, .integer(x), .integer(y)):

@@ -34,6 +34,8 @@ struct ScriptChecker {
     private var firstEventLine: Int?
     /// The machine, process and device declarations so far (what a `set` line may change).
     private var declarations: [Statement] = []
+    /// The overrides the `set` and `unset` lines so far put in force, as the Timeline keeps them.
+    private var overrides: [String] = []
     /// The names as they were before each step, newest last, for `back`.
     private var beforeSteps: [Names] = []
 
@@ -109,13 +111,34 @@ struct ScriptChecker {
             }
         case .set(let text):
             markEvent(line)
-            if let problem = overrideProblem(text, declarations: declarations) {
-                report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
+            // Checked on top of the overrides already in force: `set nic.ways=64` after
+            // `set nic.iotlb=64` holds even where the declaration says iotlb=16.
+            let others = Timeline.merge(overrides, [text]).dropLast()
+            var inForce = Script(fileName: "set", statements: declarations)
+            do {
+                try applyOverrides(Array(others), to: &inForce)
+                if let problem = overrideProblem(text, declarations: inForce.statements) {
+                    report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
+                } else {
+                    overrides = Timeline.merge(overrides, [text])
+                }
+            } catch {
+                report(s, at[1], "the overrides in force no longer fit the declarations: " + (error.items.first?.message ?? ""),
+                       hint: "a 'back' undid a declaration that an earlier 'set' names; 'unset' it first")
             }
         case .unset(let key):
             markEvent(line)
             if let problem = unsetProblem(key, declarations: declarations) {
                 report(s, at[1] + problem.location.column - 1, problem.message, hint: problem.hint)
+            } else {
+                let rest = overrides.filter { Timeline.key(of: $0) != key }
+                var inForce = Script(fileName: "unset", statements: declarations)
+                if (try? applyOverrides(rest, to: &inForce)) == nil {
+                    report(s, at[1], "without \(key) the other overrides in force do not fit the declarations",
+                           hint: "unset or change the others first")
+                } else {
+                    overrides = rest
+                }
             }
         case .select(let selection):
             switch selection {

@@ -81,8 +81,12 @@ public enum ScenarioCompare {
                 failuresA += a.check(s.expects, last: a.last)
                 failuresB += b.check(s.expects, last: b.last)
             case let .unset(s, key):
-                let was = a.unset(key)
-                onEvent(.moved(.unset(key, line: s.statement.location.line, steps: was ? a.current : 0, wasSet: was)))
+                do {
+                    let was = try a.unset(key)
+                    onEvent(.moved(.unset(key, line: s.statement.location.line, steps: was ? a.current : 0, wasSet: was)))
+                } catch {
+                    onEvent(.moved(.badSet(error, line: s.statement.location.line)))
+                }
                 try follow()
                 failuresA += a.check(s.expects, last: a.last)
                 failuresB += b.check(s.expects, last: b.last)

@@ -232,11 +232,12 @@ public struct Timeline: Sendable {
 
     /// `unset TARGET.KEY`: takes an override out of force and re-runs from boot up to the current
     /// step, as written for that key. False (nothing changes) when no override of the key is in force.
+    /// Throws (nothing changes) when the other overrides do not fit without it (`nic.ways=64` set
+    /// on top of `nic.iotlb=64`, with the declaration's iotlb=16).
     @discardableResult
-    public mutating func unset(_ key: String) -> Bool {
+    public mutating func unset(_ key: String) throws(Diagnostics) -> Bool {
         guard overrides.contains(where: { Timeline.key(of: $0) == key }) else { return false }
-        // Every other override was in force already, so re-running with them cannot fail.
-        try? rebuild(overrides: overrides.filter { Timeline.key(of: $0) != key })
+        try rebuild(overrides: overrides.filter { Timeline.key(of: $0) != key })
         return true
     }
 
@@ -505,8 +506,12 @@ public enum ScenarioRunner {
                 }
                 failures += timeline.check(s.expects, last: timeline.last)
             case let .unset(s, key):
-                let was = timeline.unset(key)
-                onEvent(.unset(key, line: s.statement.location.line, steps: was ? timeline.current : 0, wasSet: was), timeline.engine)
+                do {
+                    let was = try timeline.unset(key)
+                    onEvent(.unset(key, line: s.statement.location.line, steps: was ? timeline.current : 0, wasSet: was), timeline.engine)
+                } catch {
+                    onEvent(.badSet(error, line: s.statement.location.line), timeline.engine)
+                }
                 failures += timeline.check(s.expects, last: timeline.last)
             }
         }

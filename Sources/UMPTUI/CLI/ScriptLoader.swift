@@ -27,12 +27,7 @@ struct LoadError: Error, CustomStringConvertible {
 enum ScriptLoader {
     /// Reads, parses, checks and applies `--set` overrides. Throws a LoadError whose text lists every problem.
     static func load(path: String, overrides: [String] = []) throws -> LoadedScript {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw LoadError(description: "\(path): error: cannot read the file: \(Self.reason(error))")
-        }
+        let data = try readScript(path)
         // A recording killed while writing a line replays up to its last whole line. The cut is
         // made on bytes, before decoding: a cut can fall inside a UTF-8 character.
         var bytes = [UInt8](data)
@@ -92,6 +87,37 @@ enum ScriptLoader {
         return LoadedScript(path: path, source: source, script: script, written: written, overrides: overrides, traces: traces)
     }
 
+    /// The most a scenario file may hold: a recording of a long session is a few MiB.
+    static let maxScriptBytes = 256 << 20
+
+    /// The file's bytes with read(2): a directory, an unreadable file or one past the limit (a
+    /// device like /dev/zero never ends) is an error that says which; a pipe and /dev/null read.
+    static func readScript(_ path: String) throws -> Data {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw LoadError(description: "\(path): error: is a directory, not a scenario file")
+        }
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw LoadError(description: "\(path): error: cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LoadError(description: "\(path): error: cannot read the file: \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { return data }
+            data.append(contentsOf: buffer[..<n])
+            if data.count > maxScriptBytes {
+                throw LoadError(description: "\(path): error: more than \(maxScriptBytes >> 20) MiB: not a scenario file")
+            }
+        }
+    }
+
     /// Where the first byte that is not UTF-8 is: FILE:LINE:COLUMN (the column counts bytes).
     static func notUTF8(_ bytes: [UInt8], _ path: String) -> String {
         var line = 1, start = 0, i = 0
@@ -111,15 +137,6 @@ enum ScriptLoader {
     /// A path as written in a script, resolved against the script's directory.
     static func resolve(_ file: String, against base: URL) -> String {
         file.hasPrefix("/") ? file : base.appendingPathComponent(file).path
-    }
-
-    private static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "No such file or directory" }
-        return ns.localizedDescription
     }
 }
 

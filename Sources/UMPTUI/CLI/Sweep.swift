@@ -106,6 +106,18 @@ struct SweepRun: Sendable {
 
     init(file: String, variations: [String], metrics asked: [String], overrides: [String], chart: String?) throws {
         let loaded = try ScriptLoader.load(path: file, overrides: overrides)
+        // Metrics first: naming one wrongly is found before thousands of combinations are made.
+        var metrics: [String] = []
+        for m in asked.isEmpty ? defaultMetrics(loaded.script) : asked where !metrics.contains(m) { metrics.append(m) }
+        for (m, option) in metrics.map({ ($0, "--metric") }) + (chart.map { [($0, "--chart")] } ?? []) where !m.hasSuffix(".ioptes_*") {
+            if let (message, hint) = metricProblem(m, in: loaded.script) {
+                throw SweepError(message: "umptui sweep: error: \(option) \(m): \(message)\n  hint: \(hint)")
+            }
+        }
+        if let chart, SweepRun.wordMetrics.contains(where: { chart == $0 || chart.hasSuffix("." + $0) }) {
+            throw SweepError(message: "umptui sweep: error: --chart \(chart): a chart needs a number, and \(chart) is a word"
+                             + "\n  hint: chart a count, a size or a time: nic.misses, nic.stall_ns, app.locked_vm")
+        }
         let parsed = try variations.map { arg throws(SweepError) in try Variation(arg) }
         var seen = Set<String>()
         for (v, arg) in zip(parsed, variations) where !seen.insert(v.key).inserted {
@@ -134,17 +146,14 @@ struct SweepRun: Sendable {
             }
             runs.append((combo.map { String($0[$0.index(after: $0.firstIndex(of: "=")!)...]) }, s))
         }
-        let metrics = asked.isEmpty ? defaultMetrics(loaded.script) : asked
-        for m in metrics + (chart.map { [$0] } ?? []) where !m.hasSuffix(".ioptes_*") {
-            if let (message, hint) = metricProblem(m, in: loaded.script) {
-                throw SweepError(message: "umptui sweep: error: --metric \(m): \(message)\n  hint: \(hint)")
-            }
-        }
         keys = parsed.map(\.key)
         self.runs = runs
         traces = loaded.traces
         self.metrics = metrics + (chart.map { metrics.contains($0) ? [] : [$0] } ?? [])
     }
+
+    /// Metrics whose values are words (an `expect` key measured as a word or a truth value).
+    static let wordMetrics = ["outcome", "errno", "signal", "ok", "alive"]
 
     /// One run: the figures, the values of the metrics asked by name, and how many expects failed.
     struct Result: Sendable {

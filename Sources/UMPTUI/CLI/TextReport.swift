@@ -30,7 +30,7 @@ struct TextReport {
         case let .unset(key, line, steps, wasSet):
             wasSet ? "   unset \(key)   [line \(line)]: re-ran \(plural(steps, "step")) from boot without the override"
                 : "   unset \(key)   [line \(line)]: no override of \(key) was in force; nothing ran again"
-        case let .badSet(_, line): "   set   [line \(line)]: the override does not fit the declarations"
+        case let .badSet(d, line): "   set   [line \(line)]: the override does not fit the declarations: \(d.items.first?.message ?? "")"
         }
     }
 

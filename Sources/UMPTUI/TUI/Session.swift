@@ -172,7 +172,7 @@ struct Session {
         case let .set(_, text):
             if (try? timeline.override(text)) != nil { moves.append(.set(text)) }
         case let .unset(_, key):
-            if timeline.unset(key) { moves.append(.unset(key)) }
+            if (try? timeline.unset(key)) == true { moves.append(.unset(key)) }
         }
         loadPending()
         syncBaseline()
@@ -271,6 +271,8 @@ struct Session {
         }
         // Before the checker, which allows `machine` only at the top of a file.
         if case .machine = statement.kind { return machineLine(statement) }
+        // The Timeline checks a `set` against the overrides in force, which the history below lacks.
+        if case let .set(text) = statement.kind { return runWhatIf(set: [text], unset: nil, label: "set " + text) }
         // Check names against the statements that ran, as if the line came next in the file.
         var history: [Statement] = []
         var sourceLines: [String] = []
@@ -417,7 +419,7 @@ extension Session {
             try timeline.override(all: overrides)
             moves += overrides.map { .set($0) }
         } else if let key {
-            guard timeline.unset(key) else { return nil }
+            guard try timeline.unset(key) else { return nil }
             moves.append(.unset(key))
         }
         syncBaseline()
