@@ -135,8 +135,13 @@ enum CompareScreen {
         drawLog(app, cmp, &c, layout.log)
         drawFooter(app, &c)
         if let e = app.editor { Overlays.drawEditor(g, e, &c) }
-        if case let .help(scroll)? = app.overlay { Overlays.drawHelp(g, scroll: scroll, &c) }
-        if case let .whatIf(w, scroll)? = app.overlay { Overlays.drawWhatIf(g, w, scroll: scroll, &c) }
+        switch app.overlay {
+        case let .help(scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
+        case let .whatIf(w, scroll)?: Overlays.drawWhatIf(g, w, scroll: scroll, &c)
+        // Side A's selection: the cursor the panes and `/` move.
+        case .inspector?: Inspector.draw(app, &c)
+        case nil: break
+        }
         return c
     }
 
