@@ -81,17 +81,7 @@ struct Compare: ParsableCommand {
         var options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
         options.output = FileOutput()
         options.compareVs = vs
-        let ended: Int32?
-        do {
-            ended = try TUIApp.run(session: session, options: options)
-        } catch {
-            printError("\(error)")
-            throw ExitCode(2)
-        }
-        if let sig = ended {
-            signal(sig, SIG_DFL)
-            raise(sig)
-        }
+        try Tui.runTerminal(session, options)
     }
 
     private func runJSON(_ loaded: LoadedScript) throws {

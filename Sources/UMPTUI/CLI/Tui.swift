@@ -96,6 +96,12 @@ struct Tui: ParsableCommand {
             options.compareVs = compareOverrides(in: source)
         }
         options.startMessage = warnings.first.map { _ in "the recording was cut off mid-line; replaying up to its last whole line" }
+        try Tui.runTerminal(session, options)
+    }
+
+    /// Runs the TUI; an error starting it is exit 2, and a signal that ended it is raised again
+    /// (as a shell expects) once the terminal is restored.
+    static func runTerminal(_ session: Session, _ options: TUIApp.Options) throws {
         let ended: Int32?
         do {
             ended = try TUIApp.run(session: session, options: options)
@@ -104,7 +110,6 @@ struct Tui: ParsableCommand {
             throw ExitCode(2)
         }
         if let sig = ended {
-            // Die of the signal that ended us, as a shell expects, now that the terminal is restored.
             signal(sig, SIG_DFL)
             raise(sig)
         }
