@@ -243,6 +243,7 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertTrue(error("iotlb=16").contains("expected TARGET.KEY before '='"))
         XCTAssertTrue(error("nic.iotlb=16,,64").contains("an empty value"))
         XCTAssertTrue(error("nic.iotlb=16..64").contains("a range needs a step"))
+        XCTAssertTrue(error("nic.iotlb=..64*2").contains("a range needs a start"))
         XCTAssertTrue(error("nic.iotlb=64..16*2").contains("runs backwards"))
         XCTAssertTrue(error("nic.iotlb=16..64*1").contains("a factor of 2 or more"))
         XCTAssertTrue(error("nic.iotlb=0..64*2").contains("cannot start at 0"))

@@ -103,6 +103,7 @@ struct Variation: Equatable {
         let b = String(rest[..<opIndex])
         let k = String(rest[rest.index(after: opIndex)...])
         let multiply = rest[opIndex] == "*"
+        guard !a.isEmpty else { throw SweepError(argument, "a range needs a start: A..B*K or A..B+K", column: column) }
         let bColumn = column + a.count + 2
         let kColumn = bColumn + b.count + 1
         guard let lo = parseSize(a) else { throw SweepError(argument, "'\(a)' is not a number or a size", column: column) }
