@@ -93,8 +93,8 @@ final class WhatIfTUITests: XCTestCase {
         XCTAssertEqual(w.outcomes.map(\.step), [5, 6])
         XCTAssertEqual(w.outcomes.first.map { "\($0.command): \($0.before) → \($0.after)" }, "nic map app.w read: ok → ENOMEM")
         let rows = Overlays.whatIfRows(w)
-        XCTAssertTrue(rows.contains { $0.label == "step 5 nic map app.w read" && $0.after == "ENOMEM" && $0.changed })
-        XCTAssertTrue(rows.contains { $0.label == "app locked_vm" && $0.before == "256K" && $0.after == "0" && $0.changed })
+        XCTAssertTrue(rows.contains { $0.label == "step 5 nic map app.w read" && $0.b == "ENOMEM" && $0.changed })
+        XCTAssertTrue(rows.contains { $0.label == "app locked_vm" && $0.a == "256K" && $0.b == "0" && $0.changed })
         XCTAssertTrue(rows.contains { $0.label == "app rss" && !$0.changed })
         // Undone, the panel says the reverse.
         _ = a.press(.escape)

@@ -228,11 +228,9 @@ extension Engine {
     /// (`nic.walks`, `app.buf.present`, `last.errno`). Nil when the target does not exist now.
     public func metric(_ name: String, last: StepRecord?, failedExpects: Int) -> FigureValue? {
         if let f = figures(last: last, failedExpects: failedExpects).first(where: { $0.name == name }) { return f.value }
-        // A page size with no IOPTEs, or an order with no block: 0 of them.
+        // A page size with no IOPTEs: 0 of them (every order's free blocks are figures).
         let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 2, state.deviceIndex(named: parts[0]) != nil, parts[1].hasPrefix("ioptes_") { return .integer(0) }
-        if parts.count == 2, parts[0] == "machine", parts[1].hasPrefix("free_blocks_o") { return .integer(0) }
-        if parts.count == 2, let d = state.deviceIndex(named: parts[0]), parts[1] == "faults" { return .integer(state.devices[d].stats.faults) }
         let target: ExpectTarget
         let key: String
         switch parts.count {

@@ -282,6 +282,14 @@ public struct Timeline: Sendable {
         return out
     }
 
+    /// How many leading steps (at most `n`) this timeline and `other` write alike.
+    public func sharedSteps(with other: Timeline, upTo n: Int) -> Int {
+        let n = min(n, written.count, other.written.count)
+        var k = 0
+        while k < n && written[k] == other.written[k] { k += 1 }
+        return k
+    }
+
     /// Makes this timeline run what `leader` runs, with `overrides` in force instead of the
     /// leader's: the same written steps (a divergent tail is dropped and replaced), then the
     /// leader's current step. A change of overrides re-runs from boot. What compare's B side does
@@ -295,9 +303,7 @@ public struct Timeline: Sendable {
             self = t
             return
         }
-        var k = 0
-        let n = min(written.count, leader.written.count)
-        while k < n && written[k] == leader.written[k] { k += 1 }
+        let k = sharedSteps(with: leader, upTo: written.count)
         if k < steps.count || k < leader.steps.count {
             if current > k { go(to: k) }
             if k < steps.count {

@@ -129,8 +129,8 @@ enum CompareJSON {
         for d in diffs {
             w.beginObject()
             w.field("figure", d.name)
-            SweepTable.write(d.a, "a", &w)
-            SweepTable.write(d.b, "b", &w)
+            w.field("a", d.a)
+            w.field("b", d.b)
             if let delta = d.delta, d.unit != .percent { w.field("delta", Int(delta)) }
             w.field("text", d.phrase)
             w.endObject()

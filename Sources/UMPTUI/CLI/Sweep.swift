@@ -75,7 +75,7 @@ struct Sweep: ParsableCommand {
         } else if csv {
             out.write(table.csv())
         } else {
-            let unicode = !ascii && Sweep.utf8Locale()
+            let unicode = !ascii && TUIApp.localeIsUTF8()
             out.write(table.text(unicode: unicode))
             if let chart { out.write(table.chart(chart, width: TextReport.terminalWidth(), unicode: unicode)) }
         }
@@ -85,12 +85,6 @@ struct Sweep: ParsableCommand {
             throw ExitCode(130)
         }
         if table.rows.contains(where: { $0.failedExpects > 0 }) { throw ExitCode(1) }
-    }
-
-    static func utf8Locale() -> Bool {
-        let env = ProcessInfo.processInfo.environment
-        let lang = env["LC_ALL"].flatMap { $0.isEmpty ? nil : $0 } ?? env["LC_CTYPE"].flatMap { $0.isEmpty ? nil : $0 } ?? env["LANG"] ?? ""
-        return lang.uppercased().replacingOccurrences(of: "-", with: "").contains("UTF8")
     }
 }
 
@@ -358,7 +352,7 @@ struct SweepTable: Equatable {
             for (k, v) in zip(keys, r.values) { w.field(k, v) }
             w.endObject()
             w.beginObject("metrics")
-            for (m, v) in zip(metrics, r.metrics) { SweepTable.write(v, m, &w) }
+            for (m, v) in zip(metrics, r.metrics) { w.field(m, v) }
             w.endObject()
             w.endObject()
         }
@@ -366,15 +360,6 @@ struct SweepTable: Equatable {
         w.field("complete", complete)
         w.endObject()
         return w.string
-    }
-
-    static func write(_ v: FigureValue, _ key: String?, _ w: inout JSONWriter) {
-        switch v {
-        case let .integer(n): w.field(key, n)
-        case let .percent(p?): w.raw(key, oneDecimal(p))
-        case .percent(nil): w.raw(key, "null")
-        case let .word(s): w.field(key, s)
-        }
     }
 
     /// A bar per run for one metric, scaled to the largest value; eighths of a cell in Unicode.
@@ -399,5 +384,17 @@ struct SweepTable: Equatable {
                        + "  " + texts[i])
         }
         return out.map { $0.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression) }.joined(separator: "\n")
+    }
+}
+
+extension JSONWriter {
+    /// A figure's value: an integer, a percentage with one decimal (null without one), or a word.
+    mutating func field(_ key: String?, _ v: FigureValue) {
+        switch v {
+        case let .integer(n): field(key, n)
+        case let .percent(p?): raw(key, oneDecimal(p))
+        case .percent(nil): raw(key, "null")
+        case let .word(s): field(key, s)
+        }
     }
 }

@@ -163,27 +163,9 @@ enum CompareScreen {
         if c.width - 8 > x { c.text(c.width - 7, 0, "? help ", .header) }
     }
 
-    /// The headline figures of both sides, one row each; rows that differ marked.
-    static func tableRows(_ a: Session, _ b: Session) -> [(label: String, a: String, b: String, change: String, differs: Bool)] {
-        let fa = a.timeline.figures, fb = b.timeline.figures
-        let diffs = Dictionary(Figures.differences(fa, fb).map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
-        var rows: [(String, String, String, String, Bool)] = []
-        var seen = Set<String>()
-        var sameBlocks = 0
-        for f in Figures.union(fa, fb) where seen.insert(f.name).inserted {
-            let d = diffs[f.name]
-            if f.name.hasPrefix("machine.free_blocks_o") && d == nil { sameBlocks += 1; continue }
-            let av = d.map { Figure.format($0.a, $0.unit) } ?? fa.first { $0.name == f.name }?.text ?? "-"
-            let bv = d.map { Figure.format($0.b, $0.unit) } ?? fb.first { $0.name == f.name }?.text ?? "-"
-            rows.append((f.label, av, bv, d.map { String($0.phrase) } ?? "", d != nil))
-        }
-        if sameBlocks > 0 { rows.append(("free blocks, \(sameBlocks) orders", "same", "same", "", false)) }
-        return rows
-    }
-
     private static func drawTable(_ app: AppState, _ cmp: CompareState, _ c: inout Canvas, _ r: Rect) {
         let g = app.glyphs
-        let rows = tableRows(app.session, cmp.b)
+        let rows = Overlays.figureRows(app.session.timeline.figures, cmp.b.timeline.figures) { $0.phrase }
         let valueW = 12
         let labelW = min(30, max(16, r.width / 3))
         let xa = r.x + 2 + labelW, xb = xa + valueW + 1, xd = xb + valueW + 1
@@ -191,18 +173,18 @@ enum CompareScreen {
         c.text(r.x + 2, r.y, "FIGURE", .paneTitle)
         c.text(xa, r.y, "A", .paneTitle)
         c.text(xb, r.y, "B", .paneTitle)
-        let differing = rows.filter(\.differs).count
+        let differing = rows.filter(\.changed).count
         c.text(xd, r.y, differing == 0 ? "the same" : "B against A (\(plural(differing, "figure")) differ)", .paneTitle,
                limit: r.maxX - xd - 1, ellipsis: g.ellipsis)
         let visible = r.height - 1
         let start = min(cmp.scroll, max(0, rows.count - visible))
         for (i, row) in rows[start..<min(rows.count, start + visible)].enumerated() {
             let y = r.y + 1 + i
-            let mark: Mark = row.differs ? .differs : .none
-            if row.differs { c.put(r.x, y, g.isASCII ? "*" : "≠", .warning) }
-            c.text(r.x + 2, y, row.label, row.differs ? .normal : .dim, limit: labelW - 1, ellipsis: g.ellipsis)
+            let mark: Mark = row.changed ? .differs : .none
+            if row.changed { c.put(r.x, y, g.isASCII ? "*" : "≠", .warning) }
+            c.text(r.x + 2, y, row.label, row.changed ? .normal : .dim, limit: labelW - 1, ellipsis: g.ellipsis)
             c.text(xa, y, row.a, .normal, limit: valueW, ellipsis: g.ellipsis)
-            c.text(xb, y, row.b, row.differs ? .warning : .normal, limit: valueW, mark: mark, ellipsis: g.ellipsis)
+            c.text(xb, y, row.b, row.changed ? .warning : .normal, limit: valueW, mark: mark, ellipsis: g.ellipsis)
             c.text(xd, y, row.change, .warning, limit: r.maxX - xd - 1, ellipsis: g.ellipsis)
         }
         if rows.count > visible {

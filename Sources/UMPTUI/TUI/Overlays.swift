@@ -83,27 +83,34 @@ enum Overlays {
 // MARK: - What if
 
 extension Overlays {
-    /// The rows of the what-if panel: every headline figure (free blocks only for the orders that
-    /// changed), then the outcomes and expects that changed. Changed rows are marked.
-    static func whatIfRows(_ w: WhatIf) -> [(label: String, before: String, after: String, delta: String, changed: Bool)] {
-        var rows: [(String, String, String, String, Bool)] = []
-        let diffs = Dictionary(w.differences.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        var names: [String] = []
-        var figures: [String: (Figure?, Figure?)] = [:]
-        for f in Figures.union(w.before, w.after) { names.append(f.name); figures[f.name] = (nil, nil) }
-        for f in w.before { figures[f.name]!.0 = f }
-        for f in w.after { figures[f.name]!.1 = f }
-        var blocksUnchanged = 0
-        for name in names where name != "outcome" && name != "failed_expects" {
-            let (a, b) = figures[name]!
-            let f = (a ?? b)!
-            let d = diffs[name]
-            if name.hasPrefix("machine.free_blocks_o") && d == nil { blocksUnchanged += 1; continue }
-            let before = d.map { Figure.format($0.a, $0.unit) } ?? a?.text ?? "-"
-            let after = d.map { Figure.format($0.b, $0.unit) } ?? b?.text ?? "-"
-            rows.append((f.label, before, after, d.map(deltaText) ?? "", d != nil))
+    /// One row of a table of two sides' figures (the what-if panel's before and after, compare's A
+    /// and B).
+    typealias FigureRow = (label: String, a: String, b: String, change: String, changed: Bool)
+
+    /// The figures of both sides, one row each in `Figures.union` order; the free blocks of the
+    /// orders that did not change fold into one row. `change` words a difference.
+    static func figureRows(_ a: [Figure], _ b: [Figure], skip: Set<String> = [],
+                           change: (FigureDifference) -> String) -> [FigureRow] {
+        let diffs = Dictionary(Figures.differences(a, b).map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let byA = Dictionary(a.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let byB = Dictionary(b.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        var rows: [FigureRow] = []
+        var sameBlocks = 0
+        for f in Figures.union(a, b) where !skip.contains(f.name) {
+            let d = diffs[f.name]
+            if f.name.hasPrefix("machine.free_blocks_o") && d == nil { sameBlocks += 1; continue }
+            let av = d.map { Figure.format($0.a, $0.unit) } ?? byA[f.name]?.text ?? "-"
+            let bv = d.map { Figure.format($0.b, $0.unit) } ?? byB[f.name]?.text ?? "-"
+            rows.append((f.label, av, bv, d.map(change) ?? "", d != nil))
         }
-        if blocksUnchanged > 0 { rows.append(("free blocks, \(blocksUnchanged) orders", "same", "same", "", false)) }
+        if sameBlocks > 0 { rows.append(("free blocks, \(sameBlocks) orders", "same", "same", "", false)) }
+        return rows
+    }
+
+    /// The rows of the what-if panel: every headline figure, then the expects and the outcomes
+    /// that changed. Changed rows are marked.
+    static func whatIfRows(_ w: WhatIf) -> [FigureRow] {
+        var rows = figureRows(w.before, w.after, skip: ["outcome", "failed_expects"], change: deltaText)
         rows.append(("failed expects", String(w.failedBefore), String(w.failedAfter),
                      w.failedAfter == w.failedBefore ? "" : (w.failedAfter > w.failedBefore ? "+" : "") + String(w.failedAfter - w.failedBefore),
                      w.failedAfter != w.failedBefore))
@@ -148,9 +155,9 @@ extension Overlays {
             let y = r.y + 2 + i
             if row.changed { c.put(r.x + 1, y, g.isASCII ? "*" : "●", .warning) }
             c.text(r.x + 3, y, row.label, row.changed ? .normal : .dim, limit: labelW - 1, ellipsis: g.ellipsis)
-            c.text(xBefore, y, row.before, .overlayText, limit: valueW, ellipsis: g.ellipsis)
-            c.text(xAfter, y, row.after, row.changed ? .warning : .overlayText, limit: valueW, ellipsis: g.ellipsis)
-            c.text(xDelta, y, row.delta, row.changed ? .warning : .dim, limit: r.maxX - xDelta - 1, ellipsis: g.ellipsis)
+            c.text(xBefore, y, row.a, .overlayText, limit: valueW, ellipsis: g.ellipsis)
+            c.text(xAfter, y, row.b, row.changed ? .warning : .overlayText, limit: valueW, ellipsis: g.ellipsis)
+            c.text(xDelta, y, row.change, row.changed ? .warning : .dim, limit: r.maxX - xDelta - 1, ellipsis: g.ellipsis)
         }
         if rows.count > visible {
             c.text(r.maxX - 12, r.maxY - 1, " \(start + visible)/\(rows.count) ", .dim)

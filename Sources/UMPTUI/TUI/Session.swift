@@ -381,9 +381,7 @@ extension Session {
         var b = baseline ?? Timeline(machine: timeline.writtenMachine, steps: [], bootExpects: timeline.bootExpects,
                                      traces: files.traces, policy: .none)
         let need = timeline.current
-        var k = 0
-        let n = min(b.current, need)
-        while k < n && b.written[k] == timeline.written[k] { k += 1 }
+        let k = b.sharedSteps(with: timeline, upTo: min(b.current, need))
         if k < b.current {
             b.go(to: k)
             b.dropFuture()

@@ -20,11 +20,16 @@ enum TUIApp {
         var compareVs: [String] = []
     }
 
+    /// Whether the locale's character set is UTF-8 (it sets the locale from the environment first):
+    /// ASCII glyphs otherwise, in the TUI and in sweep's table.
+    static func localeIsUTF8() -> Bool {
+        setlocale(LC_ALL, "")
+        return String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
+    }
+
     /// Runs the TUI until q or a signal; returns the signal that ended it, if any.
     static func run(session: Session, options: Options) throws -> Int32? {
-        setlocale(LC_ALL, "")
-        let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacingOccurrences(of: "-", with: "") == "UTF8"
-        let glyphs = options.ascii || !utf8 ? Glyphs.ascii : Glyphs.unicode
+        let glyphs = options.ascii || !localeIsUTF8() ? Glyphs.ascii : Glyphs.unicode
         let noColor = options.noColor || !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
         var app = AppState(session: session, glyphs: glyphs)
         app.clock = now()
