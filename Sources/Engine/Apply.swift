@@ -17,16 +17,21 @@ extension Engine {
                 deltas[Int(d)] = state.devices[Int(d)].stats.minus(old.stats)
             }
         }
-        return StepRecord(step: step, line: st.location.line, command: st.text, outcome: result.outcome,
-                          text: Narration.stepText(result.text, j.events), notes: notes, changes: j.changes,
-                          events: j.events, hazards: j.hazards, deviceDeltas: deltas)
+        var record = StepRecord(step: step, line: st.location.line, command: st.text, outcome: result.outcome,
+                                text: Narration.stepText(result.text, j.events), notes: notes, changes: j.changes,
+                                events: j.events, hazards: j.hazards, deviceDeltas: deltas)
+        // Numbers in notes come from the step itself ({wp_page_copy}, {misses}, {app.rss}).
+        if notes.contains(where: { $0.contains("{") || $0.contains("}") }) {
+            record.notes = notes.map { NoteText.fill($0, record: record, engine: self) }
+        }
+        return record
     }
 
     private mutating func run(_ kind: StatementKind, traces: (any TraceProvider)?, _ j: inout StepJournal) -> OpResult {
         switch kind {
         case .machine:
             return .fail(.errno("EINVAL"), "'machine' sets up the machine before it boots; it cannot run as a step")
-        case .note, .wait, .expect, .select, .inspect:
+        case .note, .wait, .expect, .select, .inspect, .quiz:
             return OpResult(text: "nothing to do")
         case .back, .set, .unset:
             return .fail(.errno("EINVAL"), "'back', 'set' and 'unset' move the Timeline; they are not steps of the Engine")

@@ -146,6 +146,7 @@ extension Engine {
                 guard let copy = allocPageOrReclaim(use: .anon, owner: state.processes[c].meta.pid, exclusive: true, mapcount: 1, &j) else { return false }
                 setPTE(c, vpn: vpn, .page(pfn: copy, writable: e.writable), &j)
                 updateCounters(c, &j) { $0.rssPages += 1 }
+                j.events.add(.copyPresentPage)
                 eagerCopies += 1
                 continue
             }

@@ -256,7 +256,6 @@ extension Engine {
 /// the machine, `last`, the processes and devices the script declares (fork children included)
 /// and PROC.BUF; keys are the `expect` keys of the target plus the figures above.
 public func metricProblem(_ name: String, in script: Script) -> (message: String, hint: String)? {
-    if name == "outcome" || name == "failed_expects" { return nil }
     var processes: [String] = [], devices: [String] = []
     for st in script.statements {
         switch st.kind {
@@ -266,6 +265,12 @@ public func metricProblem(_ name: String, in script: Script) -> (message: String
         default: break
         }
     }
+    return metricProblem(name, processes: processes, devices: devices)
+}
+
+/// The same, for these process and device names.
+public func metricProblem(_ name: String, processes: [String], devices: [String]) -> (message: String, hint: String)? {
+    if name == "outcome" || name == "failed_expects" { return nil }
     let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
     let example = "metrics are named as expect keys are: nic.misses, app.locked_vm, machine.free, app.buf.present, outcome"
     guard parts.count == 2 || parts.count == 3, !parts.contains(where: \.isEmpty) else {

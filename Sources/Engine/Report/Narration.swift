@@ -28,6 +28,7 @@ extension KernelEvent {
         case .copyZeroPTEs: "copy_pte:zero"
         case .copyNonpresentPTEs: "copy_nonpresent_pte"
         case .copyHugePMD: "copy_huge_pmd"
+        case .copyPresentPage: "copy_present_page"
         case .zapFreed: "zap:freed"
         case .zapKept: "zap:kept"
         case .zapZero: "zap:zero"

@@ -6,7 +6,17 @@
 /// `scenarioSourceLines` splits them (for the caret); `fileExists` gets `dma-trace` paths as written.
 public func checkScript(_ script: Script, sourceLines: [String], fileExists: (String) -> Bool) -> [Diagnostic] {
     var checker = ScriptChecker(fileName: script.fileName, sourceLines: sourceLines)
+    // A note is about the step after it, which may create the process its placeholders name.
+    for st in script.statements {
+        switch st.kind {
+        case let .process(d): checker.noteProcesses.append(d.name)
+        case let .device(d): checker.noteDevices.append(d.name)
+        case let .processEvent(_, .fork(child)): checker.noteProcesses.append(child)
+        default: break
+        }
+    }
     for statement in script.statements { checker.check(statement, fileExists: fileExists) }
+    checker.finish()
     return checker.diagnostics
 }
 
@@ -38,6 +48,11 @@ struct ScriptChecker {
     private var overrides: [String] = []
     /// The names as they were before each step, newest last, for `back`.
     private var beforeSteps: [Names] = []
+    /// Every process and device the script names, for the placeholders of notes.
+    var noteProcesses: [String] = []
+    var noteDevices: [String] = []
+    /// A `quiz` line waiting for the step it asks about.
+    private var pendingQuiz: Statement?
 
     /// What a step can change and `back` puts back.
     private struct Names {
@@ -68,7 +83,10 @@ struct ScriptChecker {
     }
 
     mutating func check(_ s: Statement, fileExists: (String) -> Bool) {
-        if StepPlan.isStep(s.kind) { beforeSteps.append(names) }
+        if StepPlan.isStep(s.kind) {
+            beforeSteps.append(names)
+            pendingQuiz = nil
+        }
         let at = Columns(s)
         let line = s.location.line
         switch s.kind {
@@ -97,8 +115,16 @@ struct ScriptChecker {
             checkDeviceEvent(event, s, at, fileExists: fileExists)
         case .pressure, .compact:
             markEvent(line)
-        case .note, .wait, .inspect:
+        case .note(let text):
+            checkNote(text, s)
+        case .wait, .inspect:
             break
+        case .quiz:
+            if let before = pendingQuiz {
+                report(s, at[0], "a second 'quiz' for the same step",
+                       hint: "the quiz on line \(before.location.line) asks about the next step already; one quiz per step")
+            }
+            pendingQuiz = s
         case .expect(let target, let clauses):
             markEvent(line)
             checkExpect(target, clauses, s, at)
@@ -149,6 +175,35 @@ struct ScriptChecker {
                        hint: deviceOrder.isEmpty ? "no device is declared yet" : "devices here: \(list(deviceOrder))")
             case .iova(let dev, _): requireDevice(dev, s, at[1], verb: "select … iova")
             }
+        }
+    }
+
+    /// A note's placeholders: each must parse and name a count, a step figure or a metric.
+    private mutating func checkNote(_ text: String, _ s: Statement) {
+        // The note's text starts at its quote (or its first word), one column after it for a string.
+        let tokens = (try? Lexer.lex(s.text))?.tokens ?? []
+        let start = tokens.count > 1 ? tokens[1].column + (tokens[1].isString ? 1 : 0) + s.location.column - 1 : s.location.column
+        let placeholders: [NoteText.Placeholder]
+        do {
+            placeholders = try NoteText.placeholders(text)
+        } catch {
+            report(s, start + error.offset, error.message, hint: error.hint)
+            return
+        }
+        let processNames = noteProcesses, deviceNames = noteDevices
+        for ph in placeholders {
+            let problem = NoteText.problem(ph.name) { name in
+                metricProblem(name, processes: processNames, devices: deviceNames)
+            }
+            if let problem { report(s, start + ph.offset, problem.message, hint: problem.hint) }
+        }
+    }
+
+    /// What only the end of the script shows: a quiz with no step after it.
+    mutating func finish() {
+        if let q = pendingQuiz {
+            report(q, Columns(q)[0], "'quiz' has no step after it to ask about",
+                   hint: "a quiz is asked before the step that follows it")
         }
     }
 

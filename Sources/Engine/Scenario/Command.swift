@@ -236,6 +236,35 @@ public enum StatementKind: Hashable, Sendable {
     case select(SelectTarget)
     /// The inspector opened on the selection; presentation only.
     case inspect
+    /// `quiz "QUESTION" a="..." b="..." answer=b [explain="..."]`: asked before the next step in quiz
+    /// mode; ignored otherwise.
+    case quiz(QuizSpec)
+}
+
+/// One choice of a `quiz`: its letter and its text.
+public struct QuizChoice: Hashable, Sendable {
+    public var letter: String
+    public var text: String
+    public init(letter: String, text: String) {
+        self.letter = letter
+        self.text = text
+    }
+}
+
+/// A question written in the script for the step after it.
+public struct QuizSpec: Hashable, Sendable {
+    public var question: String
+    /// In letter order: a, b, c, ...
+    public var choices: [QuizChoice]
+    /// The letter of the right choice.
+    public var answer: String
+    public var explain: String?
+    public init(question: String, choices: [QuizChoice], answer: String, explain: String? = nil) {
+        self.question = question
+        self.choices = choices
+        self.answer = answer
+        self.explain = explain
+    }
 }
 
 /// `select PROC.BUF PAGE`, `select pfn N`, `select DEV iova ADDR`.
@@ -258,7 +287,7 @@ extension StatementKind {
     /// Lines that say how to present a replay (pacing, pointing) and never change the state.
     public var isCue: Bool {
         switch self {
-        case .wait, .select, .inspect: true
+        case .wait, .select, .inspect, .quiz: true
         default: false
         }
     }

@@ -64,6 +64,15 @@ enum Lexer {
             } else {
                 let start = i
                 while i < chars.count, !chars[i].isWhitespace, chars[i] != "#" {
+                    if chars[i] == "\"", i > start, chars[i - 1] == "=", !chars[start..<(i - 1)].contains("=") {
+                        // KEY="a quoted value": an option whose value is a string (quiz choices).
+                        let value = try string(chars, from: i)
+                        let key = String(chars[start..<i])
+                        tokens.append(Token(raw: key + value.raw, text: key + value.text, isString: false,
+                                            column: start + 1, endColumn: value.endColumn))
+                        i = value.endColumn - 1
+                        continue scan
+                    }
                     if chars[i] == "\"" {
                         throw LineError(
                             "unexpected '\"' inside a word", at: i + 1,

@@ -40,7 +40,7 @@ public func scenarioSourceLines(_ source: String) -> [String] {
 /// The words that start a statement rather than naming a process or device.
 enum Keyword {
     static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect",
-                             "back", "set", "unset", "select", "inspect"]
+                             "back", "set", "unset", "select", "inspect", "quiz"]
     /// Words no process or device may be called: the statements, `last` (an expect target),
     /// `pfn` (a select target) and the TUI's prompt command `w`.
     static let reserved = statements + ["last", "pfn", "w"]
@@ -79,6 +79,7 @@ struct LineParser {
         case "set": return try set()
         case "unset": return try unset()
         case "select": return .select(try select())
+        case "quiz": return .quiz(try quiz())
         case "w", "w!":
             throw LineError("'\(first.raw)' is a command of the terminal UI's ':' prompt, not a scenario line", at: first.column,
                             hint: "`:w FILE` saves the session from the terminal UI")
@@ -172,6 +173,51 @@ struct LineParser {
                             hint: "put the whole text inside the quotes")
         }
         return text.text
+    }
+
+    /// `quiz "QUESTION" a="..." b="..." [c="..." ...] answer=b [explain="..."]`.
+    private func quiz() throws(LineError) -> QuizSpec {
+        let usage = "usage: quiz \"QUESTION\" a=\"...\" b=\"...\" [c=\"...\" ...] answer=b [explain=\"...\"]"
+        guard tokens.count > 1, tokens[1].isString else {
+            throw LineError("'quiz' needs a question in quotes", at: tokens.count > 1 ? tokens[1].column : lexed.endColumn, hint: usage)
+        }
+        let letters = "abcdefgh".map(String.init)
+        var choices: [QuizChoice] = []
+        var answer: Token?
+        var explain: String?
+        var seen = Set<String>()
+        for token in tokens.dropFirst(2) {
+            guard token.isOption, !token.optionKey.isEmpty else {
+                throw LineError("expected KEY=VALUE, got '\(token.raw)'", at: token.column, hint: usage)
+            }
+            let key = token.optionKey
+            guard seen.insert(key).inserted else { throw LineError("'\(key)' is given twice", at: token.column) }
+            guard !token.optionValue.isEmpty else { throw LineError("'\(key)' needs a value", at: token.optionValueColumn, hint: usage) }
+            switch key {
+            case "answer": answer = token
+            case "explain": explain = token.optionValue
+            case _ where letters.contains(key):
+                let expected = letters[choices.count]
+                guard key == expected else {
+                    throw LineError("choice '\(key)' comes before choice '\(expected)'", at: token.column,
+                                    hint: "choices are lettered in order: a, b, c, ...")
+                }
+                choices.append(QuizChoice(letter: key, text: token.optionValue))
+            default:
+                throw LineError("unknown key '\(key)' for 'quiz'", at: token.column,
+                                hint: Suggest.prefix(key, among: ["answer", "explain"]) + "keys: a, b, ... (the choices), answer, explain")
+            }
+        }
+        guard choices.count >= 2 else {
+            throw LineError("'quiz' needs at least two choices, a=\"...\" and b=\"...\"", at: lexed.endColumn, hint: usage)
+        }
+        guard let answer else { throw LineError("'quiz' needs answer=LETTER", at: lexed.endColumn, hint: usage) }
+        let letter = answer.optionValue
+        guard choices.contains(where: { $0.letter == letter }) else {
+            throw LineError("answer '\(letter)' is not a choice", at: answer.optionValueColumn,
+                            hint: "the choices are " + choices.map(\.letter).joined(separator: ", "))
+        }
+        return QuizSpec(question: tokens[1].text, choices: choices, answer: letter, explain: explain)
     }
 
     // MARK: Recording lines

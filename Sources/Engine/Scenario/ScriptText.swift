@@ -24,6 +24,7 @@ public enum ScriptText {
     /// A step as lines: its notes, its cues (when asked), the statement, then its expects.
     public static func lines(of step: ScriptStep, withCues: Bool) -> [String] {
         var out = step.notes.map(note)
+        if let quiz = step.quiz { out.append(quiz.text) }
         if withCues { out += step.cues.map(\.text) }
         out.append(step.statement.text)
         out += step.expects.map(\.text)

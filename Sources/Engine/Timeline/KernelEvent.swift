@@ -39,6 +39,8 @@ public enum KernelEvent: Hashable, Sendable {
     case copyZeroPTEs
     case copyNonpresentPTEs
     case copyHugePMD
+    /// copy_present_page: a possibly pinned exclusive page copied for the child at fork.
+    case copyPresentPage
     // Unmapping (zap_pte_range, zap_huge_pmd)
     case zapFreed
     case zapKept

@@ -8,12 +8,22 @@ public struct ScriptStep: Sendable {
     public var expects: [Statement]
     /// How a replay presents the step: pacing and pointing, in the order written. Never state.
     public var cues: [Statement]
+    /// The `quiz` line written before the step, asked in quiz mode.
+    public var quiz: Statement?
 
-    public init(statement: Statement, notes: [String] = [], expects: [Statement] = [], cues: [Statement] = []) {
+    public init(statement: Statement, notes: [String] = [], expects: [Statement] = [], cues: [Statement] = [],
+                quiz: Statement? = nil) {
         self.statement = statement
         self.notes = notes
         self.expects = expects
         self.cues = cues
+        self.quiz = quiz
+    }
+
+    /// The question written for the step, if any.
+    public var quizSpec: QuizSpec? {
+        if case let .quiz(q)? = quiz?.kind { return q }
+        return nil
     }
 }
 
@@ -51,7 +61,7 @@ public struct StepPlan: Sendable {
     /// Whether a statement is a step of the Timeline (anything that changes the state).
     public static func isStep(_ kind: StatementKind) -> Bool {
         switch kind {
-        case .machine, .note, .wait, .expect, .back, .set, .unset, .select, .inspect: false
+        case .machine, .note, .wait, .expect, .back, .set, .unset, .select, .inspect, .quiz: false
         case .process, .device, .processEvent, .deviceEvent, .pressure, .compact: true
         }
     }
@@ -59,8 +69,10 @@ public struct StepPlan: Sendable {
     public init(_ script: Script) {
         var notes: [String] = []
         var cues: [Statement] = []
+        var quiz: Statement?
         for st in script.statements {
             switch st.kind {
+            case .quiz: quiz = st
             case let .machine(decl):
                 machine = decl
                 machineStatement = st
@@ -85,8 +97,8 @@ public struct StepPlan: Sendable {
                 items.append(.unset(ScriptStep(statement: st, cues: cues), key: key))
                 cues = []
             case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
-                items.append(.step(ScriptStep(statement: st, notes: notes, cues: cues)))
-                notes = []; cues = []
+                items.append(.step(ScriptStep(statement: st, notes: notes, cues: cues, quiz: quiz)))
+                notes = []; cues = []; quiz = nil
             }
         }
         trailingNotes = notes

@@ -323,6 +323,12 @@ public struct Timeline: Sendable {
         steps[current].notes.append(text)
     }
 
+    /// Sets the question of the next step (the prompt's `quiz` line); it replaces one written before.
+    public mutating func setQuiz(_ quiz: Statement) {
+        guard current < steps.count else { return }
+        steps[current].quiz = quiz
+    }
+
     /// Checks expect statements against the state now (`last`: the step they follow, nil at boot).
     public func check(_ expects: [Statement], last: StepRecord?) -> [ExpectFailure] {
         expects.flatMap { st -> [ExpectFailure] in
@@ -484,6 +490,13 @@ public enum ScenarioRunner {
     /// The same; `shouldStop` is asked before each item: true ends the run there (a sweep's Ctrl-C).
     public static func run(_ script: Script, traces: (any TraceProvider)?, shouldStop: () -> Bool,
                            onEvent: (RunEvent, Engine) -> Void) -> RunResult {
+        run(script, traces: traces, shouldStop: shouldStop, willStep: { _, _, _ in }, onEvent: onEvent)
+    }
+
+    /// The same; `willStep` sees each step (its number and the Engine) just before it runs: a quiz asks there.
+    public static func run(_ script: Script, traces: (any TraceProvider)?, shouldStop: () -> Bool,
+                           willStep: (ScriptStep, Int, Engine) -> Void,
+                           onEvent: (RunEvent, Engine) -> Void) -> RunResult {
         let plan = StepPlan(script)
         var timeline = Timeline(machine: plan.machineStatement, steps: [], bootExpects: plan.bootExpects, traces: traces,
                                 policy: .none)
@@ -492,6 +505,7 @@ public enum ScenarioRunner {
             if shouldStop() { break }
             switch item {
             case let .step(s):
+                willStep(s, timeline.current + 1, timeline.engine)
                 let (r, failed, _) = timeline.insert(s)
                 onEvent(.step(r), timeline.engine)
                 failures += failed

@@ -17,7 +17,7 @@ struct Umptui: ParsableCommand {
             1 an `expect` failed, 2 an error in the script, its files or the command line.
             """,
         version: version,
-        subcommands: [Tui.self, Run.self, Check.self, Compare.self, Sweep.self, Export.self, Bench.self, Probe.self],
+        subcommands: [Tui.self, Run.self, Check.self, Compare.self, Sweep.self, QuizCommand.self, Export.self, Bench.self, Probe.self],
         defaultSubcommand: Tui.self
     )
 

@@ -9,6 +9,10 @@ enum Overlay: Equatable {
     case inspector
     /// What a `:set`, `:unset` or `:machine` changed.
     case whatIf(WhatIf, scroll: Int)
+    /// Quiz mode: a question before the next step, waiting for a choice letter.
+    case quiz(QuizQuestion)
+    /// Quiz mode: how the last answer went.
+    case quizReveal(QuizAnswer)
 }
 
 struct AppState {
@@ -55,6 +59,8 @@ struct AppState {
     var compare: CompareState?
     /// Drawn as one side of compare: the panes only, under this label instead of the header.
     var sideLabel: String?
+    /// Quiz mode (Q, `umptui quiz`): questions before steps, and the score.
+    var quiz: QuizMode?
 
     init(session: Session, glyphs: Glyphs) {
         self.session = session
@@ -115,6 +121,7 @@ struct AppState {
         if layout.tooSmall {
             return KeyTable.action(for: key) == .quit ? .quit : .none
         }
+        if case let .quiz(q)? = overlay { return handleQuizKey(key, q) }
         if let o = overlay {
             switch (o, KeyTable.action(for: key)) {
             case (.help(let s), .down?): overlay = .help(scroll: min(s + 1, Overlays.helpLines(glyphs).count))
@@ -127,8 +134,8 @@ struct AppState {
             case (.whatIf(let w, let s), .pageUp?): overlay = .whatIf(w, scroll: max(0, s - 10))
             case (_, .quit?): return .quit
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
-            case (.whatIf, let action?) where action != .close:
-                // The what-if panel only informs: any other key closes it and does what it does.
+            case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:
+                // The what-if panel and a quiz answer only inform: any other key closes them and does what it does.
                 overlay = nil
                 return perform(action)
             default: overlay = nil
@@ -144,9 +151,12 @@ struct AppState {
         switch action {
         case .quit: return .quit
         case .step:
+            if askBeforeStep() { return .redraw }
             applyCues(waits: false)
             if !session.stepForward() { message = "at the last step (\(session.total))" }
             afterStep()
+        case .quiz:
+            toggleQuiz()
         case .back:
             if !session.stepBack() { message = "at the start: step 0, the machine as it booted" }
             cuesDone = 0
@@ -227,6 +237,7 @@ struct AppState {
             recordMoves(selection: before)
         }
         if applyCues(waits: true) { return .redraw }
+        if askBeforeStep() { return .redraw }
         if !session.stepForward() {
             playing = false
             message = "played to the end"
@@ -250,7 +261,7 @@ struct AppState {
     /// Does the next step's cues not done yet. With `waits`, stops after a `wait` (setting the
     /// delay) and returns true; without, skips the waits.
     @discardableResult
-    private mutating func applyCues(waits: Bool) -> Bool {
+    mutating func applyCues(waits: Bool) -> Bool {
         let list = cues
         while cuesDone < list.count {
             let cue = list[cuesDone]
@@ -264,7 +275,7 @@ struct AppState {
         return false
     }
 
-    private mutating func afterStep() {
+    mutating func afterStep() {
         cuesDone = 0
         log.scroll = 0
     }

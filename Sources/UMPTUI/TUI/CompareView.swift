@@ -135,13 +135,8 @@ enum CompareScreen {
         drawLog(app, cmp, &c, layout.log)
         drawFooter(app, &c)
         if let e = app.editor { Overlays.drawEditor(g, e, &c) }
-        switch app.overlay {
-        case let .help(scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
-        case let .whatIf(w, scroll)?: Overlays.drawWhatIf(g, w, scroll: scroll, &c)
-        // Side A's selection: the cursor the panes and `/` move.
-        case .inspector?: Inspector.draw(app, &c)
-        case nil: break
-        }
+        // Side A's selection is the one the inspector shows: the cursor the panes and `/` move.
+        Screen.drawOverlay(app, &c)
         return c
     }
 

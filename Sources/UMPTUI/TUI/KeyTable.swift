@@ -18,7 +18,7 @@ struct MouseEvent: Hashable, Sendable {
 }
 
 enum Action: Hashable, Sendable, CaseIterable {
-    case step, back, playPause, faster, slower, goTo, first, last, prevTrouble, nextTrouble, record, compare
+    case step, back, playPause, faster, slower, goTo, first, last, prevTrouble, nextTrouble, record, compare, quiz
     case nextPane, prevPane, up, down, left, right, pageUp, pageDown, zoomIn, zoomOut
     case inspect, find, prompt, help, quit, close
 }
@@ -61,6 +61,8 @@ enum KeyTable {
                 help: "record the session as a scenario, or stop (umptui-YYYYMMDD-HHMMSS.ump)", action: .record),
         Binding(keys: [.char("c")], label: { _ in "c" }, footer: nil, priority: 9,
                 help: "compare: fork a timeline with other settings, step both (c closes)", action: .compare),
+        Binding(keys: [.char("Q")], label: { _ in "Q" }, footer: nil, priority: 9,
+                help: "quiz mode: predict each quizzed step before it runs, then see the answer (Q ends it)", action: .quiz),
         Binding(keys: [.tab], label: { _ in "Tab" }, footer: "pane", priority: 4,
                 help: "focus the next pane", action: .nextPane),
         Binding(keys: [.backTab], label: { _ in "S-Tab" }, footer: nil, priority: 9,

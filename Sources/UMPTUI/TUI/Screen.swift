@@ -40,13 +40,22 @@ enum Screen {
         app.log.draw(ctx(.log), &c)
         drawFooter(app, &c)
         if let e = app.editor { Overlays.drawEditor(g, e, &c) }
+        drawOverlay(app, &c)
+        return c
+    }
+
+    /// The overlay on top of everything, if one is open.
+    static func drawOverlay(_ app: AppState, _ c: inout Canvas) {
+        let g = app.glyphs
         switch app.overlay {
         case .help(let scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
         case .inspector?: Inspector.draw(app, &c)
         case let .whatIf(w, scroll)?: Overlays.drawWhatIf(g, w, scroll: scroll, &c)
+        case let .quiz(q)?: Overlays.drawQuiz(g, q, score: app.quiz?.score ?? QuizScore(), step: app.session.current + 1, &c)
+        case let .quizReveal(a)?:
+            Overlays.drawReveal(g, a, score: app.quiz?.score ?? QuizScore(), done: app.session.current >= app.session.total, &c)
         case nil: break
         }
-        return c
     }
 
     private static func drawTooSmall(_ app: AppState, _ c: inout Canvas) {
@@ -70,17 +79,20 @@ enum Screen {
         // Recording shows at the left, where a lecturer's audience looks first.
         if app.recorder != nil { x = c.text(x, 0, g.isASCII ? " *REC" : " ●REC", .recording) }
         var parts = [file, "step \(s.current)/\(s.total)"]
+        // Quiz mode and its score stay in view, beside the step.
+        let quizText = app.quiz.map { "QUIZ \($0.score.right)/\($0.score.asked)" }
+        if let quizText { parts.append(quizText) }
         // Overrides in force stay in view: what the screen shows is not the file as written.
         let overrides = overrideText(s.overrides, room: max(12, c.width / 3))
         if let overrides { parts.append(overrides) }
         parts += ["kernel \(cfg.kernel.rawValue)", "\(formatSize(cfg.ram)) RAM", "thp \(cfg.thp.rawValue)"]
         // Narrow screens drop the machine's details before the step, the kernel or play and speed.
         let rec = app.recorder != nil ? 5 : 0
-        while parts.count > (overrides == nil ? 3 : 4), 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
+        while parts.count > 2 + (overrides == nil ? 1 : 2) + (quizText == nil ? 0 : 1), 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 > c.width { parts.removeLast() }
         // Still too wide: the file name gives way (its end, the name, stays).
         let over = 7 + rec + parts.reduce(0, { $0 + $1.count + 3 }) + play.count + 3 - c.width
         if over > 0, file.count - over >= 8 { parts[0] = String(g.ellipsis) + file.suffix(file.count - over - 1) }
-        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", p == overrides ? .headerAccent : .header) }
+        for p in parts { x = c.text(x, 0, " \(g.dot) \(p)", p == overrides || p == quizText ? .headerAccent : .header) }
         x = c.text(x, 0, " \(g.dot) ", .header)
         c.text(x, 0, play, app.playing ? .headerAccent : .header)
         let hint = "? help "

@@ -75,6 +75,7 @@ struct Session {
     private(set) var moves: [SessionMove] = []
     /// Notes typed at the prompt with no step left to attach them to.
     private var pendingNotes: [String] = []
+    private var pendingQuiz: Statement?
     /// Notes and cues written at the end of the script.
     let trailingNotes: [String]
     let trailingCues: [Statement]
@@ -318,13 +319,21 @@ struct Session {
             }
             timeline.addNote(text)
             return .info("note attached to the next step")
+        case .quiz:
+            if timeline.next == nil {
+                pendingQuiz = candidate
+                return .info("quiz kept for the next line you run (Q turns quiz mode on)")
+            }
+            timeline.setQuiz(candidate)
+            return .info("quiz set for the next step (Q turns quiz mode on)")
         case .expect:
             let failures = timeline.check([candidate], last: lastRecord)
             return .info(failures.isEmpty ? "expect holds" : "expect failed: " + failures.map(\.message).joined(separator: "; "))
         case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
-            let step = ScriptStep(statement: statement, notes: pendingNotes)
+            let step = ScriptStep(statement: statement, notes: pendingNotes, quiz: pendingQuiz)
             let (record, _, dropped) = timeline.insert(step)
             pendingNotes = []
+            pendingQuiz = nil
             moves.append(.ran(step))
             syncBaseline()
             generation += 1

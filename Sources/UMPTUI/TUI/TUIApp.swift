@@ -18,6 +18,8 @@ enum TUIApp {
         var startMessage: String?
         /// Open in compare mode with B = A plus these overrides.
         var compareVs: [String] = []
+        /// `umptui quiz`: start in quiz mode.
+        var quiz = false
     }
 
     /// Whether the locale's character set is UTF-8 (it sets the locale from the environment first):
@@ -35,6 +37,7 @@ enum TUIApp {
         app.clock = now()
         app.output = options.output
         app.message = options.startMessage
+        if options.quiz { app.toggleQuiz() }
         // Before the recorder starts, so a recording of compare names B in its header.
         if !options.compareVs.isEmpty, let problem = app.startCompare(vs: options.compareVs) {
             throw OutputError(description: "umptui: --vs: \(problem)")
