@@ -13,6 +13,8 @@ let package = Package(
     targets: [
         // ncurses for Swift: macros wrapped as static inline functions in shim.h.
         .systemLibrary(name: "CNcurses", providers: [.apt(["libncurses-dev"])]),
+        // zlib: traces may be gzip-compressed (read as they stream, never whole).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Real-kernel probe: performs a script's actions with mmap/fork/madvise and reads /proc/self/pagemap.
         .target(name: "CProbe"),
         // The model: pure, deterministic, no terminal, no clock.
@@ -20,7 +22,7 @@ let package = Package(
         .executableTarget(
             name: "UMPTUI",
             dependencies: [
-                "Engine", "CNcurses", "CProbe",
+                "Engine", "CNcurses", "CProbe", "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

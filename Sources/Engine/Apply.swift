@@ -19,7 +19,7 @@ extension Engine {
         }
         var record = StepRecord(step: step, line: st.location.line, command: st.text, outcome: result.outcome,
                                 text: Narration.stepText(result.text, j.events), notes: notes, changes: j.changes,
-                                events: j.events, hazards: j.hazards, deviceDeltas: deltas)
+                                events: j.events, hazards: j.hazards, deviceDeltas: deltas, trace: j.trace)
         // Numbers in notes come from the step itself ({wp_page_copy}, {misses}, {app.rss}).
         if notes.contains(where: { $0.contains("{") || $0.contains("}") }) {
             record.notes = notes.map { NoteText.fill($0, record: record, engine: self) }
@@ -49,7 +49,7 @@ extension Engine {
             guard state.processes[p].meta.alive else {
                 return .fail(.errno("ESRCH"), "\(name) has exited (\(state.processes[p].meta.exitReason ?? "exit")): nothing runs")
             }
-            return runProcessEvent(p, event, &j)
+            return runProcessEvent(p, event, traces: traces, &j)
         case let .deviceEvent(device, event):
             guard let d = state.deviceIndex(named: device) else {
                 return .fail(.errno("ENODEV"), "there is no device named \(device)")
@@ -71,7 +71,7 @@ extension Engine {
         }
     }
 
-    private mutating func runProcessEvent(_ p: Int, _ event: ProcessEvent, _ j: inout StepJournal) -> OpResult {
+    private mutating func runProcessEvent(_ p: Int, _ event: ProcessEvent, traces: (any TraceProvider)?, _ j: inout StepJournal) -> OpResult {
         // The record is read field by field: a copy of it held across the writes below would make
         // each of them copy the record's arrays.
         let name = state.processes[p].meta.name
@@ -137,6 +137,8 @@ extension Engine {
             return doDmabufAlloc(p, name: buf, size: size, heap: heap, &j)
         case let .send(buf, other):
             return doSend(p, name: buf, to: other, &j)
+        case let .trace(path, _):
+            return doTrace(p, path: path, traces: traces, &j)
         }
     }
 

@@ -20,6 +20,17 @@ extension AddressSource {
 /// Opens the files `dma-trace` names.
 public protocol TraceProvider: Sendable {
     func open(_ path: String) throws -> any AddressSource
+    /// Opens a `PROC trace` file (a valgrind lackey trace).
+    func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource
+}
+
+/// What a provider without memory traces says.
+public struct NoMemoryTraces: Error, CustomStringConvertible {
+    public var description: String { "memory traces cannot be read here" }
+}
+
+extension TraceProvider {
+    public func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource { throw NoMemoryTraces() }
 }
 
 /// An address source over an array (tests, the TUI prompt with inline data).

@@ -138,6 +138,14 @@ extension Engine {
         j.log(.buffer(proc: Int32(p), .inserted(at: i)))
     }
 
+    /// Replaces the buffer of the same name.
+    mutating func bufferReplace(_ p: Int, _ b: Buffer, _ j: inout StepJournal) {
+        guard let i = state.processes[p].meta.bufferIndex[b.name] else { return }
+        let old = state.processes[p].meta.buffers[i]
+        state.processes[p].meta.buffers[i] = b
+        j.log(.buffer(proc: Int32(p), .replaced(at: i, old: old)))
+    }
+
     mutating func bufferRemove(_ p: Int, named name: String, _ j: inout StepJournal) {
         guard let i = state.processes[p].meta.bufferIndex[name] else { return }
         let old = state.processes[p].meta.buffers.remove(at: i)

@@ -1,45 +1,82 @@
 // What a process is made of: VMAs, the buffers the script named, counters, and a page table.
 
-/// A page-table entry, x86-like but with the bits the model needs in plain sight.
-/// pfn (or swap slot) in bits 12...51.
+/// A page-table entry in the x86-64 layout (arch/x86/include/asm/pgtable_types.h), so a raw value
+/// reads as a kernel engineer expects: P, RW, US, A, D, PSE (a huge PMD), _PAGE_SPECIAL (software
+/// bit 9: the zero page, which vm_normal_page() refuses), NX (bit 63); the pfn in bits 12...51.
+/// A swap entry is not present: type in bits 59...63, the offset inverted in bits 9...58, and
+/// _PAGE_SWP_EXCLUSIVE in bit 3 (arch/x86/include/asm/pgtable_64.h, pgtable_64_types.h).
 public struct PTE: Equatable, Hashable, Sendable {
     public var raw: UInt64
     public init(raw: UInt64) { self.raw = raw }
     public static let none = PTE(raw: 0)
 
+    /// _PAGE_PRESENT
     public static let presentBit: UInt64 = 1 << 0
+    /// _PAGE_RW
     public static let writeBit: UInt64 = 1 << 1
-    /// A special PTE that maps the shared zero page (pte_special: vm_normal_page() returns NULL).
-    public static let zeroBit: UInt64 = 1 << 2
-    /// A swap entry (not present); the number field is the swap slot.
-    public static let swapBit: UInt64 = 1 << 3
-    /// A PMD leaf mapping 2 MiB.
-    public static let hugeBit: UInt64 = 1 << 4
-    public static let dirtyBit: UInt64 = 1 << 5
-    /// pte_swp_exclusive: the swapped-out page was PageAnonExclusive.
-    public static let swapExclusiveBit: UInt64 = 1 << 6
+    /// _PAGE_USER: reachable from user mode (every user mapping has it).
+    public static let userBit: UInt64 = 1 << 2
+    /// _PAGE_ACCESSED: set by the CPU on the access that follows the fault.
+    public static let accessedBit: UInt64 = 1 << 5
+    /// _PAGE_DIRTY: written (pte_mkdirty on a write fault).
+    public static let dirtyBit: UInt64 = 1 << 6
+    /// _PAGE_PSE: a PMD leaf mapping 2 MiB.
+    public static let hugeBit: UInt64 = 1 << 7
+    /// _PAGE_SPECIAL (_PAGE_BIT_SOFTW1): pte_special, the shared zero page.
+    public static let zeroBit: UInt64 = 1 << 9
+    /// _PAGE_NX: not executable (a data mapping's vm_page_prot has it).
+    public static let nxBit: UInt64 = 1 << 63
+    /// _PAGE_SWP_EXCLUSIVE (_PAGE_PWT) in a swap entry: the swapped-out page was PageAnonExclusive.
+    public static let swapExclusiveBit: UInt64 = 1 << 3
+    /// SWP_TYPE_BITS and SWP_OFFSET_SHIFT of x86-64: the offset sits inverted in bits 9...58.
+    static let swapTypeBits: UInt64 = 5
+    static let swapOffsetShift: UInt64 = 14
+    /// Bits 12...51: PTE_PFN_MASK.
+    static let pfnMask: UInt64 = 0x000f_ffff_ffff_f000
 
     @inline(__always) public var isNone: Bool { raw == 0 }
     @inline(__always) public var present: Bool { raw & PTE.presentBit != 0 }
     @inline(__always) public var writable: Bool { raw & PTE.writeBit != 0 }
-    @inline(__always) public var isZero: Bool { raw & PTE.zeroBit != 0 }
-    @inline(__always) public var isSwap: Bool { raw & PTE.swapBit != 0 }
-    @inline(__always) public var isHuge: Bool { raw & PTE.hugeBit != 0 }
-    @inline(__always) public var number: Int { Int((raw >> 12) & 0xff_ffff_ffff) }
+    @inline(__always) public var isZero: Bool { raw & (PTE.presentBit | PTE.zeroBit) == PTE.presentBit | PTE.zeroBit }
+    /// is_swap_pte: not none and not present.
+    @inline(__always) public var isSwap: Bool { raw != 0 && raw & PTE.presentBit == 0 }
+    @inline(__always) public var isHuge: Bool { raw & (PTE.presentBit | PTE.hugeBit) == PTE.presentBit | PTE.hugeBit }
+    @inline(__always) public var dirty: Bool { present && raw & PTE.dirtyBit != 0 }
+    /// The pfn of a present entry, or the swap offset (slot) of a swap entry.
+    @inline(__always) public var number: Int {
+        if raw & PTE.presentBit != 0 { return Int((raw & PTE.pfnMask) >> 12) }
+        return Int((~raw << PTE.swapTypeBits) >> PTE.swapOffsetShift)
+    }
+    /// pte_swp_exclusive.
+    @inline(__always) public var swapExclusive: Bool { isSwap && raw & PTE.swapExclusiveBit != 0 }
 
-    @inline(__always) public static func page(pfn: Int, writable: Bool, zero: Bool = false, huge: Bool = false) -> PTE {
-        var r = PTE.presentBit | (UInt64(pfn) << 12)
+    /// mk_pte for a user data page: P|US|A|NX, plus RW|D for a writable one (maybe_mkwrite(pte_mkdirty)),
+    /// _PAGE_SPECIAL for the zero page, PSE for a PMD leaf; `exec` leaves NX clear.
+    @inline(__always) public static func page(pfn: Int, writable: Bool, zero: Bool = false, huge: Bool = false, exec: Bool = false) -> PTE {
+        var r = PTE.presentBit | PTE.userBit | PTE.accessedBit | (UInt64(pfn) << 12)
+        if !exec { r |= PTE.nxBit }
         if writable { r |= PTE.writeBit | PTE.dirtyBit }
         if zero { r |= PTE.zeroBit }
         if huge { r |= PTE.hugeBit }
         return PTE(raw: r)
     }
 
+    /// __swp_entry(0, slot) as a PTE, with _PAGE_SWP_EXCLUSIVE when asked.
     @inline(__always) public static func swapEntry(slot: Int, exclusive: Bool) -> PTE {
-        PTE(raw: PTE.swapBit | (exclusive ? PTE.swapExclusiveBit : 0) | (UInt64(slot) << 12))
+        let entry = (~UInt64(slot) << PTE.swapOffsetShift) >> PTE.swapTypeBits
+        return PTE(raw: entry | (exclusive ? PTE.swapExclusiveBit : 0))
     }
 
+    /// ptep_set_wrprotect: RW cleared; D stays.
     @inline(__always) public func writeProtected() -> PTE { PTE(raw: raw & ~PTE.writeBit) }
+
+    /// The set bits by their x86-64 names, lowest first: "P", "RW", "US", "A", "D", "PSE", "SPECIAL", "NX".
+    public var bitNames: [(bit: Int, name: String)] {
+        guard present else { return isSwap ? (swapExclusive ? [(3, "SWP_EXCLUSIVE")] : []) : [] }
+        let names: [(Int, String)] = [(0, "P"), (1, "RW"), (2, "US"), (3, "PWT"), (4, "PCD"), (5, "A"), (6, "D"),
+                                      (7, isHuge ? "PSE" : "PAT"), (8, "G"), (9, "SPECIAL"), (63, "NX")]
+        return names.filter { raw & (UInt64(1) << UInt64($0.0)) != 0 }
+    }
 }
 
 public struct VMFlags: OptionSet, Equatable, Hashable, Sendable {
@@ -107,7 +144,8 @@ public struct VMA: Equatable, Sendable {
 }
 
 public enum BufferKind: String, Equatable, Sendable {
-    case heap, mmap, ump, dmabuf
+    /// `trace`: a VMA a `PROC trace` made.
+    case heap, mmap, ump, dmabuf, trace
 }
 
 /// A buffer the script named: what the program holds a pointer to.

@@ -172,7 +172,7 @@ extension Engine {
         }
         state.phys.update(pfn, &j) { $0.mapcount += 1 }
         swapFree(slot, &j)
-        let exclusive = e.raw & PTE.swapExclusiveBit != 0 || state.phys.refcount[pfn] == 1
+        let exclusive = e.swapExclusive || state.phys.refcount[pfn] == 1
         if exclusive { state.phys.update(pfn, &j) { $0.flags |= FrameFlag.anonExclusive } }
         let writable = exclusive && state.processes[p].meta.vmas[v].flags.contains(.write)
         setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)

@@ -34,15 +34,18 @@ public struct DecodedPTE: Equatable, Sendable {
     public var swap: (slot: Int, exclusive: Bool)?
     /// The frame a present entry maps.
     public var pfn: Int?
+    /// The set bits by their x86-64 names (P, RW, US, A, D, PSE, SPECIAL, NX) with their numbers.
+    public var bits: [(bit: Int, name: String)]
 
     public init(_ e: PTE) {
         raw = e.raw
         present = e.present
         writable = e.writable
-        dirty = e.raw & PTE.dirtyBit != 0
+        dirty = e.dirty
         zero = e.isZero
         huge = e.isHuge
-        swap = e.isSwap ? (e.number, e.raw & PTE.swapExclusiveBit != 0) : nil
+        swap = e.isSwap ? (e.number, e.swapExclusive) : nil
+        bits = e.bitNames
         pfn = e.present ? e.number : nil
     }
 
@@ -51,10 +54,12 @@ public struct DecodedPTE: Equatable, Sendable {
     /// The bits of a present entry in words: present, writable or read-only, dirty, special, huge.
     public var names: [String] {
         guard present else { return [] }
-        var out = ["present", writable ? "writable" : "read-only"]
+        var out = ["present", writable ? "writable" : "read-only", "user"]
+        if raw & PTE.accessedBit != 0 { out.append("accessed") }
         if dirty { out.append("dirty") }
-        if zero { out.append("special (zero page)") }
-        if huge { out.append("huge") }
+        if zero { out.append("special (the zero page)") }
+        if huge { out.append("huge (PSE)") }
+        out.append(raw & PTE.nxBit != 0 ? "no-execute" : "executable")
         return out
     }
 

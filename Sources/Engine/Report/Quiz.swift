@@ -107,9 +107,16 @@ public enum Quiz {
     /// The kernel function a step's record says decided it: its first counted event's function, or
     /// the function its own sentence starts with.
     public static func decidedBy(_ r: StepRecord) -> String {
-        for (e, _) in r.events.happened where e != .alreadyMapped && e != .pageTableAlloc {
-            if let phrase = e.phrase, let colon = phrase.firstIndex(of: ":") { return String(phrase[..<colon]) }
+        var functions: [(String, Int)] = []
+        for (e, n) in r.events.happened where e != .alreadyMapped && e != .pageTableAlloc {
+            guard let phrase = e.phrase, let colon = phrase.firstIndex(of: ":") else { continue }
+            let f = String(phrase[..<colon])
+            if let i = functions.firstIndex(where: { $0.0 == f }) { functions[i].1 += n } else { functions.append((f, n)) }
         }
+        // The functions that handled most pages first: what decided most of the step.
+        let top = functions.sorted { $0.1 > $1.1 }.prefix(3)
+        if top.count == 1 { return top[0].0 }
+        if !top.isEmpty { return top.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") }
         if r.outcome.signalName == "SIGSEGV" { return "do_user_addr_fault → bad_area: SIGSEGV" }
         if let colon = r.text.firstIndex(of: ":"), r.text.distance(from: r.text.startIndex, to: colon) <= 48 {
             return String(r.text[..<colon])

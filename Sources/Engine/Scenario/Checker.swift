@@ -108,7 +108,7 @@ struct ScriptChecker {
             }
         case .processEvent(let name, let event):
             markEvent(line)
-            if requireProcess(name, s, at[0], verb: event.verb) { checkProcessEvent(name, event, s, at) }
+            if requireProcess(name, s, at[0], verb: event.verb) { checkProcessEvent(name, event, s, at, fileExists: fileExists) }
         case .deviceEvent(let name, let event):
             markEvent(line)
             requireDevice(name, s, at[0], verb: event.verb)
@@ -213,7 +213,7 @@ struct ScriptChecker {
 
     // MARK: Events
 
-    private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns) {
+    private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
         let line = s.location.line
         switch event {
         case .malloc(let b, _), .mmap(let b, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
@@ -237,6 +237,14 @@ struct ScriptChecker {
             create(b, in: other, s, at[3], origin: "received by send on line \(line)")
         case .exit:
             break
+        case .trace(let path, _):
+            if !fileExists(path) {
+                report(s, at[2], "cannot read trace file '\(path)'", hint: "relative paths resolve against the script's directory")
+            }
+            // The trace's VMAs become buffers (text, data, heap, mmap, stack) that expects may name.
+            for name in ["text", "data", "heap", "mmap", "stack"] where processes[p]?.buffers[name] == nil {
+                create(name, in: p, s, at[2], origin: "made by trace on line \(line)")
+            }
         }
     }
 

@@ -35,6 +35,8 @@ public enum FlushMode: String, Hashable, Sendable, CaseIterable, Codable { case 
 public enum DMAHeap: String, Hashable, Sendable, CaseIterable, Codable { case system, cma }
 public enum Access: String, Hashable, Sendable, CaseIterable, Codable { case read, write }
 public enum TraceUnit: String, Hashable, Sendable, CaseIterable, Codable { case addr, page }
+/// The formats `PROC trace` reads: valgrind's lackey (`--tool=lackey --trace-mem=yes`).
+public enum MemoryTraceFormat: String, Hashable, Sendable, CaseIterable, Codable { case lackey }
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
     case dontneed, dontfork, dofork, hugepage
 }
@@ -119,6 +121,8 @@ public enum ProcessEvent: Hashable, Sendable {
     case umpImport(buffer: String, secureID: UInt64)
     case dmabufAlloc(buffer: String, size: UInt64, heap: DMAHeap)
     case send(buffer: String, to: String)
+    /// `PROC trace FILE format=lackey`: `path` as written, resolved by the runner.
+    case trace(path: String, format: MemoryTraceFormat)
 
     /// The buffer the event names first (the one it creates or acts on), if any.
     public var bufferName: String? {
@@ -127,7 +131,7 @@ public enum ProcessEvent: Hashable, Sendable {
              let .madvise(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
-        case .fork, .exit:
+        case .fork, .exit, .trace:
             nil
         }
     }
@@ -152,6 +156,7 @@ public enum ProcessEvent: Hashable, Sendable {
         case .umpImport: "ump-import"
         case .dmabufAlloc: "dmabuf-alloc"
         case .send: "send"
+        case .trace: "trace"
         }
     }
 }

@@ -149,6 +149,12 @@ struct EventParser {
             .dmabufAlloc(buffer: try p.buffer(a), size: try p.size(a, 1),
                          heap: try p.line.option(a, "heap") { (v: String) throws(ValueError) in try Literal.choice(v, for: "heap") } ?? .system)
         },
+        Verb(shape: shape("trace", "PROC trace FILE [format=lackey]", needs: "a trace file", options: ["format"])) { p, a throws(LineError) in
+            let file = a.positionals[0]
+            guard !file.text.isEmpty else { throw LineError("'trace' needs a trace file", at: file.column) }
+            return .trace(path: file.text,
+                          format: try p.line.option(a, "format") { (v: String) throws(ValueError) in try Literal.choice(v, for: "format") } ?? .lackey)
+        },
         Verb(shape: shape("send", "PROC send BUF OTHER", needs: "a buffer name and the receiving process",
                           required: 2)) { p, a throws(LineError) in
             .send(buffer: try p.buffer(a), to: try p.line.name(a.positionals[1], "a process name"))

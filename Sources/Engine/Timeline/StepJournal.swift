@@ -9,6 +9,8 @@ public struct StepJournal: Sendable {
     public internal(set) var events = EventCounts()
     /// Things that went quietly wrong (the device and the process no longer see the same memory).
     public internal(set) var hazards: [Hazard] = []
+    /// What a `trace` step replayed.
+    public internal(set) var trace: TraceSummary?
 
     // Small records are logged whole the first time a step touches them.
     var machineLogged = false

@@ -64,8 +64,47 @@ enum JSONLines {
         for (k, v) in r.counts { w.field(k, v) }
         w.endObject()
         w.field("changes", r.changes.count)
+        if let t = r.trace { trace(t, r, &w) }
         w.endObject()
         return w.string
+    }
+
+    /// A `trace` step's summary: the accesses by kind, the faults by kind, RSS over the trace, and
+    /// the pages each of the trace's VMAs touched.
+    static func trace(_ t: TraceSummary, _ r: StepRecord, _ w: inout JSONWriter) {
+        w.beginObject("trace")
+        w.field("lines", t.lines)
+        w.beginObject("accesses")
+        w.field("instructions", t.instructions)
+        w.field("loads", t.loads)
+        w.field("stores", t.stores)
+        w.field("modifies", t.modifies)
+        w.endObject()
+        let counts = Dictionary(r.counts, uniquingKeysWith: { a, _ in a })
+        w.beginObject("faults")
+        w.field("zero_page", counts["do_anonymous_page:zero"] ?? 0)
+        w.field("anonymous", counts["do_anonymous_page"] ?? 0)
+        w.field("zero_page_copied", counts["wp_page_copy:zero"] ?? 0)
+        w.field("cow", counts["wp_page_copy"] ?? 0)
+        w.field("reuse", (counts["wp_page_reuse:exclusive"] ?? 0) + (counts["wp_page_reuse:refcount"] ?? 0))
+        w.field("thp", counts["do_huge_pmd_anonymous_page"] ?? 0)
+        w.field("swap_in", counts["do_swap_page"] ?? 0)
+        w.field("text_pages", t.textPages)
+        w.endObject()
+        w.beginArray("rss_pages")
+        for v in t.rssSamples { w.field(nil, v) }
+        w.endArray()
+        w.beginArray("vmas")
+        for v in t.vmas {
+            w.beginObject()
+            w.field("name", v.name)
+            w.field("start", Int(v.start))
+            w.field("end", Int(v.end))
+            w.field("pages", v.pages)
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
     }
 
     static func final(_ result: RunResult) -> String {

@@ -76,9 +76,12 @@ enum ScriptLoader {
         let traces = FileTraceProvider(base: base)
         var traceProblems: [String] = []
         for st in script.statements {
-            guard case let .deviceEvent(_, .dmaTrace(file, _)) = st.kind else { continue }
             do {
-                _ = try traces.validate(file)
+                switch st.kind {
+                case let .deviceEvent(_, .dmaTrace(file, _)): _ = try traces.validate(file)
+                case let .processEvent(_, .trace(file, _)): _ = try traces.validateMemoryTrace(file)
+                default: continue
+                }
             } catch {
                 traceProblems.append("\(error)\n  (read by \(path):\(st.location.line): \(st.text))")
             }

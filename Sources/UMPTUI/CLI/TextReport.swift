@@ -17,6 +17,10 @@ struct TextReport {
         for n in r.notes { s += wrap("note: " + n, indent: "   ") }
         let tag = r.outcome.ok ? "" : "[\(r.outcome.word)] "
         s += wrap(tag + r.text, indent: "   ")
+        if let t = r.trace, t.rssSamples.count > 1 {
+            s += "   rss over the trace: " + t.sparkline(["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]) + " (up to \(formatSize(UInt64(t.rssSamples.max() ?? 0) << pageShift)))\n"
+            for v in t.vmas { s += "   \(v.name) \(hex(v.start))-\(hex(v.end)): \(plural(v.pages, "page")) touched\n" }
+        }
         for h in r.hazards { s += wrap("HAZARD: " + h.text, indent: "   ") }
         return s
     }

@@ -8,7 +8,8 @@ struct TraceError: Error, CustomStringConvertible {
     var path: String
     var line: Int
     var message: String
-    var description: String { "\(path):\(line): error: \(message)" }
+    var column: Int?
+    var description: String { "\(path):\(line)\(column.map { ":\($0)" } ?? ""): error: \(message)" }
 }
 
 /// Reads a trace file chunk by chunk and parses one address per line.
@@ -175,6 +176,17 @@ struct FileTraceProvider: TraceProvider, SessionFiles {
     func resolve(_ path: String) -> String { ScriptLoader.resolve(path, against: base) }
 
     func open(_ path: String) throws -> any AddressSource { try FileAddressSource(path: resolve(path)) }
+
+    func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource { try LackeySource(path: resolve(path)) }
+
+    /// Reads a whole lackey trace to find its first bad line; returns its accesses.
+    func validateMemoryTrace(_ path: String) throws -> Int {
+        let source = try LackeySource(path: resolve(path))
+        var n = 0
+        var batch: [MemoryAccess] = []
+        while try source.nextBatch(&batch) { n += batch.count }
+        return n
+    }
 
     /// Reads a whole trace to find its first bad line (what `check` and `run` do before anything runs).
     func validate(_ path: String) throws -> Int {

@@ -61,6 +61,8 @@ struct AppState {
     var sideLabel: String?
     /// Quiz mode (Q, `umptui quiz`): questions before steps, and the score.
     var quiz: QuizMode?
+    /// How far the inspector is scrolled (its walk and frame lines outgrow 80x24).
+    var inspectorScroll = 0
 
     init(session: Session, glyphs: Glyphs) {
         self.session = session
@@ -132,6 +134,10 @@ struct AppState {
             case (.whatIf(let w, let s), .up?): overlay = .whatIf(w, scroll: max(0, s - 1))
             case (.whatIf(let w, let s), .pageDown?): overlay = .whatIf(w, scroll: s + 10)
             case (.whatIf(let w, let s), .pageUp?): overlay = .whatIf(w, scroll: max(0, s - 10))
+            case (.inspector, .down?): inspectorScroll += 1
+            case (.inspector, .up?): inspectorScroll = max(0, inspectorScroll - 1)
+            case (.inspector, .pageDown?): inspectorScroll += 10
+            case (.inspector, .pageUp?): inspectorScroll = max(0, inspectorScroll - 10)
             case (_, .quit?): return .quit
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
             case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:
@@ -198,7 +204,9 @@ struct AppState {
         case .zoomIn, .zoomOut:
             // Zooming with the log focused zooms the pages the selection is in.
             return route(action, to: focus == .log ? .process : focus)
-        case .inspect: overlay = .inspector
+        case .inspect:
+            overlay = .inspector
+            inspectorScroll = 0
         case .find: editor = LineEditor(.find)
         case .prompt: editor = LineEditor(.command)
         case .help: overlay = .help(scroll: 0)
@@ -285,6 +293,7 @@ struct AppState {
         switch cue.kind {
         case .inspect:
             overlay = .inspector
+            inspectorScroll = 0
         case let .select(target):
             _ = select(target)
         default:

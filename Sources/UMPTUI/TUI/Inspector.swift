@@ -25,15 +25,17 @@ enum Inspector {
                 out.append(("VMA \(hex(vma.start))-\(hex(vma.end)) \(vma.permissions) \(vma.label) (\(formatSizeCompact(vma.length)))", .normal))
             }
             let e = page.pte
-            out.append(("PTE raw \(hex(e.raw))" + (page.huge ? " (through a 2 MiB PMD)" : ""), .label))
+            let bits = e.bits.map { "\($0.name)(\($0.bit))" }.joined(separator: " ")
+            out.append(("PTE raw \(hex(e.raw))" + (bits.isEmpty ? "" : ": " + bits) + (page.huge ? " (the 2 MiB PMD's, at this page)" : ""), .label))
             if e.isNone {
                 out.append(("none: never touched, or zapped; the next touch faults", .dim))
             } else if let swap = e.swap {
-                out.append(("swap entry: slot \(swap.slot)\(swap.exclusive ? ", exclusive" : "") (do_swap_page brings it back)", .normal))
+                out.append(("swap entry: slot \(swap.slot)\(swap.exclusive ? ", SWP_EXCLUSIVE" : "") (do_swap_page brings it back)", .normal))
             } else if let pfn = e.pfn {
-                out.append((e.names.joined(separator: ", ") + "; pfn \(pfn) (\(hex(pfn)))", .normal))
+                out.append((e.names.joined(separator: ", ") + "; pfn \(hex(pfn))", .normal))
                 frame = pfn
             }
+            out += walkLines(state.walk(process: p, va: page.va), what: "VA", g)
         case let .frames(range)?:
             title = range.count == 1 ? "FRAME \(range.lowerBound)" : "FRAMES \(range.lowerBound)-\(range.upperBound - 1)"
             if range.count > 1 {
@@ -46,10 +48,11 @@ enum Inspector {
             if let info = state.iopte(d, iova: iova) {
                 let e = info.iopte
                 out.append(("IOVA \(hex(e.iova)) \(g.arrow) PA \(hex(e.pa)), \(formatSizeCompact(e.size)) IOPTE, \(e.writable ? "read-write" : "read-only")", .normal))
-                out.append(("walk: \(plural(info.walkLevels, "level")) (\(info.format.rawValue)); one IOTLB entry covers all \(formatSizeCompact(e.size))", .dim))
+                out.append(("one IOTLB entry covers all \(formatSizeCompact(e.size)); a miss walks \(plural(info.walkLevels, "level")) (\(info.format.rawValue))", .dim))
                 if let m = info.mapping, let va = info.va {
                     out.append(("mapping of \(m.process).\(m.buffer): VA \(hex(va)), pinned \(m.pinnedPages) pages", .normal))
                 }
+                if let w = state.ioWalk(device: d, iova: iova) { out += walkLines(w, what: "IOVA", g) }
                 frame = info.frame
             }
         }
@@ -59,12 +62,45 @@ enum Inspector {
         return (title, out)
     }
 
+    /// The walk of an address: its bits split level by level, each level's table frame and entry,
+    /// and where the walk ends.
+    static func walkLines(_ w: PageWalk, what: String, _ g: Glyphs) -> [(String, Role)] {
+        var out: [(String, Role)] = [("", .normal)]
+        let real = w.levels.filter { !$0.folded }.count
+        out.append(("walk of \(what) \(hex(w.address)): \(w.inputBits)-bit, \(plural(real, "level"))", .section))
+        for l in w.levels {
+            let name = l.name.padding(toLength: 8, withPad: " ", startingAt: 0)
+            if l.folded {
+                out.append(("  \(name)\(l.entry)", .dim))
+                continue
+            }
+            let bits = "[\(l.highBit):\(l.lowBit)]".padding(toLength: 8, withPad: " ", startingAt: 0)
+            let index = String(l.index).padding(toLength: 5, withPad: " ", startingAt: 0)
+            let table = l.tableFrame.map { "table \(hex($0))" } ?? "no table"
+            out.append(("  \(name)\(bits)\(index)\(table) \(g.arrow) \(l.entry)", l.entry == "none" ? .dim : .normal))
+        }
+        out.append(("  offset  [\(w.offsetBits - 1):0]  \(hex(w.offset))", .normal))
+        switch w.end {
+        case let .leaf(_, size): out.append(("ends in a \(formatSizeShort(size)) leaf" + (size > pageSize ? " one level up: the offset keeps \(w.offsetBits) bits" : ""), .dim))
+        case let .swap(slot): out.append(("ends in a swap entry (slot \(slot)): not present, the touch goes to do_swap_page", .dim))
+        case let .missing(level): out.append(("ends at \(level): no entry, nothing mapped; a touch faults and the kernel fills it in", .dim))
+        }
+        return out
+    }
+
     /// A frame: its use, counts and flags, its owner, and everything that maps it.
     private static func frameLines(_ f: FrameInfo, _ state: EngineState, _ g: Glyphs) -> [(String, Role)] {
         var out: [(String, Role)] = [("", .normal)]
-        out.append(("frame \(f.pfn) (\(hex(f.pfn << pageShift))): \(f.use.name)\(f.isZeroPage ? " — the shared zero page" : "")", .section))
+        out.append(("frame pfn \(hex(f.pfn)) (PA \(hex(f.pfn << pageShift))): \(f.use.name)\(f.isZeroPage ? " — the shared zero page" : "")", .section))
         let flags = f.flagNames
         out.append(("refcount \(f.refcount) \(g.dot) mapcount \(f.mapcount) \(g.dot) pins \(f.pincount)" + (flags.isEmpty ? "" : " \(g.dot) " + flags.joined(separator: ", ")), .normal))
+        if f.pincount > 0 && f.thpTailOf == nil && !f.thpHead && f.refcount >= 1024 {
+            // A small folio keeps no pin count of its own: each FOLL_PIN adds GUP_PIN_COUNTING_BIAS.
+            let plain = Int(f.refcount) - 1024 * Int(f.pincount)
+            out.append(("refcount \(f.refcount) = \(plural(plain, "reference")) + \(f.pincount) \(g.times) 1024: each pin_user_pages adds GUP_PIN_COUNTING_BIAS (1024), so folio_maybe_dma_pinned sees refcount \(g.isASCII ? ">=" : "≥") 1024", .dim))
+        } else if f.pincount > 0 {
+            out.append(("a large folio counts pins apart (folio->_pincount): each pin adds 1 to refcount and 1 to the pin count", .dim))
+        }
         let owner: String
         switch f.owner {
         case .kernel: owner = "kernel"
@@ -109,13 +145,19 @@ enum Inspector {
         var lines: [(String, Role)] = []
         for (text, role) in raw {
             if text.isEmpty { lines.append(("", role)); continue }
-            lines += wrapText(text, width: w - 4).map { ($0, role) }
+            // A line that fits keeps its spacing (the walk's columns); longer ones wrap.
+            lines += text.count <= w - 4 ? [(text, role)] : wrapText(text, width: w - 4).map { ($0, role) }
         }
         let h = min(c.height - 2, lines.count + 3)
         let r = Rect(x: (c.width - w) / 2, y: max(1, (c.height - h) / 2), width: w, height: h)
-        c.box(r, g, .overlayBorder, title: title + "  (Esc closes)", titleRole: .overlayTitle)
-        for (i, (text, role)) in lines.prefix(h - 3).enumerated() {
+        let rows = h - 3
+        let scrolls = lines.count > rows
+        let arrows = g.isASCII ? "Up/Down" : "↑↓"
+        c.box(r, g, .overlayBorder, title: title + (scrolls ? "  (\(arrows) scroll, Esc closes)" : "  (Esc closes)"), titleRole: .overlayTitle)
+        let start = min(app.inspectorScroll, max(0, lines.count - rows))
+        for (i, (text, role)) in lines[start..<min(lines.count, start + rows)].enumerated() {
             c.text(r.x + 2, r.y + 2 + i, text, role, limit: w - 4)
         }
+        if scrolls { c.text(r.maxX - 12, r.maxY - 1, " \(start + rows)/\(lines.count) ", .dim) }
     }
 }

@@ -18,6 +18,10 @@ enum NarrationPane {
             // Hazards first: they are what a kernel engineer must not miss.
             var what = rec.hazards.flatMap { wrapText("HAZARD: " + $0.text, width: width) }.map { ($0, Role.warning) }
             what += wrapText(tag + rec.text, width: width).map { ($0, rec.outcome.ok ? Role.normal : .error) }
+            if let t = rec.trace, t.rssSamples.count > 1 {
+                let top = formatSizeCompact(UInt64(t.rssSamples.max() ?? 0) << pageShift)
+                what.insert(("rss over the trace " + t.sparkline(g.spark, width: max(8, min(64, width - 30))) + " up to \(top)", .label), at: 0)
+            }
             var why = rec.notes.flatMap { wrapText($0, width: width) }.map { ($0, Role.note) }
             // A note describes the run as written; under overrides this step ran otherwise.
             if !rec.notes.isEmpty && s.ranDifferently(rec.step) {
