@@ -321,22 +321,22 @@ final class ParserTests: XCTestCase {
             demo.ump:3:1: error: unknown command 'compat'
             compat
             ^
-            hint: did you mean 'compact'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect
+            hint: did you mean 'compact'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         assertError("machin ram=1G", """
             demo.ump:3:1: error: unknown command 'machin'
             machin ram=1G
             ^
-            hint: did you mean 'machine'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect
+            hint: did you mean 'machine'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         assertError("1app malloc b 4K", """
             demo.ump:3:1: error: expected a command or a process or device name, got '1app'
             1app malloc b 4K
             ^
-            hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect
+            hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         let verbs = "process verbs: malloc, free, mmap, munmap, read, write, madvise, mlock, munlock, fork, exit, pin, unpin, "
-            + "ump-alloc, ump-import, dmabuf-alloc, send; device verbs: map, unmap, dma, dma-trace"
+            + "ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
         assertError("app mallc buf 4K", """
             demo.ump:3:5: error: unknown verb 'mallc'
             app mallc buf 4K

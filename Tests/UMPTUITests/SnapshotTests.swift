@@ -12,7 +12,7 @@ enum Scenarios {
         app malloc buf 64K
         app write buf
         app fork child
-        note "the child writes two pages: two COW copies"
+        note "the child writes {wp_page_copy} pages: each a COW copy"
         child write buf 0 8K
         """
 

@@ -245,6 +245,9 @@ extension Engine {
             run = pfns[i] == pfns[i - 1] + 1 ? run + 1 : 1
             longest = max(longest, run)
         }
+        if pfns.count < nextPages {
+            return " — the buffer (\(plural(pfns.count, "page"))) is smaller than a \(formatSizeShort(next)) page, so 4K IOPTEs it is"
+        }
         if longest < nextPages {
             return " — the frames are scattered (the longest physically contiguous run is \(plural(longest, "page"))), so no \(formatSizeShort(next)) page fits"
         }

@@ -108,7 +108,10 @@ extension Engine {
             // munmap_chunk, and the dynamic threshold: a freed mmapped chunk larger than the threshold
             // (up to 32 MiB) raises it, and the trim threshold to twice that.
             unmapRange(p, start: b.chunkStart, end: b.chunkStart + b.chunkSize, &j)
-            var text = "free: the chunk was mmapped, so munmap_chunk unmaps all \(formatSize(b.chunkSize)); its frames go back to the buddy allocator"
+            let kept = j.events[.zapKept]
+            var text = "free: the chunk was mmapped, so munmap_chunk unmaps all \(formatSize(b.chunkSize)); "
+                + (kept > 0 ? "frames nothing else holds go back to the buddy allocator, but \(pluralIsAre(kept, "frame")) still referenced (a device's pin, another process) and stay"
+                    : "its frames go back to the buddy allocator")
             if b.chunkSize > state.processes[p].meta.mmapThreshold && b.chunkSize <= mmapThresholdMax {
                 updateCounters(p, &j) {
                     $0.mmapThreshold = b.chunkSize

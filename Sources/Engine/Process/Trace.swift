@@ -183,7 +183,9 @@ extension Engine {
         var v = state.processes[p].meta.vmaIndex(containing: va)
         if v == nil { v = traceVMA(p, va: va, instruction: instruction, &j) }
         guard var v else {
-            return .fail(.errno("ENOMEM"), "no room for a VMA at \(hex(va))")
+            // Below mmap_min_addr: no mapping can exist, so the access faults with nothing to map.
+            exitProcess(p, reason: "killed by SIGSEGV", &j)
+            return .fail(.signal("SIGSEGV"), "an access at \(hex(va)): SIGSEGV, below mmap_min_addr (\(hex(mmapMinAddr))) no VMA can exist")
         }
         if state.processes[p].meta.vmas[v].kind == .image {
             guard write else {
@@ -225,7 +227,7 @@ extension Engine {
             vmaUpdate(p, at: above, &j) { $0.start = va }
             return above
         }
-        guard va >= mmapMinAddr else { return nil }
+        guard va >= mmapMinAddr else { return nil }   // below mmap_min_addr no VMA can be
         let vma = VMA(start: va, end: va + pageSize, flags: cls.flags, kind: cls.kind, anonVMA: 0, shmem: 0, shmemOffset: 0, label: cls.label)
         let i = above ?? vmas.count
         vmaInsert(p, vma, at: i, &j)

@@ -60,6 +60,9 @@ public enum NoteText {
                 Suggest.prefix(name, among: countKeys + stepKeys) + "a placeholder is a kernel function's count in the step ({wp_page_copy}, {do_anonymous_page:zero}), one of \(stepKeys.joined(separator: ", ")), a figure after the step ({app.rss}, {nic.misses}), or {=TEXT} for a fixed fact")
     }
 
+    /// Expect keys whose values are bytes: a note writes them as sizes.
+    static let byteKeys: Set<String> = ["ram", "free", "rss", "locked_vm", "pinned_vm", "memlock_limit", "mmap_threshold", "size"]
+
     /// Every count key a step's JSON can hold (ioptes by size aside).
     public static let countKeys: [String] = {
         var keys = Narration.order.compactMap(\.countKey)
@@ -115,8 +118,12 @@ public enum NoteText {
         if name.hasPrefix("ioptes."), let size = try? Literal.size(String(name.dropFirst(7))) {
             return String(r.events.ioptesBySize.first { $0.size == size }?.count ?? 0)
         }
-        let figures = engine.figures(last: r, failedExpects: 0)
-        if let f = figures.first(where: { $0.name == name }) { return f.text }
-        return engine.metric(name, last: r, failedExpects: 0)?.plain ?? "?"
+        // Sizes read as the narration writes them ("344 KiB", "8 MiB"), whichever table they come from.
+        let key = name.split(separator: ".").last.map(String.init) ?? name
+        let figure = engine.figures(last: r, failedExpects: 0).first { $0.name == name }
+        if let f = figure, f.unit != .bytes { return f.text }
+        guard let v = engine.metric(name, last: r, failedExpects: 0) else { return "?" }
+        if case let .integer(n) = v, n >= 0, figure?.unit == .bytes || NoteText.byteKeys.contains(key) { return formatSize(UInt64(n)) }
+        return v.plain
     }
 }

@@ -118,8 +118,11 @@ public enum Quiz {
         if top.count == 1 { return top[0].0 }
         if !top.isEmpty { return top.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") }
         if r.outcome.signalName == "SIGSEGV" { return "do_user_addr_fault → bad_area: SIGSEGV" }
-        if let colon = r.text.firstIndex(of: ":"), r.text.distance(from: r.text.startIndex, to: colon) <= 48 {
-            return String(r.text[..<colon])
+        // The operation's own sentence names the function, after the command it may repeat.
+        var text = Substring(r.text)
+        if text.hasPrefix(r.command + ": ") { text = text.dropFirst(r.command.count + 2) }
+        if let colon = text.firstIndex(of: ":"), text.distance(from: text.startIndex, to: colon) <= 48 {
+            return String(text[..<colon])
         }
         return r.outcome.ok ? "the step's own code path" : r.outcome.word
     }
@@ -171,11 +174,13 @@ public enum Quiz {
     static func faultQuestion(_ st: Statement, _ r: StepRecord, line: Int) -> QuizQuestion? {
         var paths = Set<FaultPath>()
         var pages = 0
+        // A SIGSEGV kills the process: what its exit frees is not part of the question.
+        let killed = r.outcome.signalName == "SIGSEGV"
         for (e, n) in r.events.happened {
             if let path = faultPath(e) {
                 paths.insert(path)
                 pages += n
-            } else if !besideFault(e) {
+            } else if !besideFault(e) && !killed {
                 return nil   // another path too (already mapped, swap-in, a THP, a split, ...): not one answer
             }
         }
@@ -250,6 +255,15 @@ public enum Quiz {
             }
         }
         if roundUp > pageSize { candidates.append([(roundUp, 1)]) }
+        // The page sizes between: as many of each as fit, the rest in 4 KiB pages.
+        var mid = bitmap & ~(pageSize - 1) & ~pageSize
+        while mid != 0 {
+            let size = UInt64(1) << UInt64(mid.trailingZeroBitCount)
+            mid &= mid - 1
+            guard size < length else { break }
+            let rest = Int((length % size) >> pageShift)
+            candidates.append([(size, Int(length / size))] + (rest > 0 ? [(pageSize, rest)] : []))
+        }
         var texts: [(text: String, count: Int)] = []
         for c in candidates {
             let t = ioptesText(c)
@@ -267,8 +281,12 @@ public enum Quiz {
             explain = "The map does not get as far as the IOMMU: " + r.text
         } else {
             explain = "iommu_map splits each physically contiguous run with iommu_pgsize: the largest page size the device supports (\(pageSizesText(bitmap))) that the IOVA, the physical address and the length left all allow"
-            if actual.count == 1 && actual[0].size == pageSize && length > pageSize && bitmap & ~pageSize != 0 {
-                explain += "; no run of frames is both long and aligned enough for a larger page, so every IOPTE is 4 KiB"
+            let larger = bitmap & ~(pageSize | (pageSize - 1))
+            if actual.count == 1 && actual[0].size == pageSize && length > pageSize && larger != 0 {
+                let next = UInt64(1) << UInt64(larger.trailingZeroBitCount)
+                explain += length < next
+                    ? "; \(formatSize(length)) is smaller than the next page size (\(formatSizeShort(next))), so every IOPTE is 4 KiB"
+                    : "; no run of frames is both long and aligned enough for a larger page, so every IOPTE is 4 KiB"
             }
         }
         let what = formatSize(length)

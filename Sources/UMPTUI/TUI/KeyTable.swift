@@ -62,7 +62,7 @@ enum KeyTable {
         Binding(keys: [.char("c")], label: { _ in "c" }, footer: nil, priority: 9,
                 help: "compare: fork a timeline with other settings, step both (c closes)", action: .compare),
         Binding(keys: [.char("Q")], label: { _ in "Q" }, footer: nil, priority: 9,
-                help: "quiz mode: predict each quizzed step before it runs, then see the answer (Q ends it)", action: .quiz),
+                help: "quiz mode: predict a step, then see the answer (Q again ends it)", action: .quiz),
         Binding(keys: [.tab], label: { _ in "Tab" }, footer: "pane", priority: 4,
                 help: "focus the next pane", action: .nextPane),
         Binding(keys: [.backTab], label: { _ in "S-Tab" }, footer: nil, priority: 9,
