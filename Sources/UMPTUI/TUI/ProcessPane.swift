@@ -178,7 +178,8 @@ struct ProcessPanel: Panel {
                 let lo = vmas[first].start, hi = vmas[first + count - 1].end
                 // A trace's text is file-backed too: named for what it is.
                 let isText = vmas[first].label == "[trace text]"
-                let text = "\(isText ? "text" : "image") \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) \(count) VMAs, \(isText ? "file-backed" : "no frames")"
+                let text = isText ? "text \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) file-backed, no frames"
+                    : "image \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) \(count) VMAs, no frames"
                 c.text(r.x + 1, y, text, .dim, limit: r.width - 1, ellipsis: g.ellipsis)
             case let .vma(p, v):
                 drawVMA(ctx, &c, r, y, p, v)
