@@ -333,6 +333,21 @@ final class PageWalkTests: XCTestCase {
     }
 }
 
+final class PinnedSharedPageTests: XCTestCase {
+    /// A pinned page fork leaves shared read-only (before 5.9) has a look of its own; 6.12 copies
+    /// it for the child, so the parent's page stays plainly pinned.
+    func testAPinnedPageSharedByForkIsItsOwnKind() {
+        let setup = "process app\ndevice nic iommu=vtd\napp mmap buf 16K\napp write buf\nnic map app.buf\napp fork child"
+        let legacy = scenario("machine ram=64M kernel=legacy\n" + setup)
+        let vpns = legacy.vpns("app", "buf")
+        XCTAssertEqual(vpns.map { legacy.state.pageKind(legacy.pt("app"), vpn: $0) }, Array(repeating: .pinnedShared, count: 4))
+        XCTAssertEqual(vpns.map { legacy.state.pageKind(legacy.pt("child"), vpn: $0) }, Array(repeating: .pinnedShared, count: 4))
+        let now = scenario("machine ram=64M\n" + setup)
+        XCTAssertEqual(vpns.map { now.state.pageKind(now.pt("app"), vpn: $0) }, Array(repeating: .pinned, count: 4))
+        XCTAssertEqual(vpns.map { now.state.pageKind(now.pt("child"), vpn: $0) }, Array(repeating: .privatePage, count: 4))
+    }
+}
+
 final class RawPTETests: XCTestCase {
     func testPresentEntriesReadAsX86() {
         let r = scenario("machine ram=64M thp=always\nprocess app\napp mmap buf 64K\napp mmap big 2M\napp read buf 0 4K\napp write buf 4K 4K\napp write big 0 4K")
@@ -416,6 +431,17 @@ final class MemoryTraceTests: XCTestCase {
         // Undo puts everything back.
         tl.stepBack()
         XCTAssertEqual(tl.engine.state, before)
+    }
+
+    func testAccessesOutsideUserSpaceAreSIGSEGV() throws {
+        for address: UInt64 in [0x8000, 0xffff_ffff_ffff_f000, 0x8000_0000_0000] {
+            let plan = StepPlan(try parseScript("process app\napp trace t", fileName: "t.ump"))
+            var tl = Timeline(plan: plan, traces: MemoryArrayTraces(files: ["t": [access(.store, address, 4096)]]), policy: .none)
+            tl.stepForward()
+            let rec = try XCTUnwrap(tl.stepForward())
+            XCTAssertEqual(rec.outcome, .signal("SIGSEGV"), "\(hex(address)): \(rec.text)")
+            XCTAssertFalse(tl.engine.state.processes[0].meta.alive)
+        }
     }
 
     func testAStoreToWhatLookedLikeTextBecomesData() throws {

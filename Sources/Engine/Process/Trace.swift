@@ -44,7 +44,7 @@ public struct TraceSummary: Equatable, Sendable {
     public var modifies = 0
     /// Text pages fetched from (file-backed: not modelled as frames).
     public var textPages = 0
-    /// RSS in pages, sampled evenly through the trace (at most `TraceSummary.maxSamples`).
+    /// RSS in pages, sampled evenly through the trace (fewer than twice `TraceSummary.maxSamples`).
     public var rssSamples: [Int] = []
     /// The trace's VMAs after the step: buffer name, range and pages touched.
     public var vmas: [TraceVMA] = []
@@ -148,7 +148,7 @@ extension Engine {
                             }
                             lastVPN = vpn
                         }
-                        if vpn >= last || vpn == UInt64.max { break }
+                        if vpn >= last { break }
                         vpn += 1
                     }
                 }
@@ -180,6 +180,11 @@ extension Engine {
     private mutating func traceTouch(_ p: Int, vpn: UInt64, instruction: Bool, write: Bool, textPages: inout Set<UInt64>,
                                      lastWritable: inout Bool, _ j: inout StepJournal) -> OpResult? {
         let va = vpn << pageShift
+        guard va < stackTop else {
+            // Above TASK_SIZE: kernel addresses, never a user mapping.
+            exitProcess(p, reason: "killed by SIGSEGV", &j)
+            return .fail(.signal("SIGSEGV"), "an access at \(hex(va)): SIGSEGV, above TASK_SIZE (\(hex(stackTop))): no user mapping can be there")
+        }
         var v = state.processes[p].meta.vmaIndex(containing: va)
         if v == nil { v = traceVMA(p, va: va, instruction: instruction, &j) }
         guard var v else {

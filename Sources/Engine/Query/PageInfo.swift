@@ -3,7 +3,7 @@
 
 /// What one page is, from its PTE and its frame.
 public enum PageKind: Int, CaseIterable, Sendable {
-    case untouched, zero, privatePage, shared, huge, swapped, pinned, ump, dmabuf
+    case untouched, zero, privatePage, shared, huge, swapped, pinned, pinnedShared, ump, dmabuf
 
     public var name: String {
         switch self {
@@ -14,6 +14,7 @@ public enum PageKind: Int, CaseIterable, Sendable {
         case .huge: "huge (THP)"
         case .swapped: "swapped"
         case .pinned: "pinned"
+        case .pinnedShared: "pinned and COW-shared"
         case .ump: "UMP (kernel memory)"
         case .dmabuf: "dma-buf (kernel memory)"
         }
@@ -121,7 +122,11 @@ extension EngineState {
         if e.isZero { return .zero }
         let pfn = e.number
         guard pfn < phys.frameCount else { return .privatePage }
-        if phys.pincount[pfn] > 0 { return .pinned }
+        if phys.pincount[pfn] > 0 {
+            // A pinned page fork left shared read-only (kernel=legacy): the next write copies away from the pin.
+            let cow = phys.frameUse(pfn) == .anon && (phys.mapcount[pfn] > 1 || phys.flags[pfn] & FrameFlag.anonExclusive == 0)
+            return cow ? .pinnedShared : .pinned
+        }
         if pt.hugePMDs[vpn >> 9] != nil { return .huge }
         let use = phys.frameUse(pfn)
         // VM_PFNMAP mappings of kernel buffers.

@@ -203,6 +203,8 @@ struct LineParser {
                                     hint: "choices are lettered in order: a, b, c, ...")
                 }
                 choices.append(QuizChoice(letter: key, text: token.optionValue))
+            case _ where key.count == 1 && key >= "i" && key <= "z":
+                throw LineError("choice '\(key)': a quiz has at most eight choices, a to h", at: token.column, hint: usage)
             default:
                 throw LineError("unknown key '\(key)' for 'quiz'", at: token.column,
                                 hint: Suggest.prefix(key, among: ["answer", "explain"]) + "keys: a, b, ... (the choices), answer, explain")

@@ -8,6 +8,8 @@ struct Glyphs: Sendable {
     var privatePage: Character
     var shared: Character
     var pinned: Character
+    /// A pinned page that is also shared read-only after fork.
+    var pinnedShared: Character
     var swapped: Character
     var huge: Character
     // Physical frames
@@ -47,7 +49,7 @@ struct Glyphs: Sendable {
     var isASCII: Bool { hline == "-" }
 
     static let unicode = Glyphs(
-        untouched: "·", zero: "0", privatePage: "█", shared: "▒", pinned: "P", swapped: "S", huge: "H",
+        untouched: "·", zero: "0", privatePage: "█", shared: "▒", pinned: "P", pinnedShared: "p", swapped: "S", huge: "H",
         free: "·", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s",
         fill: ["░", "▒", "▓", "█"], spark: ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"],
         hline: "─", vline: "│", topLeft: "┌", topRight: "┐", bottomLeft: "└", bottomRight: "┘",
@@ -55,7 +57,7 @@ struct Glyphs: Sendable {
         dot: "·", cursor: "▸", thumb: "▐", enter: "⏎", space: "␣", arrows: "←↑↓→", times: "×")
 
     static let ascii = Glyphs(
-        untouched: ".", zero: "0", privatePage: "#", shared: "%", pinned: "P", swapped: "S", huge: "H",
+        untouched: ".", zero: "0", privatePage: "#", shared: "%", pinned: "P", pinnedShared: "p", swapped: "S", huge: "H",
         free: ".", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s",
         fill: ["-", "+", "*", "#"], spark: ["_", "_", ".", "-", "-", "=", "^", "#"],
         hline: "-", vline: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",

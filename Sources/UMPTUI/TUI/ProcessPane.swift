@@ -14,6 +14,7 @@ extension PageKind {
         case .huge: g.huge
         case .swapped: g.swapped
         case .pinned: g.pinned
+        case .pinnedShared: g.pinnedShared
         case .ump: g.ump
         case .dmabuf: g.dmabuf
         }
@@ -27,7 +28,7 @@ extension PageKind {
         case .shared: .pageShared
         case .huge: .pageHuge
         case .swapped: .pageSwapped
-        case .pinned: .pagePinned
+        case .pinned, .pinnedShared: .pagePinned
         case .ump: .frameUMP
         case .dmabuf: .frameDmabuf
         }
@@ -37,6 +38,7 @@ extension PageKind {
     var legendName: String {
         switch self {
         case .shared: "shared"
+        case .pinnedShared: "pinned+COW"
         case .huge: "huge"
         case .ump: "UMP"
         case .dmabuf: "dma-buf"
@@ -211,7 +213,8 @@ struct ProcessPanel: Panel {
 
     private func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         var x = r.x + 1, y = r.y
-        for k in PageKind.allCases {
+        // The rare pinned-and-COW-shared kind comes last, so a narrow legend drops it first.
+        for k in PageKind.allCases.filter({ $0 != .pinnedShared }) + [.pinnedShared] {
             let name = k.legendName
             if x + name.count + 2 > r.maxX { y += 1; x = r.x + 1 }
             if y >= r.maxY { break }
