@@ -542,7 +542,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:9: error: expected a buffer as PROC.BUF, got 'frame'
             isp map frame
                     ^
-            hint: name the buffer with its process, e.g. app.frame
+            hint: name the buffer with its process, e.g. app.buf
             """)
         assertError("isp dma app.b write pattern=tile:0x480@640", """
             demo.ump:3:29: error: expected tile:WxH@PITCH such as tile:640x480@2560, got 'tile:0x480@640'
@@ -595,7 +595,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:8: error: expected a buffer as PROC.BUF, got 'app.buf.x'
             expect app.buf.x present=1
                    ^
-            hint: name the buffer with its process, e.g. app.frame
+            hint: name the buffer with its process, e.g. app.buf
             """)
     }
 

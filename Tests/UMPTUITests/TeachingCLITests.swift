@@ -109,7 +109,7 @@ final class LackeyReaderTests: XCTestCase {
         let h = try FileHandle(forWritingTo: url)
         var chunk = ""
         for i in 0..<100_000 {
-            chunk += i % 3 == 0 ? "I  00401\(String(i % 4096, radix: 16)),3\n" : " S \(String(0x480_0000 + (i % 0x10000) * 8, radix: 16)),8\n"
+            chunk += i % 3 == 0 ? "I  \(String(0x40_1000 + (i % 4096) * 4, radix: 16)),3\n" : " S \(String(0x480_0000 + (i % 0x10000) * 8, radix: 16)),8\n"
         }
         let data = Data(chunk.utf8)
         for _ in 0..<100 { h.write(data) }

@@ -340,7 +340,7 @@ struct LineParser {
         let parts = token.raw.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2, Literal.isName(parts[0]), Literal.isName(parts[1]) else {
             throw LineError("expected a buffer as PROC.BUF, got '\(token.raw)'", at: token.column,
-                            hint: "name the buffer with its process, e.g. app.frame")
+                            hint: "name the buffer with its process, e.g. app.buf")
         }
         return BufferRef(process: parts[0], buffer: parts[1])
     }
