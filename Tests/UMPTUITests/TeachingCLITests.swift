@@ -8,15 +8,19 @@ import Foundation
 import XCTest
 @testable import UMPTUI
 
-final class LackeyReaderTests: XCTestCase {
+/// A test case with a fresh directory of its own, removed afterwards.
+class TempDirTestCase: XCTestCase {
     var dir: URL!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-lackey-\(getpid())-\(UUID().uuidString)")
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-\(Self.self)-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+}
+
+final class LackeyReaderTests: TempDirTestCase {
 
     private func file(_ name: String, _ text: String) throws -> String {
         let url = dir.appendingPathComponent(name)
@@ -154,15 +158,7 @@ final class LackeyReaderTests: XCTestCase {
     }
 }
 
-final class QuizCLITests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("umptui-quiz-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+final class QuizCLITests: TempDirTestCase {
 
     private func umptui(_ args: [String], stdin: String? = nil) throws -> CLITests.Output {
         guard let bin = EndToEndTests.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }

@@ -28,14 +28,7 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
     var steps: Int = 0
 
-    @Flag(name: .customLong("no-mouse"), help: "Do not capture the mouse.")
-    var noMouse = false
-
-    @Flag(name: .customLong("no-color"), help: "No colours (as NO_COLOR does).")
-    var noColor = false
-
-    @Flag(help: "ASCII glyphs only.")
-    var ascii = false
+    @OptionGroup var terminal: TerminalOptions
 
     func validate() throws {
         if vs.isEmpty { throw ValidationError("give at least one --vs KEY=VALUE: what side B changes (e.g. --vs nic.iotlb=16)") }
@@ -65,7 +58,7 @@ struct Compare: ParsableCommand {
                 printError("umptui: --print-screen takes COLSxROWS, like 200x60")
                 throw ExitCode(2)
             }
-            var p = ScreenPlayer(session: session, glyphs: ascii ? .ascii : .unicode, width: w, height: h)
+            var p = ScreenPlayer(session: session, glyphs: terminal.glyphs, width: w, height: h)
             if let problem = p.startCompare(vs: vs) {
                 printError("umptui: --vs: \(problem)")
                 throw ExitCode(2)
@@ -78,7 +71,7 @@ struct Compare: ParsableCommand {
             printError("umptui: compare's terminal UI needs a terminal on stdin and stdout; use --json (or --print-screen) for output to a file or a pipe")
             throw ExitCode(2)
         }
-        var options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+        var options = terminal.options
         options.output = FileOutput()
         options.compareVs = vs
         try Tui.runTerminal(session, options)

@@ -39,13 +39,7 @@ final class LackeySource: MemoryAccessSource {
     deinit { gzclose(file) }
 
     private func refill() throws {
-        if start > 0 {
-            buffer.withUnsafeMutableBufferPointer { b in
-                _ = memmove(b.baseAddress!, b.baseAddress! + start, end - start)
-            }
-            end -= start
-            start = 0
-        }
+        compactLineBuffer(&buffer, start: &start, end: &end)
         let n = buffer.withUnsafeMutableBufferPointer { b in gzread(file, b.baseAddress! + end, UInt32(b.count - end)) }
         if n < 0 {
             var code: Int32 = 0

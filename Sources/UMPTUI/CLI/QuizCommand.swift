@@ -24,14 +24,7 @@ struct QuizCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a declaration option, e.g. machine.ram=1G.", valueName: "KEY=VALUE"))
     var overrides: [String] = []
 
-    @Flag(name: .customLong("no-mouse"), help: "Do not capture the mouse.")
-    var noMouse = false
-
-    @Flag(name: .customLong("no-color"), help: "No colours (as NO_COLOR does).")
-    var noColor = false
-
-    @Flag(help: "ASCII glyphs only.")
-    var ascii = false
+    @OptionGroup var terminal: TerminalOptions
 
     /// What --answers says: every right answer, or these letters in order.
     enum Answers: Equatable {
@@ -60,7 +53,7 @@ struct QuizCommand: ParsableCommand {
                 printError("umptui quiz: quiz mode needs a terminal on stdin and stdout; without one, answer with --answers a,b,... (or --answers right)")
                 throw ExitCode(2)
             }
-            var options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+            var options = terminal.options
             options.quiz = true
             options.output = FileOutput()
             try Tui.runTerminal(session, options)

@@ -12,6 +12,16 @@ struct TraceError: Error, CustomStringConvertible {
     var description: String { "\(path):\(line)\(column.map { ":\($0)" } ?? ""): error: \(message)" }
 }
 
+/// Moves the unread bytes [start, end) of a line buffer to its front before the next read.
+func compactLineBuffer(_ buffer: inout [UInt8], start: inout Int, end: inout Int) {
+    guard start > 0 else { return }
+    buffer.withUnsafeMutableBufferPointer { b in
+        _ = memmove(b.baseAddress!, b.baseAddress! + start, end - start)
+    }
+    end -= start
+    start = 0
+}
+
 /// Reads a trace file chunk by chunk and parses one address per line.
 final class FileAddressSource: AddressSource {
     private let path: String
@@ -34,13 +44,7 @@ final class FileAddressSource: AddressSource {
     deinit { fclose(file) }
 
     private func refill() {
-        if start > 0 {
-            buffer.withUnsafeMutableBufferPointer { b in
-                _ = memmove(b.baseAddress!, b.baseAddress! + start, end - start)
-            }
-            end -= start
-            start = 0
-        }
+        compactLineBuffer(&buffer, start: &start, end: &end)
         if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
         let n = buffer.withUnsafeMutableBufferPointer { b in fread(b.baseAddress! + end, 1, b.count - end, file) }
         if n == 0 { eof = true }

@@ -2,6 +2,21 @@ import ArgumentParser
 import Engine
 import Foundation
 
+/// How the terminal UI draws: the flags `umptui`, `umptui compare` and `umptui quiz` share.
+struct TerminalOptions: ParsableArguments {
+    @Flag(name: .customLong("no-mouse"), help: "Do not capture the mouse (keep the terminal's own selection).")
+    var noMouse = false
+
+    @Flag(name: .customLong("no-color"), help: "No colours: bold, reverse and underline only (as NO_COLOR does).")
+    var noColor = false
+
+    @Flag(help: "ASCII glyphs only (the default when the locale is not UTF-8).")
+    var ascii = false
+
+    var options: TUIApp.Options { TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii) }
+    var glyphs: Glyphs { ascii ? .ascii : .unicode }
+}
+
 /// `umptui [FILE]`: the terminal UI, the default subcommand. With no FILE, the built-in tour.
 struct Tui: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,14 +27,7 @@ struct Tui: ParsableCommand {
     @Argument(help: "The scenario file (*.ump); without it, the built-in tour.", completion: .file(extensions: ["ump"]))
     var file: String?
 
-    @Flag(name: .customLong("no-mouse"), help: "Do not capture the mouse (keep the terminal's own selection).")
-    var noMouse = false
-
-    @Flag(name: .customLong("no-color"), help: "No colours: bold, reverse and underline only (as NO_COLOR does).")
-    var noColor = false
-
-    @Flag(help: "ASCII glyphs only (the default when the locale is not UTF-8).")
-    var ascii = false
+    @OptionGroup var terminal: TerminalOptions
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a declaration option, e.g. machine.ram=1G.", valueName: "KEY=VALUE"))
     var overrides: [String] = []
@@ -63,7 +71,7 @@ struct Tui: ParsableCommand {
                 throw ExitCode(2)
             }
             // Space pressed --steps times, as export plays it, so the two show the same last screen.
-            let screen = ScreenPlayer.screen(session: session, glyphs: ascii ? .ascii : .unicode,
+            let screen = ScreenPlayer.screen(session: session, glyphs: terminal.glyphs,
                                              width: w, height: h, steps: steps)
             print(TextDriver.text(screen), terminator: "")
             return
@@ -87,7 +95,7 @@ struct Tui: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        var options = TUIApp.Options(noColor: noColor, mouse: !noMouse, ascii: ascii)
+        var options = terminal.options
         options.play = play
         options.exitAtEnd = exitAtEnd
         options.recording = recording
