@@ -236,6 +236,29 @@ final class NoteTextTests: XCTestCase {
         XCTAssertGreaterThan(dma.deviceDeltas.values.first!.misses, 0)
     }
 
+    func testPlaceholdersNameWhatExistsAfterTheirStep() throws {
+        let source = """
+            process app
+            note "{app.zzz.present} {kid.rss} {gpu.misses} {app.buf.present}"
+            app mmap buf 64K
+            note "{app.buf.present}"
+            app munmap buf
+            note "{kid.rss}"
+            app fork kid
+            app trace t.lackey
+            note "{app.mmap2.present}"
+            app read mmap2
+            device gpu
+            """
+        let problems = checkScript(try parseScript(source, fileName: "n.ump"), sourceLines: scenarioSourceLines(source)) { _ in true }
+        XCTAssertEqual(problems.map { "\($0.location.line):\($0.location.column) \($0.message)" }, [
+            "2:7 {app.zzz.present}: app has no buffer 'zzz' after the step this note explains",
+            "2:25 {kid.rss}: no process or device named 'kid' exists at the step this note explains",
+            "2:35 {gpu.misses}: no process or device named 'gpu' exists at the step this note explains",
+            "4:7 {app.buf.present}: app has no buffer 'buf' after the step this note explains (it was unmapped on line 5)",
+        ])
+    }
+
     func testTheCheckerRefusesUnknownPlaceholdersWithTheirColumn() throws {
         let source = """
             process app
@@ -442,6 +465,17 @@ final class MemoryTraceTests: XCTestCase {
             XCTAssertEqual(rec.outcome, .signal("SIGSEGV"), "\(hex(address)): \(rec.text)")
             XCTAssertFalse(tl.engine.state.processes[0].meta.alive)
         }
+    }
+
+    func testTheProgramsOwnImageKeepsItsPermissions() throws {
+        let plan = StepPlan(try parseScript("process app\napp trace t", fileName: "t.ump"))
+        let trace = [access(.instruction, imageBase, 4), access(.store, imageBase + 0x1000, 8)]
+        var tl = Timeline(plan: plan, traces: MemoryArrayTraces(files: ["t": trace]), policy: .none)
+        tl.stepForward()
+        let rec = try XCTUnwrap(tl.stepForward())
+        XCTAssertEqual(rec.outcome, .signal("SIGSEGV"), rec.text)
+        XCTAssertTrue(rec.text.contains("without write permission"), rec.text)
+        XCTAssertEqual(rec.trace?.textPages, 1, "the fetch from the image counts as text")
     }
 
     func testAStoreToWhatLookedLikeTextBecomesData() throws {

@@ -79,6 +79,30 @@ final class LackeyReaderTests: TempDirTestCase {
         XCTAssertThrowsError(try read(long)) { XCTAssertTrue("\($0)".contains(":2: error: a line longer than 4096 bytes"), "\($0)") }
     }
 
+    func testATruncatedGzipIsAnErrorNotAShortTrace() throws {
+        var text = ""
+        for i in 0..<20_000 { text += " L \(String(0x480_0000 + i * 8, radix: 16)),8\n" }
+        let plain = try file("t.lackey", text)
+        let gz = dir.appendingPathComponent("t.lackey.gz").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "gzip -c '\(plain)' > '\(gz)' && head -c 20 '\(gz)' > '\(gz).head' && head -c -4 '\(gz)' > '\(gz).tail'"]
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(try read(gz).count, 20_000)
+        for cut in [gz + ".head", gz + ".tail"] {
+            XCTAssertThrowsError(try read(cut), cut) { XCTAssertTrue("\($0)".contains("the gzip data ends early"), "\($0)") }
+        }
+    }
+
+    func testErrorsShowControlBytesPrintably() throws {
+        let path = try file("c.lackey", "\u{1b}[2J,8\n")
+        XCTAssertThrowsError(try read(path)) { XCTAssertTrue("\($0)".contains("got '^[[2J,8'"), "\($0)") }
+        XCTAssertEqual(printable("a\u{1b}b\u{7f}\nc\u{0}"), "a^[b^?\nc^@")
+        let missing = LackeySource.self
+        XCTAssertThrowsError(try missing.init(path: dir.path)) { XCTAssertFalse("\($0)".contains(":0:"), "\($0)") }
+    }
+
     func testOnlyRegularFilesAreTraces() throws {
         XCTAssertThrowsError(try LackeySource(path: dir.path)) { XCTAssertTrue("\($0)".contains("not a regular file"), "\($0)") }
         let fifo = dir.appendingPathComponent("fifo").path
@@ -230,6 +254,8 @@ final class QuizCLITests: TempDirTestCase {
 
     func testBadAnswersAndNoTerminalAreErrors() throws {
         let f = try write(QuizCLITests.script)
+        let spaced = try umptui(["quiz", f, "--answers", " right "])
+        XCTAssertEqual(spaced.stdout.split(separator: "\n").last, "score: 2/2", spaced.stderr)
         let bad = try umptui(["quiz", f, "--answers", "a,zz"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--answers: answer 2 is 'zz'"), bad.stderr)
@@ -284,6 +310,42 @@ final class QuizModeTUITests: XCTestCase {
         XCTAssertEqual(app.session.current, 4)
         _ = app.press(.char("Q"))
         XCTAssertNil(app.quiz)
+    }
+
+    func testALongQuestionFitsAt80x24() throws {
+        let long = String(repeating: "a long choice that wraps over more than one line of the panel ", count: 2)
+        let choices = "abcdefgh".map { "\($0)=\"\($0): \(long)\"" }.joined(separator: " ")
+        var app = try makeApp("process app\napp mmap buf 64K\nquiz \"\(long) \(long)?\" \(choices) answer=h\napp read buf", steps: 2, width: 80, height: 24)
+        let screen = TextDriver.text(app.press(.char("Q"), .char(" ")))
+        for letter in "abcdefgh" { XCTAssertTrue(screen.contains(" \(letter)) \(letter): a long"), "\(letter) is not on screen:\n\(screen)") }
+        XCTAssertTrue(screen.contains("a-h answer  Esc put away  Q end quiz"), screen)
+    }
+
+    func testTheInspectorScrollsNoFurtherThanItsLastLine() throws {
+        var app = try makeApp("process app\ndevice nic iommu=vtd\napp mmap buf 64K\napp write buf\nnic map app.buf", steps: 5, width: 80, height: 24)
+        XCTAssertTrue(app.select(.page(BufferRef(process: "app", buffer: "buf"), index: 0)))
+        _ = app.press(.enter)
+        let most = Inspector.maxScroll(app)
+        XCTAssertGreaterThan(most, 0, "the walk does not fit 80x24")
+        for _ in 0..<30 { _ = app.press(.down) }
+        XCTAssertEqual(app.inspectorScroll, most)
+        _ = app.press(.up)
+        XCTAssertEqual(app.inspectorScroll, most - 1, "Up moves at once after scrolling past the end")
+        _ = app.press(.pageDown, .pageDown, .pageUp)
+        XCTAssertEqual(app.inspectorScroll, max(0, most - 10))
+    }
+
+    func testARecordingWritesAStepWithItsNoteAndQuizInOneWrite() throws {
+        final class CountingSink: RecordingSink {
+            var writes: [String] = []
+            func write(_ line: String) throws { writes.append(line) }
+            func close() {}
+        }
+        var app = try makeApp("process app\napp mmap buf 64K\nnote \"n\"\nquiz \"Q?\" a=\"x\" b=\"y\" answer=a\napp read buf", steps: 2)
+        let sink = CountingSink()
+        app.recorder = Recorder(path: "r.ump", sink: sink, header: ["# umptui recording"], session: app.session, now: 0)
+        _ = app.press(.char(" "))
+        XCTAssertEqual(sink.writes.last, "note \"n\"\nquiz \"Q?\" a=\"x\" b=\"y\" answer=a\napp read buf")
     }
 
     func testEscPutsTheQuestionAwayWithoutRunningTheStep() throws {

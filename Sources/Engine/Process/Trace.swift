@@ -192,8 +192,10 @@ extension Engine {
             exitProcess(p, reason: "killed by SIGSEGV", &j)
             return .fail(.signal("SIGSEGV"), "an access at \(hex(va)): SIGSEGV, below mmap_min_addr (\(hex(mmapMinAddr))) no VMA can exist")
         }
-        if state.processes[p].meta.vmas[v].kind == .image {
-            guard write else {
+        let vma = state.processes[p].meta.vmas[v]
+        if vma.kind == .image && (vma.label == TraceClass.text.label || (instruction && vma.flags.contains(.exec))) {
+            // File-backed text: fetched from the page cache, no frame here.
+            guard write, vma.label == TraceClass.text.label else {
                 textPages.insert(vpn)
                 lastWritable = false
                 return nil

@@ -52,6 +52,9 @@ public enum NoteText {
         if name.hasPrefix("ioptes."), let size = try? Literal.size(String(name.dropFirst(7))), size >= pageSize, size.nonzeroBitCount == 1 {
             return nil
         }
+        if name.hasPrefix("ioptes.") {
+            return ("unknown placeholder {\(name)}: ioptes.SIZE needs a page size, a power of two from 4K", "e.g. {ioptes.4K}, {ioptes.2M}")
+        }
         if name.contains(".") {
             if let p = metric(name) { return ("unknown placeholder {\(name)}: " + p.message, p.hint) }
             return nil

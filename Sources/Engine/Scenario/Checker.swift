@@ -28,6 +28,8 @@ struct ScriptChecker {
         var buffers: [String: (line: Int, origin: String)] = [:]
         /// Buffer name → how it went away, e.g. "freed on line 7".
         var gone: [String: String] = [:]
+        /// A `trace` ran in it: the buffers its VMAs became are known only when it runs.
+        var traced = false
     }
 
     let fileName: String
@@ -51,6 +53,8 @@ struct ScriptChecker {
     /// Every process and device the script names, for the placeholders of notes.
     var noteProcesses: [String] = []
     var noteDevices: [String] = []
+    /// Notes waiting for their step: their metric placeholders name what exists after it.
+    private var pendingNotes: [(statement: Statement, start: Int, placeholders: [NoteText.Placeholder])] = []
     /// A `quiz` line waiting for the step it asks about.
     private var pendingQuiz: Statement?
 
@@ -87,6 +91,7 @@ struct ScriptChecker {
             beforeSteps.append(names)
             pendingQuiz = nil
         }
+        defer { if StepPlan.isStep(s.kind) { checkPendingNotes() } }
         let at = Columns(s)
         let line = s.location.line
         switch s.kind {
@@ -191,11 +196,35 @@ struct ScriptChecker {
             return
         }
         let processNames = noteProcesses, deviceNames = noteDevices
+        var fine: [NoteText.Placeholder] = []
         for ph in placeholders {
             let problem = NoteText.problem(ph.name) { name in
                 metricProblem(name, processes: processNames, devices: deviceNames)
             }
-            if let problem { report(s, start + ph.offset, problem.message, hint: problem.hint) }
+            if let problem { report(s, start + ph.offset, problem.message, hint: problem.hint) } else { fine.append(ph) }
+        }
+        pendingNotes.append((s, start, fine.filter { $0.name.contains(".") && !$0.name.hasPrefix("=") && !$0.name.hasPrefix("ioptes.") }))
+    }
+
+    /// After a step: each waiting note's PROC, DEV and PROC.BUF placeholders must name what exists
+    /// then (a process or device declared by now, a buffer the process holds after the step).
+    private mutating func checkPendingNotes() {
+        let notes = pendingNotes
+        pendingNotes = []
+        for (s, start, placeholders) in notes {
+            for ph in placeholders {
+                let parts = ph.name.split(separator: ".").map(String.init)
+                let target = parts[0]
+                if target == "machine" || target == "last" { continue }
+                if processes[target] == nil && devices[target] == nil {
+                    report(s, start + ph.offset, "{\(ph.name)}: no process or device named '\(target)' exists at the step this note explains",
+                           hint: "a note is filled after the step that follows it")
+                } else if parts.count == 3, let proc = processes[target], proc.buffers[parts[1]] == nil, !proc.traced || proc.gone[parts[1]] != nil {
+                    let how = proc.gone[parts[1]].map { " (it was \($0))" } ?? ""
+                    report(s, start + ph.offset, "{\(ph.name)}: \(target) has no buffer '\(parts[1])' after the step this note explains\(how)",
+                           hint: "a note is filled after the step that follows it")
+                }
+            }
         }
     }
 
@@ -232,6 +261,7 @@ struct ScriptChecker {
             guard declareProcess(child, s, at[2], origin: "created by fork on line \(line)"),
                   let parent = processes[p] else { return }
             for (name, _) in parent.buffers { processes[child]?.buffers[name] = (line, "inherited by fork on line \(line)") }
+            processes[child]?.traced = parent.traced
         case .send(let b, let other):
             guard use(b, in: p, s, at[2]), requireProcess(other, s, at[3], verb: nil) else { return }
             create(b, in: other, s, at[3], origin: "received by send on line \(line)")
@@ -241,10 +271,8 @@ struct ScriptChecker {
             if !fileExists(path) {
                 report(s, at[2], "cannot read trace file '\(path)'", hint: "relative paths resolve against the script's directory")
             }
-            // The trace's VMAs become buffers (text, data, heap, mmap, stack) that expects may name.
-            for name in ["text", "data", "heap", "mmap", "stack"] where processes[p]?.buffers[name] == nil {
-                create(name, in: p, s, at[2], origin: "made by trace on line \(line)")
-            }
+            // The trace's VMAs become buffers (text, data, heap, mmap2, ...) whose names only the run knows.
+            processes[p]?.traced = true
         }
     }
 
@@ -374,6 +402,8 @@ struct ScriptChecker {
     private mutating func use(_ b: String, in p: String, _ s: Statement, _ column: Int) -> Bool {
         guard let process = processes[p] else { return false }
         if process.buffers[b] != nil { return true }
+        // After a trace, a name may be one of its buffers: the run answers EFAULT if it is not.
+        if process.traced && process.gone[b] == nil { return true }
         let names = process.buffers.sorted { ($0.value.line, $0.key) < ($1.value.line, $1.key) }.map(\.key)
         let hint = if let gone = process.gone[b] {
             "'\(b)' was \(gone)"

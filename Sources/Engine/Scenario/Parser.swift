@@ -178,7 +178,7 @@ struct LineParser {
     /// `quiz "QUESTION" a="..." b="..." [c="..." ...] answer=b [explain="..."]`.
     private func quiz() throws(LineError) -> QuizSpec {
         let usage = "usage: quiz \"QUESTION\" a=\"...\" b=\"...\" [c=\"...\" ...] answer=b [explain=\"...\"]"
-        guard tokens.count > 1, tokens[1].isString else {
+        guard tokens.count > 1, tokens[1].isString, !tokens[1].text.allSatisfy(\.isWhitespace) else {
             throw LineError("'quiz' needs a question in quotes", at: tokens.count > 1 ? tokens[1].column : lexed.endColumn, hint: usage)
         }
         let letters = "abcdefgh".map(String.init)

@@ -46,7 +46,14 @@ final class LackeySource: MemoryAccessSource {
             let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"
             throw TraceError(path: path, line: linesRead + 1, message: "cannot read: \(message)")
         }
-        if n == 0 { eof = true }
+        if n == 0 {
+            var code: Int32 = 0
+            _ = gzerror(file, &code)
+            if code == Z_BUF_ERROR {
+                throw TraceError(path: path, line: linesRead + 1, message: "the gzip data ends early: the file is truncated")
+            }
+            eof = true
+        }
         end += Int(n)
     }
 
@@ -98,7 +105,7 @@ final class LackeySource: MemoryAccessSource {
         case UInt8(ascii: "S"): kind = .store
         case UInt8(ascii: "M"): kind = .modify
         default:
-            throw fail(i, "expected I, L, S or M (a lackey access) or a ==PID== line, got '\(String(decoding: buffer[i..<min(j, i + 20)], as: UTF8.self))'")
+            throw fail(i, "expected I, L, S or M (a lackey access) or a ==PID== line, got '\(printable(String(decoding: buffer[i..<min(j, i + 20)], as: UTF8.self)))'")
         }
         i += 1
         guard i < j, buffer[i] == 0x20 || buffer[i] == 0x09 else { throw fail(i, "expected a space after the access kind") }
@@ -122,7 +129,7 @@ final class LackeySource: MemoryAccessSource {
             i += 1
         }
         guard i > sizeStart else { throw fail(i, "expected a decimal size after ','") }
-        guard i == j else { throw fail(i, "unexpected '\(String(decoding: buffer[i..<min(j, i + 20)], as: UTF8.self))' after the size") }
+        guard i == j else { throw fail(i, "unexpected '\(printable(String(decoding: buffer[i..<min(j, i + 20)], as: UTF8.self)))' after the size") }
         return MemoryAccess(address: address, size: UInt32(size), kind: kind)
     }
 

@@ -33,7 +33,7 @@ struct QuizCommand: ParsableCommand {
     }
 
     static func parseAnswers(_ text: String) throws -> Answers {
-        if text == "right" { return .right }
+        if text.trimmingCharacters(in: .whitespaces) == "right" { return .right }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         for (i, p) in parts.enumerated() where !(p.count == 1 && "abcdefgh".contains(p)) {
             throw ValidationError("--answers: answer \(i + 1) is '\(p)'; give letters a to h separated by commas (a,c,b), or `right`")

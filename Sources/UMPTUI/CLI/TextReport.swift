@@ -19,7 +19,7 @@ struct TextReport {
         s += wrap(tag + r.text, indent: "   ")
         if let t = r.trace, t.rssSamples.count > 1 {
             s += "   rss over the trace: " + t.sparkline(["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"]) + " (up to \(formatSize(UInt64(t.rssSamples.max() ?? 0) << pageShift)))\n"
-            for v in t.vmas { s += "   \(v.name) \(hex(v.start))-\(hex(v.end)): \(plural(v.pages, "page")) touched\n" }
+            for v in t.vmas { s += "   \(v.name) \(hex(v.start))-\(hex(v.end)): \(plural(v.pages, "page")) \(v.name.hasPrefix("text") ? "fetched" : "present")\n" }
         }
         for h in r.hazards { s += wrap("HAZARD: " + h.text, indent: "   ") }
         return s
@@ -78,6 +78,7 @@ struct TextReport {
 
     /// Word-wraps to the width with a hanging indent.
     func wrap(_ text: String, indent: String) -> String {
+        let text = printable(text)
         var out = "", line = indent
         for word in text.split(separator: " ", omittingEmptySubsequences: false) {
             if line.count + word.count + 1 > width && line.count > indent.count {

@@ -9,7 +9,20 @@ struct TraceError: Error, CustomStringConvertible {
     var line: Int
     var message: String
     var column: Int?
-    var description: String { "\(path):\(line)\(column.map { ":\($0)" } ?? ""): error: \(message)" }
+    var description: String {
+        line == 0 ? "\(path): error: \(message)" : "\(path):\(line)\(column.map { ":\($0)" } ?? ""): error: \(message)"
+    }
+}
+
+/// Text from a file or a script made safe to print: control characters as ^X (newlines kept), so
+/// a stray ESC cannot drive the terminal.
+func printable(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" || $0.value == 0x7f }) else { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+        if u.value == 0x7f { out += "^?" } else if u.value < 0x20 && u != "\n" { out += "^" + String(UnicodeScalar(u.value + 0x40)!) } else { out.unicodeScalars.append(u) }
+    }
+    return out
 }
 
 /// Moves the unread bytes [start, end) of a line buffer to its front before the next read.

@@ -134,10 +134,10 @@ struct AppState {
             case (.whatIf(let w, let s), .up?): overlay = .whatIf(w, scroll: max(0, s - 1))
             case (.whatIf(let w, let s), .pageDown?): overlay = .whatIf(w, scroll: s + 10)
             case (.whatIf(let w, let s), .pageUp?): overlay = .whatIf(w, scroll: max(0, s - 10))
-            case (.inspector, .down?): inspectorScroll += 1
-            case (.inspector, .up?): inspectorScroll = max(0, inspectorScroll - 1)
-            case (.inspector, .pageDown?): inspectorScroll += 10
-            case (.inspector, .pageUp?): inspectorScroll = max(0, inspectorScroll - 10)
+            case (.inspector, .down?): inspectorScroll = min(inspectorScroll + 1, Inspector.maxScroll(self))
+            case (.inspector, .up?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 1)
+            case (.inspector, .pageDown?): inspectorScroll = min(inspectorScroll + 10, Inspector.maxScroll(self))
+            case (.inspector, .pageUp?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 10)
             case (_, .quit?): return .quit
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
             case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:

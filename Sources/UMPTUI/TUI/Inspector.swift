@@ -138,16 +138,30 @@ enum Inspector {
         return ("STEP \(rec.step): \(rec.command)", out)
     }
 
-    static func draw(_ app: AppState, _ c: inout Canvas) {
-        let g = app.glyphs
+    /// The inspector's lines as drawn at the screen's width: a line that fits keeps its spacing
+    /// (the walk's columns); longer ones wrap.
+    static func wrappedLines(_ app: AppState, width w: Int) -> (title: String, lines: [(String, Role)]) {
         let (title, raw) = lines(app)
-        let w = min(c.width - 4, 100)
         var lines: [(String, Role)] = []
         for (text, role) in raw {
             if text.isEmpty { lines.append(("", role)); continue }
-            // A line that fits keeps its spacing (the walk's columns); longer ones wrap.
             lines += text.count <= w - 4 ? [(text, role)] : wrapText(text, width: w - 4).map { ($0, role) }
         }
+        return (title, lines)
+    }
+
+    /// How far the inspector can scroll at this size: its last line at the bottom of the box.
+    static func maxScroll(_ app: AppState) -> Int {
+        let w = min(app.width - 4, 100)
+        let n = wrappedLines(app, width: w).lines.count
+        let rows = min(app.height - 2, n + 3) - 3
+        return max(0, n - rows)
+    }
+
+    static func draw(_ app: AppState, _ c: inout Canvas) {
+        let g = app.glyphs
+        let w = min(c.width - 4, 100)
+        let (title, lines) = wrappedLines(app, width: w)
         let h = min(c.height - 2, lines.count + 3)
         let r = Rect(x: (c.width - w) / 2, y: max(1, (c.height - h) / 2), width: w, height: h)
         let rows = h - 3

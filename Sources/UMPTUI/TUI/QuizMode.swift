@@ -40,6 +40,7 @@ extension AppState {
     /// A key while a question is shown: a choice letter answers it and runs the step.
     mutating func handleQuizKey(_ key: Key, _ q: QuizQuestion) -> HandleResult {
         if case let .char(ch) = key, let choice = q.choice(String(ch)) {
+            message = nil
             applyCues(waits: false)
             guard session.stepForward(), let r = session.lastRecord else {
                 overlay = nil
@@ -85,6 +86,18 @@ extension Overlays {
         var rows = quizRows(q, width: width - 4)
         rows.append(("", .normal))
         rows.append(("press " + q.choices.map(\.letter).joined(separator: ", ") + " to answer; the step runs, then the answer shows", .dim))
+        let room = c.height - 4
+        if rows.count > room {
+            // Too tall for the screen: every choice on one line (cut), the question in what is left.
+            let choices = q.choices.map { (" \($0.letter)) " + $0.text, Role.label) }
+            let questionRows = max(1, room - choices.count)
+            var question = wrapText(q.question, width: width - 4).map { ($0, Role.normal) }
+            if question.count > questionRows {
+                question = Array(question.prefix(questionRows))
+                question[question.count - 1].0 = String(question[question.count - 1].0.prefix(width - 5)) + String(g.ellipsis)
+            }
+            rows = question + choices
+        }
         drawPanel(g, title: "QUIZ \(g.dot) before step \(step) \(g.dot) \(score.text)  (Esc puts it away)", rows: rows, width: width, &c)
     }
 

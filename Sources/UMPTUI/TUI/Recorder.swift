@@ -78,7 +78,9 @@ struct Recorder {
     }
 
     private mutating func emitStep(_ step: ScriptStep) {
-        for line in ScriptText.lines(of: step, withCues: false) { emit(line) }
+        // One write for the notes, the quiz, the statement and its expects: a kill cannot leave a
+        // quiz or a note without the step it belongs to.
+        emit(lines: ScriptText.lines(of: step, withCues: false))
         switch step.statement.kind {
         case let .process(d): emitSets(for: d.name)
         case let .device(d): emitSets(for: d.name)
@@ -117,11 +119,14 @@ struct Recorder {
         lastSelect = selection
     }
 
-    private mutating func emit(_ line: String) {
-        guard failure == nil else { return }
+    private mutating func emit(_ line: String) { emit(lines: [line]) }
+
+    /// Writes lines in one piece (the sink adds the last newline).
+    private mutating func emit(lines block: [String]) {
+        guard failure == nil, !block.isEmpty else { return }
         do {
-            try sink.write(line)
-            lines += 1
+            try sink.write(block.joined(separator: "\n"))
+            lines += block.count
         } catch {
             failure = "\(error)"
         }
@@ -132,7 +137,7 @@ struct Recorder {
 final class MemorySink: RecordingSink {
     private(set) var lines: [String] = []
     private(set) var closed = false
-    func write(_ line: String) throws { lines.append(line) }
+    func write(_ line: String) throws { lines += line.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
     func close() { closed = true }
     var text: String { lines.map { $0 + "\n" }.joined() }
 }

@@ -125,7 +125,12 @@ enum Screen {
         c.fill(Rect(x: 0, y: y, width: c.width, height: 1), " ", .footerText)
         var x = 1
         let msg = app.message ?? ""
-        let keys = KeyTable.footer(width: c.width - (msg.isEmpty ? 0 : min(msg.count + 2, c.width / 2)), glyphs: app.glyphs)
+        var keys = KeyTable.footer(width: c.width - (msg.isEmpty ? 0 : min(msg.count + 2, c.width / 2)), glyphs: app.glyphs)
+        // While a question is up only its letters, Esc, Q and q do anything: the footer says so.
+        if case let .quiz(q)? = app.overlay {
+            let letters = q.choices.count > 1 ? "\(q.choices.first!.letter)-\(q.choices.last!.letter)" : "a"
+            keys = [(letters, "answer"), ("Esc", "put away"), ("Q", "end quiz"), ("q", "quit")]
+        }
         for (key, word) in keys {
             x = c.text(x, y, key, .footerKey)
             x = c.text(x, y, " " + word + "  ", .footerText)
