@@ -259,6 +259,15 @@ final class NoteTextTests: XCTestCase {
         ])
     }
 
+    func testANoteAfterTheLastStepTakesOnlyFixedFacts() throws {
+        let source = "process app\nnote \"the end: {=4 KiB} pages, {{ok}}, {app.rss}\""
+        let problems = checkScript(try parseScript(source, fileName: "n.ump"), sourceLines: scenarioSourceLines(source)) { _ in true }
+        XCTAssertEqual(problems.map { "\($0.location.line):\($0.location.column) \($0.message)" },
+                       ["2:40 {app.rss}: a note after the last step has no step to take it from"])
+        XCTAssertEqual(NoteText.plain("the end: {=4 KiB} pages, {{ok}}"), "the end: 4 KiB pages, {ok}")
+        XCTAssertEqual(NoteText.plain("left {app.rss} as written"), "left {app.rss} as written")
+    }
+
     func testTheCheckerRefusesUnknownPlaceholdersWithTheirColumn() throws {
         let source = """
             process app

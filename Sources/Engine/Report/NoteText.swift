@@ -76,6 +76,26 @@ public enum NoteText {
         return keys
     }()
 
+    /// A note with no step to fill it from (after the last step): fixed facts and braces resolved,
+    /// anything else left as written (the checker refuses such placeholders there).
+    public static func plain(_ note: String) -> String {
+        guard note.contains("{") || note.contains("}"), let phs = try? placeholders(note), phs.allSatisfy({ $0.name.hasPrefix("=") }) else {
+            return note
+        }
+        var out = ""
+        var chars = Array(note)[...]
+        while let c = chars.popFirst() {
+            if (c == "{" || c == "}"), chars.first == c { chars.removeFirst(); out.append(c); continue }
+            if c == "{", let close = chars.firstIndex(of: "}") {
+                out += String(chars[chars.startIndex..<close].dropFirst())
+                chars = chars[(close + 1)...]
+                continue
+            }
+            out.append(c)
+        }
+        return out
+    }
+
     /// The note with its placeholders filled from the step's record and the state after it. A note
     /// whose placeholders do not parse is left as written (the checker refuses such a script).
     public static func fill(_ note: String, record r: StepRecord, engine: Engine) -> String {

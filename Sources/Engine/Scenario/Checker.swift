@@ -230,6 +230,14 @@ struct ScriptChecker {
 
     /// What only the end of the script shows: a quiz with no step after it.
     mutating func finish() {
+        // Notes after the last step have no step to take a number from.
+        for (s, start, _) in pendingNotes {
+            guard case let .note(text) = s.kind, let phs = try? NoteText.placeholders(text) else { continue }
+            for ph in phs where !ph.name.hasPrefix("=") {
+                report(s, start + ph.offset, "{\(ph.name)}: a note after the last step has no step to take it from",
+                       hint: "move the note before a step, or write the number as {=TEXT}")
+            }
+        }
         if let q = pendingQuiz {
             report(q, Columns(q)[0], "'quiz' has no step after it to ask about",
                    hint: "a quiz is asked before the step that follows it")

@@ -94,7 +94,7 @@ struct Session {
         isRecording = script.isRecording
         timeline = Timeline(plan: plan, traces: files.traces, policy: policy)
         pending = Array(plan.directives)
-        trailingNotes = plan.trailingNotes
+        trailingNotes = plan.trailingNotes.map(NoteText.plain)
         trailingCues = plan.trailingCues
     }
 
