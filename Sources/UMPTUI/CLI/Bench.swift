@@ -25,6 +25,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run only the sweep benchmark (runs per second on one core and on all).")
     var sweepOnly = false
 
+    @Flag(help: "Run only the lackey trace benchmark (PROC trace lines per second, memory while it streams).")
+    var lackeyOnly = false
+
     func run() throws {
         guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
             printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
@@ -46,6 +49,10 @@ struct Bench: ParsableCommand {
             BenchSweep.print(try BenchSweep.run())
             return
         }
+        if lackeyOnly {
+            BenchLackey.print(try BenchLackey.run(lines: traceLines))
+            return
+        }
         let results = BenchRunner.faults(touchBytes: bytes)
         let iotlb: IOTLBBench.Result
         do {
@@ -59,6 +66,7 @@ struct Bench: ParsableCommand {
         let growth = scripts[1].median / max(scripts[0].median, 1e-9)
         let travel = BenchTimeline.run(steps: timelineSteps)
         let sweep = try BenchSweep.run()
+        let lackey = try BenchLackey.run(lines: traceLines)
         #if DEBUG
         let build = "debug"
         #else
@@ -138,6 +146,14 @@ struct Bench: ParsableCommand {
             w.field("seconds_all_cores_max", String(format: "%.3f", sweep.allJobs.last ?? 0))
             w.field("tables_agree", sweep.agree)
             w.endObject()
+            w.beginObject("lackey")
+            w.field("lines", lackey.lines)
+            w.field("seconds_median", String(format: "%.3f", lackey.median))
+            w.field("seconds_min", String(format: "%.3f", lackey.seconds.first ?? 0))
+            w.field("seconds_max", String(format: "%.3f", lackey.seconds.last ?? 0))
+            w.field("lines_per_second", Int(lackey.linesPerSecond))
+            w.field("peak_rss_growth_kib", lackey.rssGrowthKiB)
+            w.endObject()
             w.endObject()
             print(w.string)
             return
@@ -167,6 +183,7 @@ struct Bench: ParsableCommand {
         print(String(format: "  ten times the lines took %.1f× as long (target ≤ 12: a step costs the same however many came before)", growth))
         Bench.printTimeTravel(travel)
         BenchSweep.print(sweep)
+        BenchLackey.print(lackey)
     }
 
     static func printTimeTravel(_ travel: BenchTimeline.Result) {
