@@ -97,7 +97,7 @@ enum Inspector {
         if f.pincount > 0 && f.thpTailOf == nil && !f.thpHead && f.refcount >= 1024 {
             // A small folio keeps no pin count of its own: each FOLL_PIN adds GUP_PIN_COUNTING_BIAS.
             let plain = Int(f.refcount) - 1024 * Int(f.pincount)
-            out.append(("refcount \(f.refcount) = \(plural(plain, "reference")) + \(f.pincount) \(g.times) 1024: each pin_user_pages adds GUP_PIN_COUNTING_BIAS (1024), so folio_maybe_dma_pinned sees refcount \(g.isASCII ? ">=" : "≥") 1024", .dim))
+            out.append(("refcount \(f.refcount) = \(plural(Int(f.pincount), "pin")) \(g.times) 1024 + \(plural(plain, "other reference")): each pin_user_pages adds GUP_PIN_COUNTING_BIAS (1024), so folio_maybe_dma_pinned sees refcount \(g.isASCII ? ">=" : "≥") 1024", .dim))
         } else if f.pincount > 0 {
             out.append(("a large folio counts pins apart (folio->_pincount): each pin adds 1 to refcount and 1 to the pin count", .dim))
         }
