@@ -119,12 +119,15 @@ struct AppState {
     private mutating func dispatch(_ key: Key) -> HandleResult {
         if case .resize = key { return .redraw }
         if editor != nil { return handleEditor(key) }
-        // A question waits for its letter: a click must not move the timeline under it either.
-        if case let .quiz(q)? = overlay { return handleQuizKey(key, q) }
-        if case let .mouse(m) = key { return handleMouse(m) }
+        if case let .mouse(m) = key {
+            // A question waits for its letter: a click must not move the timeline under it.
+            if case .quiz? = overlay { return .none }
+            return handleMouse(m)
+        }
         if layout.tooSmall {
             return KeyTable.action(for: key) == .quit ? .quit : .none
         }
+        if case let .quiz(q)? = overlay { return handleQuizKey(key, q) }
         if let o = overlay {
             switch (o, KeyTable.action(for: key)) {
             case (.help(let s), .down?): overlay = .help(scroll: min(s + 1, Overlays.helpLines(glyphs).count))

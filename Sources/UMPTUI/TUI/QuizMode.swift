@@ -53,8 +53,6 @@ extension AppState {
             return .redraw
         }
         switch key {
-        case .mouse:
-            return .none
         case .escape:
             // Put the question away without running the step; Space asks it again.
             overlay = nil
