@@ -19,7 +19,8 @@ extension Engine {
         }
         var record = StepRecord(step: step, line: st.location.line, command: st.text, outcome: result.outcome,
                                 text: Narration.stepText(result.text, j.events), notes: notes, changes: j.changes,
-                                events: j.events, hazards: j.hazards, deviceDeltas: deltas, trace: j.trace)
+                                events: j.events, hazards: j.hazards, deviceDeltas: deltas)
+        record.trace = j.trace
         // Numbers in notes come from the step itself ({wp_page_copy}, {misses}, {app.rss}).
         if notes.contains(where: { $0.contains("{") || $0.contains("}") }) {
             record.notes = notes.map { NoteText.fill($0, record: record, engine: self) }

@@ -59,8 +59,13 @@ public struct StepRecord: Sendable {
     public var hazards: [Hazard]
     /// How each device's counters moved in this step (devices the step did not touch are absent).
     public var deviceDeltas: [Int: DeviceStats]
-    /// What a `trace` step replayed (nil for other steps).
-    public var trace: TraceSummary?
+    /// What a `trace` step replayed (nil for other steps). Held out of line: a timeline keeps a
+    /// record per step, and only trace steps have one.
+    public var trace: TraceSummary? {
+        get { traceStorage.first }
+        set { traceStorage = newValue.map { [$0] } ?? [] }
+    }
+    var traceStorage: [TraceSummary] = []
 
     /// The event counts as the JSON names them (kernel function → pages), first-happened first.
     public var counts: [(String, Int)] { Narration.counts(events) }
