@@ -132,53 +132,28 @@ final class LackeyReaderTests: TempDirTestCase {
         guard ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" else {
             throw XCTSkip("long: UMPTUI_LONG_TESTS=1 swift test --filter LackeyReaderTests")
         }
-        let url = dir.appendingPathComponent("huge.lackey")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        let h = try FileHandle(forWritingTo: url)
-        var chunk = ""
-        for i in 0..<100_000 {
-            chunk += i % 3 == 0 ? "I  \(String(0x40_1000 + (i % 4096) * 4, radix: 16)),3\n" : " S \(String(0x480_0000 + (i % 0x10000) * 8, radix: 16)),8\n"
-        }
-        let data = Data(chunk.utf8)
-        for _ in 0..<100 { h.write(data) }
-        try h.close()
-        func maxRSS() -> Int {
-            var u = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &u)
-            return u.ru_maxrss
-        }
+        try BenchLackey.write(lines: 10_000_000, to: dir.appendingPathComponent("huge.lackey").path)
         let script = try parseScript("machine ram=64M\nprocess app\napp trace huge.lackey", fileName: "t.ump")
-        let before = maxRSS()
+        let before = BenchLackey.maxRSSKiB()
         let result = ScenarioRunner.run(script, traces: FileTraceProvider(base: dir))
         XCTAssertEqual(result.records.last?.outcome, .ok, result.records.last?.text ?? "")
         XCTAssertEqual(result.records.last?.trace?.lines, 10_000_000)
-        XCTAssertLessThan(maxRSS() - before, 64 << 10, "memory grew with the trace")
+        XCTAssertLessThan(BenchLackey.maxRSSKiB() - before, 64 << 10, "memory grew with the trace")
     }
 
     /// A million lines stream through a fixed buffer: memory does not grow with the trace (a reader
     /// that kept the accesses would need 16 MB for these).
     func testALargeTraceStreamsInBoundedMemory() throws {
         let url = dir.appendingPathComponent("big.lackey")
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        let h = try FileHandle(forWritingTo: url)
-        var chunk = ""
-        for i in 0..<10_000 { chunk += i % 4 == 0 ? "I  00401\(String(i % 4096, radix: 16)),3\n" : " L 1ffeff\(String(i % 65536, radix: 16)),8\n" }
-        let data = Data(chunk.utf8)
-        for _ in 0..<100 { h.write(data) }
-        try h.close()
-        func maxRSS() -> Int {
-            var u = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &u)
-            return u.ru_maxrss   // KiB on Linux
-        }
+        try BenchLackey.write(lines: 1_000_000, to: url.path)
         let s = try LackeySource(path: url.path)
         var batch: [MemoryAccess] = []
         var n = 0
-        let before = maxRSS()
+        let before = BenchLackey.maxRSSKiB()
         while try s.nextBatch(&batch) { n += batch.count }
         XCTAssertEqual(n, 1_000_000)
         XCTAssertEqual(s.linesRead, 1_000_000)
-        XCTAssertLessThan(maxRSS() - before, 8 << 10, "the reader's memory grew with the trace")
+        XCTAssertLessThan(BenchLackey.maxRSSKiB() - before, 8 << 10, "the reader's memory grew with the trace")
     }
 }
 
