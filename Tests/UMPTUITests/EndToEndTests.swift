@@ -71,6 +71,9 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(screen.contains("step 2/\(n + 1)"), "a bad line runs nothing")
         t.keys("Escape")
         try t.waitGone("unknown verb")
+        // A step typed at the prompt and not saved: q asks once, the second q quits.
+        t.keys("q")
+        try t.waitFor("q again quits")
         t.keys("q")
         XCTAssertEqual(try t.waitExit(), 0)
         XCTAssertEqual(t.sttyBefore, t.sttyAfter)
@@ -190,7 +193,7 @@ final class EndToEndTests: XCTestCase {
         t.keys("Space")
         try t.waitFor("step 3/\(n + 1)")
         t.keys("Enter")
-        try t.waitFor("(Esc closes)")
+        try t.waitFor("Esc closes)")
         t.keys("Escape")
         t.keys("Space")
         try t.waitFor("step 4/\(n + 1)")

@@ -179,7 +179,7 @@ extension Engine {
             text += ": \(c.accesses) accesses straight to physical addresses (no IOMMU, no translation)"
         } else {
             let rate = c.accesses > 0 ? Double(c.hits) * 100 / Double(c.accesses) : 0
-            text += ": \(plural(c.accesses, "IOTLB lookup")), \(plural(c.hits, "hit")) (\(oneDecimal(rate))%), \(plural(c.misses, "miss", "misses")) each walking the I/O page table at \(state.devices[d].walkNs) ns a level; stall \(formatNs(c.stallNs))"
+            text += ": \(plural(c.accesses, "IOTLB lookup")), \(plural(c.hits, "hit")) (\(percentText(rate))%), \(plural(c.misses, "miss", "misses")) each walking the I/O page table at \(state.devices[d].walkNs) ns a level; stall \(formatNs(c.stallNs))"
         }
         if c.staleHits > 0 {
             j.hazards.append(Hazard(kind: .staleIOTLB, text: "\(plural(c.staleHits, "DMA access", "DMA accesses")) of \(name) went through stale IOTLB entries of an unmapped buffer (flush=lazy): the device reached memory that is no longer mapped for it"))

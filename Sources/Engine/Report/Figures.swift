@@ -19,7 +19,7 @@ public enum FigureValue: Sendable, Equatable {
     public var plain: String {
         switch self {
         case let .integer(n): String(n)
-        case let .percent(p): p.map(oneDecimal) ?? "-"
+        case let .percent(p): p.map(percentText) ?? "-"
         case let .word(w): w
         }
     }
@@ -61,7 +61,7 @@ public struct Figure: Sendable, Equatable {
         switch (v, unit) {
         case let (.integer(n), .bytes): n < 0 ? "-" + formatSizeCompact(UInt64(-n)) : formatSizeCompact(UInt64(n))
         case let (.integer(n), .nanoseconds): n < 0 ? "-" + formatNs(-n) : formatNs(n)
-        case let (.percent(p), _): p.map { oneDecimal($0) + "%" } ?? "-"
+        case let (.percent(p), _): p.map { percentText($0) + "%" } ?? "-"
         default: v.plain
         }
     }

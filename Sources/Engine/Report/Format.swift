@@ -44,6 +44,15 @@ public func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
 public func hex(_ v: Int) -> String { "0x" + String(v, radix: 16) }
 
 /// One decimal place, without Foundation: 91.25 → "91.3".
+/// A percentage to one decimal that never rounds to 100.0 unless it is 100, nor to 0.0 unless it
+/// is 0: "4798 hits (100.0%), 2 misses" would say no miss happened.
+public func percentText(_ p: Double) -> String {
+    var tenths = Int((p * 10).rounded())
+    if p < 100 && tenths >= 1000 { tenths = 999 }
+    if p > 0 && tenths <= 0 { tenths = 1 }
+    return "\(tenths / 10).\(abs(tenths % 10))"
+}
+
 public func oneDecimal(_ v: Double) -> String {
     let tenths = Int((v * 10).rounded())
     return "\(tenths / 10).\(abs(tenths % 10))"

@@ -392,7 +392,7 @@ extension JSONWriter {
     mutating func field(_ key: String?, _ v: FigureValue) {
         switch v {
         case let .integer(n): field(key, n)
-        case let .percent(p?): raw(key, oneDecimal(p))
+        case let .percent(p?): raw(key, percentText(p))
         case .percent(nil): raw(key, "null")
         case let .word(s): field(key, s)
         }

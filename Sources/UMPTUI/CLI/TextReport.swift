@@ -62,7 +62,7 @@ struct TextReport {
             }
         }
         for d in st.devices {
-            let rate = d.stats.accesses > 0 ? String(format: "%.1f%%", Double(d.stats.hits) * 100 / Double(d.stats.accesses)) : "-"
+            let rate = d.stats.accesses > 0 ? percentText(Double(d.stats.hits) * 100 / Double(d.stats.accesses)) + "%" : "-"
             s += "  \(d.name) (\(d.info.format.rawValue)): \(d.ioptes.count) IOPTEs, \(d.stats.accesses) accesses, IOTLB hit rate \(rate), \(d.stats.misses) misses, stall \(d.stats.stallNs) ns"
             if d.stats.faults > 0 { s += ", \(d.stats.faults) IOMMU faults" }
             s += "\n"

@@ -63,6 +63,10 @@ struct AppState {
     var quiz: QuizMode?
     /// How far the inspector is scrolled (its walk and frame lines outgrow 80x24).
     var inspectorScroll = 0
+    /// Steps typed at the prompt since the last `:w` (a recording keeps them anyway).
+    var unsavedPromptSteps = 0
+    /// q was pressed once with unsaved prompt steps: the next q quits.
+    var quitArmed = false
 
     init(session: Session, glyphs: Glyphs) {
         self.session = session
@@ -118,6 +122,9 @@ struct AppState {
 
     private mutating func dispatch(_ key: Key) -> HandleResult {
         if case .resize = key { return .redraw }
+        // Quitting with unsaved prompt steps asks once; any other key takes the question back.
+        let armed = quitArmed
+        quitArmed = false
         if editor != nil { return handleEditor(key) }
         if case let .mouse(m) = key {
             // A question waits for its letter: a click must not move the timeline under it.
@@ -142,7 +149,8 @@ struct AppState {
             case (.inspector, .up?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 1)
             case (.inspector, .pageDown?): inspectorScroll = min(inspectorScroll + 10, Inspector.maxScroll(self))
             case (.inspector, .pageUp?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 10)
-            case (_, .quit?): return .quit
+            // q closes an overlay, as in htop, less and tig; it quits from the main screen.
+            case (_, .quit?): overlay = nil
             case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
             case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:
                 // The what-if panel and a quiz answer only inform: any other key closes them and does what it does.
@@ -153,6 +161,11 @@ struct AppState {
             return .redraw
         }
         guard let action = KeyTable.action(for: key) else { return .none }
+        if action == .quit, !armed, unsavedPromptSteps > 0, recorder == nil {
+            quitArmed = true
+            message = "q again quits: \(plural(unsavedPromptSteps, "typed step")) not saved (:w FILE saves)"
+            return .redraw
+        }
         return perform(action)
     }
 
@@ -496,6 +509,7 @@ struct AppState {
             switch session.runPrompt(text) {
             case let .ran(record, dropped):
                 afterStep()
+                unsavedPromptSteps += 1
                 message = "ran as step \(record.step): \(record.outcome.word)"
                     + (dropped > 0 ? "; dropped \(plural(dropped, "step")) stepped back over" : "")
                 return nil
@@ -539,6 +553,7 @@ struct AppState {
             return LineEditor.Problem(message: "\(error)", column: 4, hint: first == "w" ? ":w! FILE overwrites" : nil)
         }
         message = "wrote \(words[1]): \(plural(session.current, "step")); umptui run \(words[1]) reproduces this state"
+        unsavedPromptSteps = 0
         return LineEditor.Problem(message: "", column: 0, hint: nil)
     }
 

@@ -41,6 +41,24 @@ struct Canvas: Sendable {
     /// `text` is transliterated one character for one, so layouts measured in characters still hold.
     var asciiOnly = false
 
+    /// ASCII spellings that read where one character would not: `->` for an arrow, `>=`,
+    /// `(exited)` for the dagger after a process that has gone.
+    static func asciiText(_ s: String) -> String {
+        guard !s.allSatisfy(\.isASCII) else { return s }
+        var out = ""
+        for ch in s {
+            switch ch {
+            case "→": out += "->"
+            case "←": out += "<-"
+            case "≥": out += ">="
+            case "≤": out += "<="
+            case "†": out += " (exited)"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+
     /// One ASCII character for each non-ASCII one the narration and the views use.
     static func ascii(_ ch: Character) -> Character {
         if ch.isASCII { return ch }
@@ -80,6 +98,7 @@ struct Canvas: Sendable {
     mutating func text(_ x: Int, _ y: Int, _ s: String, _ role: Role, limit: Int? = nil, mark: Mark = .none,
                        ellipsis: Character? = nil) -> Int {
         guard y >= 0, y < height else { return x }
+        let s = asciiOnly ? Canvas.asciiText(s) : s
         let end = min(width, limit.map { x + max(0, $0) } ?? width)
         var cx = x
         let count = ellipsis == nil ? 0 : s.count

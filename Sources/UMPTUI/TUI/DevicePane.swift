@@ -127,7 +127,7 @@ struct DevicePanel: Panel {
         case 1:
             let s = dev.stats
             let tlb = dev.iotlb
-            let hit = s.accesses > 0 ? oneDecimal(Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
+            let hit = s.accesses > 0 ? percentText(Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
             var text = "IOTLB \(tlb.entryCount)/\(tlb.capacity) \(tlb.policy.rawValue) \(g.dot) hit \(hit)"
             if s.faults > 0 { text += " \(g.dot) \(s.faults) faults" }
             if s.hazards > 0 { text += " \(g.dot) \(s.hazards) hazards" }

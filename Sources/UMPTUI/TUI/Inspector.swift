@@ -167,7 +167,7 @@ enum Inspector {
         let rows = h - 3
         let scrolls = lines.count > rows
         let arrows = g.isASCII ? "Up/Down" : "↑↓"
-        c.box(r, g, .overlayBorder, title: title + (scrolls ? "  (\(arrows) scroll, Esc closes)" : "  (Esc closes)"), titleRole: .overlayTitle)
+        c.box(r, g, .overlayBorder, title: title + (scrolls ? "  (\(arrows) scroll, q or Esc closes)" : "  (q or Esc closes)"), titleRole: .overlayTitle)
         let start = min(app.inspectorScroll, max(0, lines.count - rows))
         for (i, (text, role)) in lines[start..<min(lines.count, start + rows)].enumerated() {
             c.text(r.x + 2, r.y + 2 + i, text, role, limit: w - 4)

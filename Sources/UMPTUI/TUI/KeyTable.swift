@@ -91,8 +91,8 @@ enum KeyTable {
                 help: "run a scenario line as the next step (Tab completes, Up/Down history)", action: .prompt),
         Binding(keys: [.char("?"), .f(1)], label: { _ in "? F1" }, footer: "help", priority: 1,
                 help: "this help", action: .help),
-        Binding(keys: [.char("q")], label: { _ in "q" }, footer: "quit", priority: 0,
-                help: "quit", action: .quit),
+        Binding(keys: [.char("q"), .f(10)], label: { _ in "q F10" }, footer: "quit", priority: 0,
+                help: "quit (with an overlay open: close it); asks once when steps typed at the prompt are not saved", action: .quit),
         Binding(keys: [.escape], label: { _ in "Esc" }, footer: nil, priority: 9,
                 help: "close an overlay or the prompt", action: .close),
     ]
@@ -135,6 +135,7 @@ enum KeyTable {
         case .back: "b"
         case .help: "?"
         case .nextPane: "Tab"
+        case .quit: "q"
         default: b.label(g)
         }
     }

@@ -34,7 +34,7 @@ enum Overlays {
         let w = min(c.width - 4, 96)
         let h = min(c.height - 2, lines.count + 2)
         let r = Rect(x: (c.width - w) / 2, y: (c.height - h) / 2, width: w, height: h)
-        c.box(r, g, .overlayBorder, title: "HELP  (Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)", titleRole: .overlayTitle)
+        c.box(r, g, .overlayBorder, title: "HELP  (q or Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)", titleRole: .overlayTitle)
         let rows = h - 2
         let start = min(scroll, max(0, lines.count - rows))
         for (i, (key, text, role)) in lines[start..<min(lines.count, start + rows)].enumerated() {
@@ -138,7 +138,7 @@ extension Overlays {
         let width = min(c.width - 4, 100)
         let h = min(c.height - 2, rows.count + 4)
         let r = Rect(x: (c.width - width) / 2, y: (c.height - h) / 2, width: width, height: h)
-        c.box(r, g, .overlayBorder, title: "WHAT IF  \(w.change) \(g.dot) step \(w.step)  (Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)",
+        c.box(r, g, .overlayBorder, title: "WHAT IF  \(w.change) \(g.dot) step \(w.step)  (q or Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)",
               titleRole: .overlayTitle)
         let valueW = max(8, min(14, (width - 8) / 5))
         let labelW = width - 4 - 3 * (valueW + 1) - 2

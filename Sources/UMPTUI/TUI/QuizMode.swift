@@ -61,7 +61,8 @@ extension AppState {
         case .char("Q"):
             toggleQuiz()
         case .char("q"):
-            return .quit
+            // q closes an overlay, the question included: Esc's meaning.
+            return handleQuizKey(.escape, q)
         default:
             message = "answer with " + q.choices.map(\.letter).joined(separator: ", ") + " (Esc puts the question away, Q ends quiz mode)"
         }
@@ -98,7 +99,7 @@ extension Overlays {
             }
             rows = question + choices
         }
-        drawPanel(g, title: "QUIZ \(g.dot) before step \(step) \(g.dot) \(score.text)  (Esc puts it away)", rows: rows, width: width, &c)
+        drawPanel(g, title: "QUIZ \(g.dot) before step \(step) \(g.dot) \(score.text)  (Esc or q puts it away)", rows: rows, width: width, &c)
     }
 
     /// The reveal: right or wrong, the right answer, why, and the kernel function that decided it.
