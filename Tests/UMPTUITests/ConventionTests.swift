@@ -67,3 +67,43 @@ final class ConventionTests: XCTestCase {
         XCTAssertEqual(Figure.format(.percent(99.97), .percent), "99.9%")
     }
 }
+
+final class FindTests: XCTestCase {
+    /// The rows of the screen where the cursor is drawn (cells marked selected).
+    private func selectedRows(_ c: Canvas) -> [Int] {
+        (0..<c.height).filter { y in (0..<c.width).contains { c[$0, y].mark == .selected } }
+    }
+
+    /// Every find target is on screen after the find, in the pane that shows it, at 80x24, with the
+    /// device's section far below another device's thousands of IOPTEs.
+    func testEveryFindTargetIsVisibleAfterTheFind() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../demos/iotlb-reach.ump").standardized
+        var app = try makeApp(try String(contentsOf: url, encoding: .utf8), width: 80, height: 24)
+        app.session.go(to: app.session.total)
+        for target in ["nic2", "iova 0xfc000000", "iova 0xffff0000", "nic", "app", "app.w64m", "pfn 0x600", "pfn 1536", "0xfc000000"] {
+            _ = app.press(.char("/"))
+            app.type(target)
+            let screen = app.press(.enter)
+            XCTAssertNil(app.editor, "\(target): \(app.editor?.problem?.message ?? "")")
+            let rows = selectedRows(screen)
+            XCTAssertFalse(rows.isEmpty, "\(target): the match is not on screen:\n\(TextDriver.text(screen))")
+            let pane = app.layout.rect(app.focus)
+            XCTAssertTrue(rows.allSatisfy { $0 >= pane.y && $0 < pane.maxY }, "\(target): the cursor is outside \(app.focus)")
+        }
+        XCTAssertEqual(app.focus, .device, "an address no process maps is found as an IOVA")
+    }
+
+    func testFindNamesDevicesAndProcessesAndSuggests() throws {
+        var app = try makeApp("process app\ndevice nic2 iommu=vtd\napp mmap buf 64K", steps: 3)
+        _ = app.press(.char("/"))
+        app.type("nic2")
+        _ = app.press(.enter)
+        XCTAssertEqual(app.focus, .device)
+        XCTAssertEqual(app.message, "nic2 has no IOPTEs yet")
+        _ = app.press(.char("/"))
+        app.type("nic")
+        _ = app.press(.enter)
+        XCTAssertEqual(app.editor?.problem?.message, "no process, device or buffer 'nic'")
+        XCTAssertTrue(app.editor?.problem?.hint?.hasPrefix("did you mean 'nic2'?") == true, app.editor?.problem?.hint ?? "")
+    }
+}

@@ -1,9 +1,9 @@
 // "did you mean ...?" for a misspelt name, verb, option or key.
 
-enum Suggest {
+public enum Suggest {
     /// The closest candidate within edit distance 2 (1 for words of up to three letters, where
     /// two edits would make `rss` look like `ram`), if any.
-    static func closest(to word: String, among candidates: [String]) -> String? {
+    public static func closest(to word: String, among candidates: [String]) -> String? {
         let limit = word.count <= 3 ? 1 : 2
         var best: (name: String, distance: Int)?
         for candidate in candidates where candidate != word {
@@ -14,7 +14,7 @@ enum Suggest {
     }
 
     /// `did you mean 'x'? ` to put in front of a hint, or nothing.
-    static func prefix(_ word: String, among candidates: [String]) -> String {
+    public static func prefix(_ word: String, among candidates: [String]) -> String {
         closest(to: word, among: candidates).map { "did you mean '\($0)'? " } ?? ""
     }
 

@@ -67,10 +67,11 @@ struct DevicePanel: Panel {
         let d = min(cursor.device, devices.count - 1)
         cursor = (d, max(0, min(cursor.index, devices[d].ioptes.count - 1)))
         let l = layout(ctx)
-        var row = l.row(device: d, index: cursor.index)
-        if cursor.index < 3 { row = l.starts[d] }
-        scroll = scrollToShow(scroll, row: row, rows: ctx.body.height, total: l.totalRows, context: 0)
-        if scroll > l.row(device: d, index: cursor.index) { scroll = l.row(device: d, index: cursor.index) }
+        let row = l.row(device: d, index: cursor.index)
+        // The cursor's row always shows; near the top of a device's list, its header too.
+        var s = scrollToShow(scroll, row: row, rows: ctx.body.height, total: l.totalRows, context: 0)
+        if cursor.index < 3, row - l.starts[d] < ctx.body.height { s = min(s, l.starts[d]) }
+        scroll = s
     }
 
     // MARK: Drawing

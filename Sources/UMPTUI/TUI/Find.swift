@@ -1,5 +1,5 @@
-// `/`: find an address, PROC.BUF, a buffer name, `pfn N` or `iova ADDR`, and move the cursor of the
-// pane that shows it there.
+// `/`: find an address, a process, a device, PROC.BUF, a buffer name, `pfn N` or `iova ADDR`, and
+// move the cursor of the pane that shows it there (the pane scrolls it into view).
 
 import Engine
 
@@ -32,6 +32,22 @@ extension AppState {
             if findIOVA(a) { return nil }
             return LineEditor.Problem(message: "no process or device maps \(hex(a))", column: nil, hint: "pfn N finds a frame")
         }
+        // A device's name: its first IOPTE; a process's: its first VMA.
+        if let d = state.deviceIndex(named: w) {
+            setFocus(.device)
+            guard !state.devices[d].ioptes.isEmpty else {
+                device.cursor = (d, 0)
+                message = "\(w) has no IOPTEs yet"
+                return nil
+            }
+            device.cursor = (d, 0)
+            return nil
+        }
+        if let p = state.processIndex(named: w), let vma = state.processes[p].meta.vmas.first {
+            process.cursor = (p, vma.start >> pageShift)
+            setFocus(.process)
+            return nil
+        }
         let parts = w.split(separator: ".").map(String.init)
         for (p, proc) in state.processes.enumerated() where proc.meta.alive {
             let name = parts.count == 2 ? parts[1] : parts[0]
@@ -42,7 +58,10 @@ extension AppState {
                 return nil
             }
         }
-        return LineEditor.Problem(message: "no buffer '\(w)'", column: 1, hint: "buffers: " + state.processes.filter(\.meta.alive).flatMap { p in p.meta.buffers.map { "\(p.meta.name).\($0.name)" } }.joined(separator: ", "))
+        let names = state.processes.map(\.meta.name) + state.devices.map(\.name)
+            + state.processes.filter(\.meta.alive).flatMap { p in p.meta.buffers.map { "\(p.meta.name).\($0.name)" } }
+        return LineEditor.Problem(message: "no process, device or buffer '\(w)'", column: 1,
+                                  hint: Suggest.prefix(w, among: names) + "names: " + names.joined(separator: ", "))
     }
 
     private mutating func findIOVA(_ a: UInt64) -> Bool {

@@ -86,7 +86,7 @@ enum KeyTable {
         Binding(keys: [.enter], label: { $0.enter }, footer: "inspect", priority: 5,
                 help: "inspect the selection: PTE bits, refcount, mapcount, pins, owners, IOPTE size", action: .inspect),
         Binding(keys: [.char("/")], label: { _ in "/" }, footer: "find", priority: 7,
-                help: "find an address, PROC.BUF, a buffer, pfn N or iova ADDR", action: .find),
+                help: "find an address, a process or device, PROC.BUF, a buffer, pfn N or iova ADDR", action: .find),
         Binding(keys: [.char(":")], label: { _ in ":" }, footer: "command", priority: 2,
                 help: "run a scenario line as the next step (Tab completes, Up/Down history)", action: .prompt),
         Binding(keys: [.char("?"), .f(1)], label: { _ in "? F1" }, footer: "help", priority: 1,
