@@ -131,9 +131,7 @@ enum Inspector {
         for h in rec.hazards { out.append(("HAZARD: " + h.text, .warning)) }
         for n in rec.notes { out.append(("note: " + n, .note)) }
         for f in s.expectFailures[rec.step] ?? [] { out.append(("expect failed: " + f, .error)) }
-        if !rec.counts.isEmpty {
-            out.append(("events: " + rec.counts.map { "\($0.0) \(g.times) \($0.1)" }.joined(separator: ", "), .dim))
-        }
+        // The narration above already tells the counted events in words; the JSON keeps their keys.
         out.append(("\(rec.changes.count) changes recorded for undo", .dim))
         return ("STEP \(rec.step): \(rec.command)", out)
     }
