@@ -28,6 +28,16 @@ final class LackeyReaderTests: TempDirTestCase {
         return url.path
     }
 
+    /// Runs a shell command (gzip and head make the compressed and cut files).
+    private func sh(_ command: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command]
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, command)
+    }
+
     private func read(_ path: String) throws -> [MemoryAccess] {
         let s = try LackeySource(path: path)
         var all: [MemoryAccess] = [], batch: [MemoryAccess] = []
@@ -84,11 +94,7 @@ final class LackeyReaderTests: TempDirTestCase {
         for i in 0..<20_000 { text += " L \(String(0x480_0000 + i * 8, radix: 16)),8\n" }
         let plain = try file("t.lackey", text)
         let gz = dir.appendingPathComponent("t.lackey.gz").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "gzip -c '\(plain)' > '\(gz)' && head -c 20 '\(gz)' > '\(gz).head' && head -c -4 '\(gz)' > '\(gz).tail'"]
-        try p.run()
-        p.waitUntilExit()
+        try sh("gzip -c '\(plain)' > '\(gz)' && head -c 20 '\(gz)' > '\(gz).head' && head -c -4 '\(gz)' > '\(gz).tail'")
         XCTAssertEqual(try read(gz).count, 20_000)
         for cut in [gz + ".head", gz + ".tail"] {
             XCTAssertThrowsError(try read(cut), cut) { XCTAssertTrue("\($0)".contains("the gzip data ends early"), "\($0)") }
@@ -99,8 +105,7 @@ final class LackeyReaderTests: TempDirTestCase {
         let path = try file("c.lackey", "\u{1b}[2J,8\n")
         XCTAssertThrowsError(try read(path)) { XCTAssertTrue("\($0)".contains("got '^[[2J,8'"), "\($0)") }
         XCTAssertEqual(printable("a\u{1b}b\u{7f}\nc\u{0}"), "a^[b^?\nc^@")
-        let missing = LackeySource.self
-        XCTAssertThrowsError(try missing.init(path: dir.path)) { XCTAssertFalse("\($0)".contains(":0:"), "\($0)") }
+        XCTAssertThrowsError(try LackeySource(path: dir.path)) { XCTAssertFalse("\($0)".contains(":0:"), "\($0)") }
     }
 
     func testOnlyRegularFilesAreTraces() throws {
@@ -117,11 +122,7 @@ final class LackeyReaderTests: TempDirTestCase {
         let text = "==1== x\nI  401000,4\n L 4800000,8\n S 4800008,8\n"
         let plain = try file("p.lackey", text)
         let gz = dir.appendingPathComponent("p.lackey.gz").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "gzip -c '\(plain)' > '\(gz)'"]
-        try p.run()
-        p.waitUntilExit()
+        try sh("gzip -c '\(plain)' > '\(gz)'")
         XCTAssertEqual(try read(gz), try read(plain))
         XCTAssertEqual(try read(gz).count, 3)
     }

@@ -187,7 +187,7 @@ extension Engine {
         }
         var v = state.processes[p].meta.vmaIndex(containing: va)
         if v == nil { v = traceVMA(p, va: va, instruction: instruction, &j) }
-        guard var v else {
+        guard let v else {
             // Below mmap_min_addr: no mapping can exist, so the access faults with nothing to map.
             exitProcess(p, reason: "killed by SIGSEGV", &j)
             return .fail(.signal("SIGSEGV"), "an access at \(hex(va)): SIGSEGV, below mmap_min_addr (\(hex(mmapMinAddr))) no VMA can exist")
@@ -201,10 +201,8 @@ extension Engine {
                 return nil
             }
             // A store into what the trace took for text: that page is data after all.
-            guard let carved = carveTraceData(p, va: va, &j) else { return .fail(.errno("ENOMEM"), "no room for a VMA at \(hex(va))") }
-            v = carved
+            carveTraceData(p, va: va, &j)
         }
-        _ = v
         let r = touchRange(p, start: va, end: va + 1, write: write, &j)
         switch r {
         case .ok:
@@ -241,17 +239,15 @@ extension Engine {
         return i
     }
 
-    /// Turns the page at `va` of a trace text VMA into trace data (split out, rw-).
-    private mutating func carveTraceData(_ p: Int, va: UInt64, _ j: inout StepJournal) -> Int? {
-        let range = isolateVMAs(p, start: va, end: va + pageSize, &j)
-        guard let i = range.first else { return nil }
+    /// Turns the page at `va` of a trace text VMA (which holds it) into trace data (split out, rw-).
+    private mutating func carveTraceData(_ p: Int, va: UInt64, _ j: inout StepJournal) {
+        guard let i = isolateVMAs(p, start: va, end: va + pageSize, &j).first else { return }
         let cls = TraceClass.of(va, instruction: false)
         vmaUpdate(p, at: i, &j) {
             $0.flags = cls.flags
             $0.kind = cls.kind
             $0.label = cls.label
         }
-        return state.processes[p].meta.vmaIndex(containing: va)
     }
 
     /// One buffer of kind `trace` per trace VMA (text, data, heap, mmap, stack; mmap2, ... when a
