@@ -4,8 +4,19 @@ extension Engine {
     /// Runs one statement as one step. Declarations of the machine, notes, waits and expects are
     /// not steps (the runner handles them); given here they come back as an EINVAL outcome.
     public mutating func apply(_ st: Statement, step: Int, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
-        var j = StepJournal()
+        apply(st, step: step, notes: notes, traces: traces, control: nil)!
+    }
+
+    /// `apply` watched by `control`: nil when the control cancelled the step, and then the state
+    /// is exactly as it was before it (what the step did is undone here, newest Change first).
+    public mutating func apply(_ st: Statement, step: Int, notes: [String] = [], traces: (any TraceProvider)?,
+                               control: StepControl?) -> StepRecord? {
+        var j = StepJournal(control: control, step: step)
         var result = run(st.kind, traces: traces, &j)
+        if j.cancelled {
+            for change in j.changes.reversed() { undo(change) }
+            return nil
+        }
         if result.outcome == .ok, !j.events.oomVictims.isEmpty { result.outcome = .oom }
         // "already mapped" matters when the CPU touches memory, not when GUP walks it for a pin or a map.
         var cpuTouch = false

@@ -238,8 +238,12 @@ extension Engine {
             let sizes = sizesInUse(d)
             let hitNs = state.devices[d].hitNs, walkNs = state.devices[d].walkNs
             let ioptes = IOPTEIndex(state.devices[d].ioptes, sizes: sizes), info = state.devices[d].info
-            for _ in 0..<passes {
+            let total = offsets.count * Int(passes)
+            var done = 0
+            dma: for _ in 0..<passes {
                 for o in offsets {
+                    done += 1
+                    if done & 0xffff == 0, !j.poll(done, of: total, .accesses) { break dma }
                     translate(base + o, write: write, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
                     // An access that crosses into the next page needs that page's translation too.
                     let last = base + o + size - 1
@@ -258,7 +262,7 @@ extension Engine {
             let divergent = divergentPages(p, va: mapping.va, pfns: mapping.pfns)
             if let first = divergent.first {
                 let page = first - skip
-                j.hazards.append(Hazard(kind: .deviceSeesOldFrame, text: "the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(mapping.pfns[first]), which the process no longer maps"))
+                j.hazards.append(Hazard(kind: .deviceSeesOldFrame, text: "the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(hex(UInt64(mapping.pfns[first]))), which the process no longer maps"))
             }
         }
         var result = finishDMA(d, c, what: what, &j)
@@ -316,10 +320,13 @@ extension Engine {
         var batch: [UInt64] = []
         batch.reserveCapacity(1 << 16)
         do {
+            var done = 0
             while try source.nextBatch(&batch) {
                 for a in batch {
                     translate(a << shift, write: false, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
                 }
+                done += batch.count
+                if !j.poll(done, of: 0, .lines) { break }
             }
         } catch {
             updateIOTLB(d, &j) { $0 = tlb }
@@ -336,10 +343,12 @@ extension Engine {
         var c = DMACounts()
         var iopf = 0, invalid = 0
         var tlb = state.devices[d].iotlb
-        for _ in 0..<passes {
+        let total = offsets.count * Int(passes)
+        sva: for _ in 0..<passes {
             for o in offsets {
                 let va = base + o
                 c.accesses += 1
+                if c.accesses & 0xffff == 0, !j.poll(c.accesses, of: total, .accesses) { break sva }
                 let vpn = va >> pageShift
                 let slot = tlb.lookup(va, sizes: [pageSize, pmdSize])
                 if slot >= 0 {

@@ -141,7 +141,7 @@ extension Engine {
                 (iova + UInt64(run.first) << pageShift | UInt64(taken.pfns[run.first]) << pageShift | UInt64(run.count) << pageShift) & (minPage - 1) != 0
             }) {
                 giveBack(taken, device: d, &j)
-                return .fail(.errno("EINVAL"), "\(devName) map \(ref.process).\(ref.buffer): a run of \(plural(bad.count, "page")) at frame \(taken.pfns[bad.first]) is not aligned to the smallest page size \(formatSize(minPage)) (__iommu_map: unaligned)")
+                return .fail(.errno("EINVAL"), "\(devName) map \(ref.process).\(ref.buffer): a run of \(plural(bad.count, "page")) at frame \(hex(UInt64(taken.pfns[bad.first]))) is not aligned to the smallest page size \(formatSize(minPage)) (__iommu_map: unaligned)")
             }
             // vfio_pin_pages_remote stops at each physical discontinuity: one iommu_map per contiguous run.
             for run in runs {

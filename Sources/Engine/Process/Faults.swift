@@ -35,8 +35,11 @@ extension Engine {
     /// Stops at the first SIGSEGV or OOM.
     mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         var vpn = start >> pageShift
+        let first = vpn
         let endVPN = (end + pageSize - 1) >> pageShift
         while vpn < endVPN {
+            // A cancelled step is undone whole: what it returns no longer matters.
+            if !j.poll(Int(vpn - first), of: Int(endVPN - first), .pages) { return .ok }
             let va = vpn << pageShift
             guard let v = state.processes[p].meta.vmaIndex(containing: va) else {
                 return .sigsegv(reason: hex(va) + " is not in any VMA")
@@ -210,7 +213,7 @@ extension Engine {
         if let old {
             touchProcess(p, &j)
             if state.phys.pincount[old] > 0 {
-                j.hazards.append(Hazard(kind: .copyAwayFromPin, text: "the device's pinned frame \(old) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(pfn), so the device's writes no longer reach it"))
+                j.hazards.append(Hazard(kind: .copyAwayFromPin, text: "the device's pinned frame \(hex(old)) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(hex(pfn)), so the device's writes no longer reach it"))
             }
             state.phys.update(old, &j) { $0.mapcount -= 1 }
             putPage(old, &j)

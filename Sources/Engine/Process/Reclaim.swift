@@ -77,7 +77,10 @@ extension Engine {
         for pfn in small.keys where state.phys.frameUse(pfn) == .anon { candidates.append(pfn) }
         for head in huge.keys { candidates.append(head) }
         candidates.sort { (state.phys.stamp[$0], $0) < (state.phys.stamp[$1], $1) }
+        var looked = 0
         for pfn in candidates where result.reclaimed < wanted {
+            looked += 1
+            if looked & 0xff == 0, !j.poll(result.reclaimed, of: wanted, .pages) { return result }
             if let maps = huge[pfn] {
                 // A THP is split (every PMD into PTEs, then the folio) and its subpages go one by one.
                 if maps.contains(where: { locked($0.0, $0.1 << 21) }) { result.skippedLocked += 1; continue }

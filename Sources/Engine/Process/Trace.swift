@@ -118,6 +118,7 @@ extension Engine {
         let rssBefore = state.processes[p].meta.rssPages
         replay: do {
             while try source.nextBatch(&batch) {
+                if !j.poll(source.linesRead, of: 0, .lines) { break replay }
                 for a in batch {
                     switch a.kind {
                     case .instruction: summary.instructions += 1

@@ -35,7 +35,7 @@ extension Engine {
         // One hazard per zap: pinned frames the process just stopped mapping (the device keeps them).
         if let (vpn, pfn) = pinned.first {
             let more = pinned.count > 1 ? " (and \(plural(pinned.count - 1, "more page")))" : ""
-            j.hazards.append(Hazard(kind: .pinnedPageUnmapped, text: "\(describeVA(p, vpn << pageShift))\(more) stays pinned for the device after it is unmapped (frame \(pfn)): the process's next touch gets a fresh page while the device keeps using the old one"))
+            j.hazards.append(Hazard(kind: .pinnedPageUnmapped, text: "\(describeVA(p, vpn << pageShift))\(more) stays pinned for the device after it is unmapped (frame \(hex(pfn))): the process's next touch gets a fresh page while the device keeps using the old one"))
         }
     }
 

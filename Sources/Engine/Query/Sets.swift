@@ -40,6 +40,12 @@ public struct FrameSet: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { count == 0 }
+
+    /// The lowest frame in the set.
+    public var first: Int? {
+        guard count > 0, let w = words.firstIndex(where: { $0 != 0 }) else { return nil }
+        return w * 64 + words[w].trailingZeroBitCount
+    }
 }
 
 /// A set of virtual pages of one process, as a 512-bit map per 2 MiB region.
@@ -88,4 +94,10 @@ public struct PageSet: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { regions.isEmpty }
+
+    /// The lowest page in the set.
+    public var first: UInt64? {
+        guard let region = regions.keys.min(), let r = regions[region], let w = r.firstIndex(where: { $0 != 0 }) else { return nil }
+        return region << 9 + UInt64(w * 64 + r[w].trailingZeroBitCount)
+    }
 }

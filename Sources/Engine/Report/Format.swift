@@ -27,14 +27,15 @@ public func formatSizeShort(_ bytes: UInt64) -> String {
     return "\(bytes)"
 }
 
-/// Sizes as the panes write them, short rather than exact: 4K, 132K, 8M, 1.5G, 0.
+/// Sizes as the panes write them, short rather than exact: 4K, 132K, 8M, 1.5G, 0. One format:
+/// a tenth only when it is not zero, so 3.02M is "3M" as 2M is, never "3.0M" beside "2M".
 public func formatSizeCompact(_ bytes: UInt64) -> String {
     let units: [(UInt64, String)] = [(1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")]
     for (unit, name) in units where bytes >= unit {
         if bytes % unit == 0 { return "\(bytes / unit)\(name)" }
         if bytes / unit >= 100 || unit == 1 << 10 { return "\((bytes + unit / 2) / unit)\(name)" }
         let tenths = (bytes * 10 + unit / 2) / unit
-        return "\(tenths / 10).\(tenths % 10)\(name)"
+        return tenths % 10 == 0 ? "\(tenths / 10)\(name)" : "\(tenths / 10).\(tenths % 10)\(name)"
     }
     return bytes == 0 ? "0" : "\(bytes)B"
 }

@@ -65,7 +65,7 @@ extension Engine {
             return .fail(.errno("ENOMEM"), "\(call): no room to map it")
         }
         var text = "\(call): \(plural(pages, "page")) of non-swappable kernel memory"
-        text += linear ? " in one physically contiguous run from pfn \(pfns[0])" : ", one page at a time (scattered)"
+        text += linear ? " in one physically contiguous run from pfn \(hex(UInt64(pfns[0])))" : ", one page at a time (scattered)"
         text += "; secure id \(id) (the lowest free in a global table of \(umpSecureIDs)); mapped into \(state.processes[p].meta.name) at \(hex(addr)) (VM_PFNMAP: not in rss, never reclaimed)"
         text += charge ? "; charged to locked_vm (ump-limit=memlock)" : "; charged to no limit: any process may take as much as it likes (ump-limit=none, the original UMP)"
         return OpResult(text: text)

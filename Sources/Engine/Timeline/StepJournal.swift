@@ -18,9 +18,59 @@ public struct StepJournal: Sendable {
     var deviceCountersLogged: Set<Int32> = []
     var iotlbLogged: Set<Int32> = []
 
+    /// How a long step reports its progress and learns it is to stop (nil: it runs to the end).
+    var control: StepControl?
+    /// The control asked the step to stop: apply undoes what it did and returns no record.
+    public internal(set) var cancelled = false
+
     public init() {}
 
+    /// The step being run, for its progress.
+    var step = 0
+
+    init(control: StepControl?, step: Int) {
+        self.control = control
+        self.step = step
+    }
+
     @inline(__always) mutating func log(_ change: Change) { changes.append(change) }
+
+    /// Tells the control how far a long loop has got (`total` 0: not known ahead, as for a
+    /// streamed trace); false once the step is to stop. Loops call it every so many units of work,
+    /// at points that depend on the work alone, so a run that is not cancelled is the same run.
+    @inline(__always) mutating func poll(_ done: Int, of total: Int, _ unit: StepProgress.Unit) -> Bool {
+        guard let c = control else { return true }
+        if cancelled { return false }
+        if !c.check(StepProgress(step: step, done: done, total: total, unit: unit)) { cancelled = true }
+        return !cancelled
+    }
+}
+
+/// How far a long step has got.
+public struct StepProgress: Sendable, Equatable {
+    public enum Unit: String, Sendable {
+        case accesses = "DMA accesses", lines = "trace lines", pages
+    }
+    /// The step's number in the run.
+    public var step: Int
+    public var done: Int
+    /// 0 when not known ahead.
+    public var total: Int
+    public var unit: Unit
+    public init(step: Int, done: Int, total: Int, unit: Unit) {
+        self.step = step
+        self.done = done
+        self.total = total
+        self.unit = unit
+    }
+}
+
+/// What a caller gives a step to watch it and stop it: `check` hears the progress of the step's
+/// long loops (a DMA, a trace, reclaim, a fault over a large range) and returns false to cancel.
+/// A cancelled step is undone before `apply` returns: no record, no Changes, the state as before.
+public struct StepControl: Sendable {
+    public var check: @Sendable (StepProgress) -> Bool
+    public init(check: @escaping @Sendable (StepProgress) -> Bool) { self.check = check }
 }
 
 /// Counts of kernel events, in the order each first happened (a zero count still takes its place,

@@ -105,10 +105,15 @@ public struct Timeline: Sendable {
 
     /// Applies the next step; nil at the end.
     @discardableResult
-    public mutating func stepForward() -> StepRecord? {
+    public mutating func stepForward() -> StepRecord? { stepForward(control: nil) }
+
+    /// Applies the next step watched by `control`; nil at the end, or when the control cancelled
+    /// it (then nothing moved: `current`, the records and the state are as they were).
+    @discardableResult
+    public mutating func stepForward(control: StepControl?) -> StepRecord? {
         guard current < steps.count else { return nil }
         let step = steps[current]
-        let r = engine.apply(step.statement, step: current + 1, notes: step.notes, traces: traces)
+        guard let r = engine.apply(step.statement, step: current + 1, notes: step.notes, traces: traces, control: control) else { return nil }
         moves.applied += 1
         if current == known.count {
             known.append(r)
@@ -133,7 +138,10 @@ public struct Timeline: Sendable {
 
     /// Goes to the state after step `n` (clamped to the timeline): from here or from the snapshot
     /// that costs least to get there, then undoing or replaying one step at a time.
-    public mutating func go(to n: Int) {
+    public mutating func go(to n: Int) { go(to: n, control: nil) }
+
+    /// `go(to:)` watched by `control`: a cancelled step stops the jump at the step before it.
+    public mutating func go(to n: Int, control: StepControl?) {
         let target = max(0, min(n, steps.count))
         var best = cost(from: current, to: target)
         var from: StateSnapshot?
@@ -147,7 +155,7 @@ public struct Timeline: Sendable {
             moves.restores += 1
         }
         while current > target { stepBack() }
-        while current < target { stepForward() }
+        while current < target { if stepForward(control: control) == nil { break } }
     }
 
     /// Going from step a to step b: undo costs a step's Changes, replay about twice that.
