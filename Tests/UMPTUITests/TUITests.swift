@@ -234,7 +234,7 @@ final class TUITests: XCTestCase {
         XCTAssertEqual(app.process.cursor?.vpn, vpn)
         // The second IOPTE line of the device pane.
         let dctx = app.context(.device)
-        let line = app.device.layout(dctx).row(device: 0, index: 1) - app.device.scroll
+        let line = app.device.layout(dctx).row(index: 1) - app.device.scroll
         _ = app.handle(.mouse(MouseEvent(kind: .click, x: dctx.body.x + 3, y: dctx.body.y + line)))
         XCTAssertEqual(app.focus, .device)
         XCTAssertEqual(app.device.cursor.index, 1)
@@ -315,8 +315,34 @@ final class TUITests: XCTestCase {
     func testThemesCarryMarksWithoutColour() {
         let mono = Theme(.mono)
         XCTAssertTrue(mono.style(.pagePrivate, .selected).attrs.contains(.reverse))
-        XCTAssertTrue(mono.style(.pagePrivate, .related).attrs.contains(.underline))
+        XCTAssertTrue(mono.style(.pagePrivate, .related).attrs.contains(.reverse))
         XCTAssertNotEqual(mono.style(.pagePrivate, .changed), mono.style(.pagePrivate, .none))
+        // The selection's relatives outweigh the change marks in every theme and for every role,
+        // and the selected cell differs from its relatives.
+        func weight(_ t: Theme, _ role: Role, _ mark: Mark) -> Int {
+            let s = t.style(role, mark), base = t.style(role, .none)
+            // A coloured ground weighs 3, a grey one (232...243, faint on any background) 1.
+            let ground = s.bg == base.bg ? 0 : (232...243).contains(s.bg) ? 1 : 3
+            return (s.attrs.contains(.reverse) && !base.attrs.contains(.reverse) ? 4 : 0) + ground + (s.fg != base.fg ? 1 : 0)
+                + (s.attrs.contains(.bold) && !base.attrs.contains(.bold) ? 1 : 0) + (s.attrs.contains(.underline) ? 1 : 0)
+        }
+        // The roles of cells that carry marks: pages, frames, owners, IOPTEs, and the names of
+        // processes, devices and VMAs.
+        let marked: [Role] = [.normal, .section, .label, .pageUntouched, .pageZero, .pagePrivate, .pageShared, .pagePinned, .pageSwapped, .pageHuge,
+                              .frameFree, .frameZero, .frameKernel, .frameUMP, .frameDmabuf, .frameTable, .framePinned, .iopteSmall, .iopteLarge] + Role.owners
+        for kind in [ThemeKind.mono, .color8, .color256] {
+            let t = Theme(kind)
+            for role in marked {
+                XCTAssertGreaterThanOrEqual(weight(t, role, .related), weight(t, role, .changed) + 2, "\(kind) \(role)")
+                // More than bold tells them apart, and a change mark is no coloured ground (a grey at most).
+                var r = t.style(role, .related), c = t.style(role, .changed)
+                r.attrs.remove(.bold); c.attrs.remove(.bold)
+                XCTAssertNotEqual(r, c, "\(kind) \(role)")
+                XCTAssertFalse(c.bg >= 0 && c.bg < 232 && c.bg != t.style(role, .none).bg, "\(kind) \(role): changed on colour \(c.bg)")
+                XCTAssertGreaterThan(weight(t, role, .changed), 0, "\(kind) \(role)")
+                XCTAssertNotEqual(t.style(role, .selected), t.style(role, .related), "\(kind) \(role)")
+            }
+        }
         for role in Role.allCases { XCTAssertEqual(mono.style(role, .none).fg, -1) }
         XCTAssertEqual(Theme.choose(colors: 256, noColor: true).kind, .mono)
         XCTAssertEqual(Theme.choose(colors: 8, noColor: false).kind, .color8)

@@ -28,6 +28,12 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run only the lackey trace benchmark (PROC trace lines per second, memory while it streams).")
     var lackeyOnly = false
 
+    @Flag(help: "Run only the key latency benchmark (key press to frame at 200x60 on --keys-demo).")
+    var keysOnly = false
+
+    @Option(help: "The scenario the key latency benchmark presses keys in (default demos/iotlb-reach.ump).")
+    var keysDemo: String = "demos/iotlb-reach.ump"
+
     func run() throws {
         guard let bytes = parseSizeLiteral(touch), bytes >= 1 << 20, bytes <= 8 << 30 else {
             printError("umptui bench: --touch takes a size from 1M to 8G, like 4G")
@@ -53,6 +59,14 @@ struct Bench: ParsableCommand {
             BenchLackey.print(try BenchLackey.run(lines: traceLines))
             return
         }
+        if keysOnly {
+            guard FileManager.default.isReadableFile(atPath: keysDemo) else {
+                printError("umptui bench: --keys-demo: cannot read \(keysDemo) (run from the repository, or name a scenario)")
+                throw ExitCode(2)
+            }
+            BenchKeys.print(try BenchKeys.run(demo: keysDemo))
+            return
+        }
         let results = BenchRunner.faults(touchBytes: bytes)
         let iotlb: IOTLBBench.Result
         do {
@@ -67,6 +81,8 @@ struct Bench: ParsableCommand {
         let travel = BenchTimeline.run(steps: timelineSteps)
         let sweep = try BenchSweep.run()
         let lackey = try BenchLackey.run(lines: traceLines)
+        // The key latency needs a demo to press keys in: from the repository, or --keys-demo.
+        let keys = FileManager.default.isReadableFile(atPath: keysDemo) ? try BenchKeys.run(demo: keysDemo) : nil
         #if DEBUG
         let build = "debug"
         #else
@@ -154,6 +170,7 @@ struct Bench: ParsableCommand {
             w.field("lines_per_second", Int(lackey.linesPerSecond))
             w.field("peak_rss_growth_kib", lackey.rssGrowthKiB)
             w.endObject()
+            if let keys { BenchKeys.write(keys, &w) }
             w.endObject()
             print(w.string)
             return
@@ -184,6 +201,7 @@ struct Bench: ParsableCommand {
         Bench.printTimeTravel(travel)
         BenchSweep.print(sweep)
         BenchLackey.print(lackey)
+        if let keys { BenchKeys.print(keys) } else { print("  key latency skipped: cannot read \(keysDemo) (run from the repository, or give --keys-demo)") }
     }
 
     static func printTimeTravel(_ travel: BenchTimeline.Result) {

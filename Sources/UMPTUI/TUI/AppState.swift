@@ -7,6 +7,8 @@ import Engine
 enum Overlay: Equatable {
     case help(scroll: Int)
     case inspector
+    /// The current step whole (`s`): what the narration pane had to cut.
+    case stepView
     /// What a `:set`, `:unset` or `:machine` changed.
     case whatIf(WhatIf, scroll: Int)
     /// Quiz mode: a question before the next step, waiting for a choice letter.
@@ -67,6 +69,19 @@ struct AppState {
     var unsavedPromptSteps = 0
     /// q was pressed once with unsaved prompt steps: the next q quits.
     var quitArmed = false
+    /// The session generation the panes last followed (Follow.swift).
+    var followedGeneration = -1
+    /// Panes whose cursor the user (or a `select` line) put somewhere since the last step.
+    var placed: Set<Pane> = []
+    /// The selection whose relatives the other panes were last moved onto.
+    var revealedSelection: Selection?
+    /// The find `n` and `N` move through, until Esc ends it.
+    var activeFind: ActiveFind?
+    /// Makes the StepControl each step runs under: the TUI's shows progress and hears Esc (nil:
+    /// steps run to the end, as in tests and headless).
+    var makeStepControl: ((_ commands: [String]) -> StepControl)?
+    /// Whether the panes follow the step (compare's side B mirrors side A's cursors instead).
+    var following = true
 
     init(session: Session, glyphs: Glyphs) {
         self.session = session
@@ -137,21 +152,21 @@ struct AppState {
         if case let .quiz(q)? = overlay { return handleQuizKey(key, q) }
         if let o = overlay {
             switch (o, KeyTable.action(for: key)) {
-            case (.help(let s), .down?): overlay = .help(scroll: min(s + 1, Overlays.helpLines(glyphs).count))
+            case (.help(let s), .down?): overlay = .help(scroll: min(s + 1, Overlays.helpRows(glyphs, width: width).count))
             case (.help(let s), .up?): overlay = .help(scroll: max(0, s - 1))
-            case (.help(let s), .pageDown?): overlay = .help(scroll: min(s + 10, Overlays.helpLines(glyphs).count))
+            case (.help(let s), .pageDown?): overlay = .help(scroll: min(s + 10, Overlays.helpRows(glyphs, width: width).count))
             case (.help(let s), .pageUp?): overlay = .help(scroll: max(0, s - 10))
             case (.whatIf(let w, let s), .down?): overlay = .whatIf(w, scroll: s + 1)
             case (.whatIf(let w, let s), .up?): overlay = .whatIf(w, scroll: max(0, s - 1))
             case (.whatIf(let w, let s), .pageDown?): overlay = .whatIf(w, scroll: s + 10)
             case (.whatIf(let w, let s), .pageUp?): overlay = .whatIf(w, scroll: max(0, s - 10))
-            case (.inspector, .down?): inspectorScroll = min(inspectorScroll + 1, Inspector.maxScroll(self))
-            case (.inspector, .up?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 1)
-            case (.inspector, .pageDown?): inspectorScroll = min(inspectorScroll + 10, Inspector.maxScroll(self))
-            case (.inspector, .pageUp?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 10)
+            case (.inspector, .down?), (.stepView, .down?): inspectorScroll = min(inspectorScroll + 1, Inspector.maxScroll(self))
+            case (.inspector, .up?), (.stepView, .up?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 1)
+            case (.inspector, .pageDown?), (.stepView, .pageDown?): inspectorScroll = min(inspectorScroll + 10, Inspector.maxScroll(self))
+            case (.inspector, .pageUp?), (.stepView, .pageUp?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 10)
             // q closes an overlay, as in htop, less and tig; it quits from the main screen.
             case (_, .quit?): overlay = nil
-            case (.inspector, .step?), (.inspector, .back?): return perform(KeyTable.action(for: key)!)
+            case (.inspector, .step?), (.inspector, .back?), (.stepView, .step?), (.stepView, .back?): return perform(KeyTable.action(for: key)!)
             case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:
                 // The what-if panel and a quiz answer only inform: any other key closes them and does what it does.
                 overlay = nil
@@ -176,7 +191,9 @@ struct AppState {
         case .step:
             if askBeforeStep() { return .redraw }
             applyCues(waits: false)
-            if !session.stepForward() { message = "at the last step (\(session.total))" }
+            if !session.stepForward(control: stepControl()) {
+                message = cancelMessage ?? "at the last step (\(session.total))"
+            }
             afterStep()
         case .quiz:
             toggleQuiz()
@@ -204,7 +221,10 @@ struct AppState {
         case .slower: speedIndex = max(0, speedIndex - 1)
         case .goTo: editor = LineEditor(.goTo)
         case .first: session.go(to: 0); cuesDone = 0
-        case .last: session.go(to: session.total); cuesDone = 0
+        case .last:
+            session.go(to: session.total, control: stepControl())
+            cuesDone = 0
+            if let m = cancelMessage { message = m }
         case .nextPane, .prevPane:
             let all = Pane.allCases
             // Pane.allCases holds every pane, the focused one included.
@@ -224,17 +244,46 @@ struct AppState {
         case .inspect:
             overlay = .inspector
             inspectorScroll = 0
+        case .showStep:
+            log.scroll = 0
+            overlay = .stepView
+            inspectorScroll = 0
         case .find: editor = LineEditor(.find)
+        case .findNext, .findPrev:
+            guard activeFind != nil else {
+                // Without a find, n steps as it always has (N says why it does nothing).
+                if action == .findNext { return perform(.step) }
+                message = "N goes to the previous match after a find (/)"
+                return .redraw
+            }
+            findAgain(forward: action == .findNext)
         case .prompt: editor = LineEditor(.command)
         case .help: overlay = .help(scroll: 0)
-        case .close: overlay = nil
+        case .close:
+            if overlay == nil, let f = activeFind {
+                activeFind = nil
+                message = "find '\(f.query)' ended"
+            }
+            overlay = nil
         }
         return .redraw
+    }
+
+    /// A fresh control for the step about to run, if the loop gave a way to make one.
+    func stepControl() -> StepControl? {
+        guard let make = makeStepControl else { return nil }
+        return make(session.timeline.steps.map(\.statement.text))
+    }
+
+    /// What to say when the last move had a step cancelled (Esc during a long step).
+    var cancelMessage: String? {
+        session.cancelledStep.map { "step \($0) cancelled: the state is as it was before it" }
     }
 
     /// Hands an action to a pane's panel and shows what it says.
     private mutating func route(_ action: Action, to pane: Pane) -> HandleResult {
         let ctx = context(pane)
+        if action != .zoomIn && action != .zoomOut { place(pane) }
         let r: HandleResult
         switch pane {
         case .process: r = process.handle(action, ctx)
@@ -263,8 +312,12 @@ struct AppState {
         }
         if applyCues(waits: true) { return .redraw }
         if askBeforeStep() { return .redraw }
-        if !session.stepForward() {
+        if !session.stepForward(control: stepControl()) {
             playing = false
+            if let m = cancelMessage {
+                message = m + "; playing paused"
+                return .redraw
+            }
             message = "played to the end"
             return exitAtEnd ? .quit : .redraw
         }
@@ -321,6 +374,7 @@ struct AppState {
     /// Moves the cursor of the pane that shows `target` there; false when nothing shows it now.
     mutating func select(_ target: SelectTarget) -> Bool {
         let state = session.state
+        defer { place(selectionPane) }
         switch target {
         case let .page(ref, index):
             guard let p = state.processIndex(named: ref.process),
@@ -335,7 +389,7 @@ struct AppState {
         case let .iova(name, a):
             guard let d = state.deviceIndex(named: name),
                   let i = cache.ioptes(session, device: d).firstIndex(where: { a >= $0.iova && a < $0.iova + $0.size }) else { return false }
-            device.cursor = (d, i)
+            device.show(device: d, index: i)
             setFocus(.device)
         }
         return true
@@ -369,14 +423,20 @@ struct AppState {
                 message = "no step before \(here) raised a hazard or a fault"
                 return
             }
-            session.go(to: n)
+            session.go(to: n, control: stepControl())
         } else if let n = cache.troubleSteps(session).first(where: { $0 > here }) {
-            session.go(to: n)
+            session.go(to: n, control: stepControl())
         } else {
             // Run on until a step goes wrong; come back when none does.
             var found = false
-            while session.stepForward() {
+            while session.stepForward(control: stepControl()) {
                 if session.lastRecord?.wentWrong == true { found = true; break }
+            }
+            if let m = cancelMessage {
+                // Esc stopped the search: it stays where it got to.
+                cuesDone = 0
+                message = m
+                return
             }
             if !found {
                 session.go(to: here)
@@ -386,7 +446,9 @@ struct AppState {
         }
         cuesDone = 0
         log.scroll = 0
-        if let r = session.lastRecord {
+        if let m = cancelMessage {
+            message = m
+        } else if let r = session.lastRecord {
             message = "step \(r.step): " + (r.hazards.isEmpty ? r.outcome.word : "hazard")
         }
     }
@@ -426,6 +488,7 @@ struct AppState {
         }
         guard let pane = Pane.allCases.first(where: { layout.rect($0).contains(m.x, m.y) }) else { return .none }
         setFocus(pane)
+        place(pane)
         switch m.kind {
         case .wheelUp, .wheelDown:
             for _ in 0..<3 { _ = route(m.kind == .wheelUp ? .up : .down, to: pane) }
@@ -489,8 +552,9 @@ struct AppState {
             guard let n = Int(t), n >= 0 else {
                 return LineEditor.Problem(message: "a step number from 0 to \(session.total)", column: 1, hint: nil)
             }
-            session.go(to: n)
+            session.go(to: n, control: stepControl())
             log.scroll = 0
+            if let m = cancelMessage { message = m }
             return nil
         case .find:
             return find(t)
@@ -560,6 +624,7 @@ struct AppState {
     /// Scrolls each pane so its cursor is on screen, moving as little as possible. Called before drawing.
     mutating func prepare() {
         guard !layout.tooSmall else { return }
+        if following { follow() }
         process.prepare(context(.process))
         physical.prepare(context(.physical))
         device.prepare(context(.device))

@@ -56,6 +56,7 @@ extension AppState {
         guard isB, let c = compare else { return s }
         s.session = c.b
         s.cache = c.cache
+        s.following = false
         let a = session.state, b = c.b.state
         if let cur = process.cursor, let p = a.processes[safe: cur.proc],
            let q = b.processes.firstIndex(where: { $0.meta.name == p.meta.name }) {

@@ -4,12 +4,14 @@
 import Engine
 
 struct DevicePanel: Panel {
-    /// The selected IOPTE: a device and an index into its IOPTEs in IOVA order.
+    /// The selected IOPTE: the device shown (the active tab) and an index into its IOPTEs in IOVA order.
     var cursor = (device: 0, index: 0)
     var scroll = 0
+    /// Where the cursor was in each device not shown, so a tab comes back where it was left.
+    var remembered: [Int: Int] = [:]
 
     func layout(_ ctx: PanelContext) -> DeviceLayout {
-        DeviceLayout(iopteCounts: ctx.state.devices.map { $0.ioptes.count })
+        DeviceLayout(iopteCount: ctx.state.devices[safe: cursor.device]?.ioptes.count ?? 0)
     }
 
     func selection(_ ctx: PanelContext) -> Selection? {
@@ -20,8 +22,17 @@ struct DevicePanel: Panel {
         return .iopte(device: cursor.device, iova: list[cursor.index].iova)
     }
 
+    /// The tab row: every device by name, the one shown in brackets when there are several.
     func titleDetail(_ ctx: PanelContext) -> String {
-        ctx.state.devices.map(\.name).joined(separator: " ")
+        let names = ctx.state.devices.map(\.name)
+        guard names.count > 1 else { return names.first ?? "" }
+        return names.enumerated().map { $0.offset == cursor.device ? "[\($0.element)]" : $0.element }.joined(separator: " ")
+    }
+
+    /// Shows device `d` (its tab), the cursor where it was left in it, or at `index`.
+    mutating func show(device d: Int, index: Int? = nil) {
+        if d != cursor.device { remembered[cursor.device] = cursor.index }
+        cursor = (d, index ?? remembered[d] ?? 0)
     }
 
     // MARK: Keys and the mouse
@@ -30,31 +41,47 @@ struct DevicePanel: Panel {
         .say("the device pane lists one IOPTE per line; nothing to zoom")
     }
 
+    /// Up and Down move through the shown device's IOPTEs; Left and Right go to the previous or
+    /// next device's tab.
     mutating func move(_ action: Action, _ ctx: PanelContext) {
         let devices = ctx.state.devices
         guard !devices.isEmpty else { return }
-        var d = min(cursor.device, devices.count - 1)
-        var i = cursor.index
-        let delta: Int
+        let d = min(cursor.device, devices.count - 1)
         switch action {
-        case .up, .left: delta = -1
-        case .down, .right: delta = 1
-        case .pageUp: delta = -max(1, ctx.body.height - 2)
-        case .pageDown: delta = max(1, ctx.body.height - 2)
-        default: delta = 0
+        case .left, .right:
+            let next = d + (action == .left ? -1 : 1)
+            if devices.indices.contains(next) { show(device: next) }
+            return
+        default: break
         }
-        i += delta
-        while i < 0 && d > 0 { d -= 1; i += max(1, devices[d].ioptes.count) }
-        while i >= max(1, devices[d].ioptes.count) && d < devices.count - 1 { i -= max(1, devices[d].ioptes.count); d += 1 }
-        i = max(0, min(i, max(0, devices[d].ioptes.count - 1)))
-        cursor = (d, i)
+        let page = max(1, ctx.body.height - DeviceLayout.headerRows - 1)
+        let delta = [Action.up: -1, .down: 1, .pageUp: -page, .pageDown: page][action] ?? 0
+        cursor = (d, max(0, min(cursor.index + delta, devices[d].ioptes.count - 1)))
     }
 
+    /// A click on an IOPTE selects it; on a name in the title row, shows that device.
     mutating func click(x: Int, y: Int, _ ctx: PanelContext) -> HandleResult {
+        if y == ctx.body.y - 1 {
+            guard let d = tab(at: x, ctx) else { return .redraw }
+            show(device: d)
+            return .redraw
+        }
         let l = layout(ctx)
         guard y >= ctx.body.y, let item = l.item(at: scroll + (y - ctx.body.y)), let index = item.index else { return .redraw }
-        cursor = (item.device, index)
+        cursor.index = index
         return .redraw
+    }
+
+    /// The device whose name is at column `x` of the title row (as Screen draws it: the pane's
+    /// title, a space, then the tab row).
+    func tab(at x: Int, _ ctx: PanelContext) -> Int? {
+        var cx = ctx.body.x + 1 + Pane.device.title.count + 1
+        for (d, dev) in ctx.state.devices.enumerated() {
+            let w = dev.name.count + (ctx.state.devices.count > 1 && d == cursor.device ? 2 : 0)
+            if x >= cx && x < cx + w { return d }
+            cx += w + 1
+        }
+        return nil
     }
 
     mutating func prepare(_ ctx: PanelContext) {
@@ -67,10 +94,10 @@ struct DevicePanel: Panel {
         let d = min(cursor.device, devices.count - 1)
         cursor = (d, max(0, min(cursor.index, devices[d].ioptes.count - 1)))
         let l = layout(ctx)
-        let row = l.row(device: d, index: cursor.index)
-        // The cursor's row always shows; near the top of a device's list, its header too.
+        let row = l.row(index: cursor.index)
+        // The cursor's row always shows; near the top of the list, the device's header too.
         var s = scrollToShow(scroll, row: row, rows: ctx.body.height, total: l.totalRows, context: 0)
-        if cursor.index < 3, row - l.starts[d] < ctx.body.height { s = min(s, l.starts[d]) }
+        if row < ctx.body.height { s = 0 }
         scroll = s
     }
 
@@ -85,37 +112,33 @@ struct DevicePanel: Panel {
             for (i, line) in hint.prefix(max(0, r.height - 2)).enumerated() { c.text(r.x + 1, r.y + 2 + i, line, .dim) }
             return
         }
+        let d = min(cursor.device, devices.count - 1)
         let l = layout(ctx.panel)
-        let cursorRow = l.row(device: min(cursor.device, devices.count - 1), index: cursor.index)
-        var lists: [Int: [IOPTE]] = [:]
+        let cursorRow = l.row(index: cursor.index)
+        let list = ctx.panel.cache.ioptes(ctx.session, device: d)
+        let w = ScrollBar.textWidth(r, total: l.totalRows)
+        let columns = IOPTEColumns(list: list, frames: ctx.state.phys.frameCount, width: w - 1)
         for i in 0..<r.height {
             let row = scroll + i
-            guard row < l.totalRows, let item = l.item(at: row) else { break }
+            guard let item = l.item(at: row) else { break }
             let y = r.y + i
-            let d = item.device
             if let h = item.header {
-                drawHeaderLine(ctx, &c, r, y, d, h)
+                drawHeaderLine(ctx, &c, Rect(x: r.x, y: r.y, width: w, height: r.height), y, d, h, columns)
             } else if let idx = item.index {
-                let list = lists[d] ?? ctx.panel.cache.ioptes(ctx.session, device: d)
-                lists[d] = list
                 let e = list[idx]
                 let sel = ctx.showsCursor && row == cursorRow
                 let rel = ctx.highlight.ioptes[d]?.contains(e.iova) == true
                 let chg = ctx.changes.ioptes[d]?.contains(e.iova) == true
                 let mark = ctx.mark(selected: sel, related: rel, changed: chg)
-                let wide = r.width >= 30
-                let text = wide ? pad(hex(e.iova), 13) + pad(hex(e.pa), 12) + pad(formatSizeCompact(e.size), 5) + (e.writable ? "rw" : "r-")
-                                : pad(String(e.iova, radix: 16), 10) + pad(String(e.pa, radix: 16), 9) + formatSizeCompact(e.size)
-                c.text(r.x + 1, y, text, e.size > pageSize ? .iopteLarge : .iopteSmall, limit: r.width - 1, mark: mark)
-            } else if devices[d].ioptes.isEmpty && row == l.starts[d] + DeviceLayout.headerRows {
-                c.text(r.x + 1, y, "no IOPTEs: nothing mapped yet", .dim, limit: r.width - 1)
+                c.text(r.x + 1, y, columns.row(e), e.size > pageSize ? .iopteLarge : .iopteSmall, limit: w - 1, mark: mark)
+            } else if devices[d].ioptes.isEmpty {
+                c.text(r.x + 1, y, fitFirst(["no IOPTEs: nothing mapped yet", "nothing mapped yet", "none yet"], w - 1), .dim, limit: w - 1)
             }
         }
+        ScrollBar.draw(&c, r, scroll: scroll, total: l.totalRows, ctx.glyphs)
     }
 
-    private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
-
-    private func drawHeaderLine(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ d: Int, _ h: Int) {
+    private func drawHeaderLine(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ d: Int, _ h: Int, _ columns: IOPTEColumns) {
         let dev = ctx.state.devices[d]
         let g = ctx.glyphs
         let w = r.width - 1
@@ -124,18 +147,37 @@ struct DevicePanel: Panel {
         case 0:
             let changed = ctx.changes.devices.contains(d)
             let nx = c.text(r.x, y, dev.name, .section, mark: changed ? .changed : .none)
-            c.text(nx, y, " \(g.dot) \(dev.info.format.rawValue) \(g.dot) \(formatPageSizesCompact(dev.pgsizeBitmap))", .dim, limit: r.maxX - nx, ellipsis: g.ellipsis)
+            let sizes = formatPageSizesCompact(dev.pgsizeBitmap)
+            let text = fitFirst([" \(g.dot) \(dev.info.format.rawValue) \(g.dot) \(sizes)", " \(dev.info.format.rawValue) \(sizes)", " \(sizes)"], r.maxX - nx)
+            c.text(nx, y, text, .dim, limit: r.maxX - nx, ellipsis: g.ellipsis)
         case 1:
             let s = dev.stats
             let tlb = dev.iotlb
             let hit = s.accesses > 0 ? percentText(Double(s.hits) * 100 / Double(max(1, s.hits + s.misses))) + "%" : "-"
-            var text = "IOTLB \(tlb.entryCount)/\(tlb.capacity) \(tlb.policy.rawValue) \(g.dot) hit \(hit)"
-            if s.faults > 0 { text += " \(g.dot) \(s.faults) faults" }
-            if s.hazards > 0 { text += " \(g.dot) \(s.hazards) hazards" }
+            let fill = "\(tlb.entryCount)/\(tlb.capacity)"
+            let policy = tlb.policy.rawValue
+            var trouble: [String] = []
+            if s.faults > 0 { trouble.append(plural(s.faults, "fault")) }
+            if s.hazards > 0 { trouble.append(plural(s.hazards, "hazard")) }
+            // Abbreviated in a fixed order: separators, the row's name, the policy, the fill, then
+            // the word "hit"; faults and hazards are the last to go.
+            let t1 = trouble.isEmpty ? "" : " \(g.dot) " + trouble.joined(separator: " \(g.dot) ")
+            let t2 = trouble.isEmpty ? "" : " " + trouble.joined(separator: " ")
+            let text = fitFirst([
+                "IOTLB \(fill) \(policy) \(g.dot) hit \(hit)" + t1,
+                "IOTLB \(fill) \(policy) hit \(hit)" + t2,
+                "\(fill) \(policy) hit \(hit)" + t2,
+                "\(fill) hit \(hit)" + t2,
+                "hit \(hit)" + t2,
+                hit + t2,
+            ], w)
             c.text(x, y, text, s.faults > 0 || s.hazards > 0 ? .warning : .normal, limit: w, ellipsis: g.ellipsis)
         case 2:
             let misses = ctx.panel.cache.misses(ctx.session, device: d)
-            let label = "stall \(formatNsCompact(dev.stats.stallNs)) \(g.dot) misses/step "
+            let stall = formatNsCompact(dev.stats.stallNs)
+            // The sparkline needs a few cells to say anything; its label gives way first.
+            let spark = min(8, max(1, misses.count))
+            let label = fitFirst(["stall \(stall) \(g.dot) misses/step ", "stall \(stall) misses ", "stall \(stall) "], w - spark)
             let nx = c.text(x, y, label, .dim, limit: w)
             let room = max(0, r.maxX - nx)
             let shown = misses.suffix(room)
@@ -148,23 +190,76 @@ struct DevicePanel: Panel {
             }
             if shown.isEmpty { c.text(nx, y, "none yet", .dim, limit: room) }
         case 3:
-            // Entries in replacement order: the next victim first.
+            // Entries in replacement order: the next victim first; "+N" counts those past the edge.
             let entries = dev.iotlb.replacementOrder
             var cx = c.text(x, y, dev.iotlb.policy == .random ? "IOTLB " : "victim\(g.arrow) ", .dim, limit: w)
             if entries.isEmpty { c.text(cx, y, "empty", .dim, limit: r.maxX - cx) }
-            for e in entries {
+            for (i, e) in entries.enumerated() {
                 let s = String(e.iova >> 12, radix: 16) + "/" + formatSizeCompact(e.size)
-                if cx + s.count + 1 > r.maxX { c.put(r.maxX - 1, y, g.ellipsis, .dim); break }
+                let left = entries.count - i - 1
+                let more = left > 0 ? " +\(left)".count : 0
+                if cx + s.count + more > r.maxX {
+                    c.text(cx, y, "+\(entries.count - i)", .dim, limit: r.maxX - cx)
+                    break
+                }
                 cx = c.text(cx, y, s, e.stale ? .iotlbStale : .iotlbEntry) + 1
             }
         case 4:
             // The I/O page table by level: how many leaves of each size, at which walk depth.
-            var parts = ctx.state.ioptesBySize(d).map { "\($0.count)\(g.times)\(formatSizeCompact($0.size)) L\($0.levels)" }
-            if parts.isEmpty { parts = ["no IOPTEs"] }
-            parts.append(plural(dev.tablePages.count, "table page"))
-            c.text(x, y, parts.joined(separator: " \(g.dot) "), .dim, limit: w, ellipsis: g.ellipsis)
+            let bySize = ctx.state.ioptesBySize(d)
+            let tables = dev.tablePages.count
+            let leaves = bySize.map { "\($0.count)\(g.times)\(formatSizeCompact($0.size))" }
+            let withLevels = bySize.map { "\($0.count)\(g.times)\(formatSizeCompact($0.size)) L\($0.levels)" }
+            let none = bySize.isEmpty ? ["no IOPTEs"] : []
+            let text = fitFirst([
+                (none + withLevels + [plural(tables, "table page")]).joined(separator: " \(g.dot) "),
+                (none + withLevels + [plural(tables, "table page")]).joined(separator: " "),
+                (none + leaves + [plural(tables, "table page")]).joined(separator: " "),
+                (none + leaves + [plural(tables, "table")]).joined(separator: " "),
+                (none + leaves).joined(separator: " "),
+            ], w)
+            c.text(x, y, text, .dim, limit: w, ellipsis: g.ellipsis)
         default:
-            c.text(x, y, r.width >= 30 ? "IOVA         PA          size" : "IOVA      PA       size", .dim, limit: w)
+            c.text(x, y, columns.head, .dim, limit: w)
         }
     }
+}
+
+/// The IOPTE list's columns, as wide as the longest IOVA and the highest physical address need,
+/// with 0x when there is room: the head and each row line up and never cut the size.
+struct IOPTEColumns {
+    let iovaWidth: Int
+    let paWidth: Int
+    let prefix: Bool
+    let access: Bool
+    /// "size", or "sz" where even the narrowest columns leave no room for the word.
+    let sizeHead: String
+
+    init(list: [IOPTE], frames: Int, width: Int) {
+        let iovaDigits = String(list.last.map { $0.iova } ?? 0, radix: 16).count
+        let paDigits = String(UInt64(max(1, frames)) << pageShift - 1, radix: 16).count
+        // IOVA PA size rw, with 0x; then without the access; then without 0x.
+        func total(_ prefix: Bool, _ access: Bool) -> Int { (prefix ? 4 : 0) + iovaDigits + paDigits + 2 + 4 + (access ? 3 : 0) }
+        let choice = [(true, true), (false, true), (false, false)].first { total($0.0, $0.1) <= width } ?? (false, false)
+        prefix = choice.0
+        access = choice.1
+        sizeHead = total(choice.0, choice.1) <= width ? "size" : "sz"
+        iovaWidth = iovaDigits + (prefix ? 2 : 0) + 1
+        paWidth = paDigits + (prefix ? 2 : 0) + 1
+    }
+
+    private func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+
+    var head: String { pad("IOVA", iovaWidth) + pad("PA", paWidth) + sizeHead }
+
+    func row(_ e: IOPTE) -> String {
+        let iova = prefix ? hex(e.iova) : String(e.iova, radix: 16)
+        let pa = prefix ? hex(e.pa) : String(e.pa, radix: 16)
+        return pad(iova, iovaWidth) + pad(pa, paWidth) + (access ? pad(formatSizeCompact(e.size), 4) + (e.writable ? "rw" : "r-") : formatSizeCompact(e.size))
+    }
+}
+
+/// The first of `candidates` (longest first) that fits in `width` columns, or the last one.
+func fitFirst(_ candidates: [String], _ width: Int) -> String {
+    candidates.first { $0.count <= width } ?? candidates.last ?? ""
 }

@@ -39,7 +39,8 @@ struct Glyphs: Sendable {
     var paused: String
     var dot: String
     var cursor: Character
-    /// Where a scrolled list stands, on the pane's right edge.
+    /// Where a scrolled list stands, in a column of its own at the pane's right edge (not a page
+    /// glyph: ASCII's `#` is a private page).
     var thumb: Character
     var enter: String
     var space: String
@@ -62,5 +63,5 @@ struct Glyphs: Sendable {
         fill: ["-", "+", "*", "#"], spark: ["_", "_", ".", "-", "-", "=", "^", "#"],
         hline: "-", vline: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",
         teeDown: "+", teeUp: "+", ellipsis: "~", arrow: "->", playing: "> playing", paused: "|| paused",
-        dot: "-", cursor: ">", thumb: "#", enter: "Enter", space: "Spc", arrows: "arrows", times: "x")
+        dot: "-", cursor: ">", thumb: "=", enter: "Enter", space: "Spc", arrows: "arrows", times: "x")
 }

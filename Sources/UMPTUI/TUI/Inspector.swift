@@ -6,7 +6,7 @@ import Engine
 
 enum Inspector {
     static func lines(_ app: AppState) -> (title: String, lines: [(String, Role)]) {
-        if app.focus == .log { return stepLines(app) }
+        if app.focus == .log || app.overlay == .stepView { return stepLines(app) }
         let state = app.session.state
         let g = app.glyphs
         var out: [(String, Role)] = []
@@ -37,7 +37,7 @@ enum Inspector {
             }
             out += walkLines(state.walk(process: p, va: page.va), what: "VA", g)
         case let .frames(range)?:
-            title = range.count == 1 ? "FRAME \(range.lowerBound)" : "FRAMES \(range.lowerBound)-\(range.upperBound - 1)"
+            title = range.count == 1 ? "FRAME \(hex(range.lowerBound))" : "FRAMES \(hex(range.lowerBound))-\(hex(range.upperBound - 1))"
             if range.count > 1 {
                 let mix = state.frameUses(in: range).map { "\($0.count) \($0.use.name)" }.joined(separator: ", ")
                 out.append(("this cell covers \(range.count) frames (\(mix)); the first in use is shown (z zooms in)", .dim))
@@ -143,7 +143,15 @@ enum Inspector {
         var lines: [(String, Role)] = []
         for (text, role) in raw {
             if text.isEmpty { lines.append(("", role)); continue }
-            lines += text.count <= w - 4 ? [(text, role)] : wrapText(text, width: w - 4).map { ($0, role) }
+            if text.count <= w - 4 {
+                lines.append((text, role))
+            } else if text.hasPrefix("  "), let cut = text.prefix(w - 4).lastIndex(of: " "), cut > text.index(text.startIndex, offsetBy: 2) {
+                // A walk row keeps its columns: it breaks at its last space that fits and goes on indented.
+                lines.append((String(text[..<cut]), role))
+                lines += wrapText(String(text[cut...]), width: w - 8).map { ("      " + $0, role) }
+            } else {
+                lines += wrapText(text, width: w - 4).map { ($0, role) }
+            }
         }
         return (title, lines)
     }

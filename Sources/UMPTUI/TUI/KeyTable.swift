@@ -20,7 +20,7 @@ struct MouseEvent: Hashable, Sendable {
 enum Action: Hashable, Sendable, CaseIterable {
     case step, back, playPause, faster, slower, goTo, first, last, prevTrouble, nextTrouble, record, compare, quiz
     case nextPane, prevPane, up, down, left, right, pageUp, pageDown, zoomIn, zoomOut
-    case inspect, find, prompt, help, quit, close
+    case inspect, showStep, find, findNext, findPrev, prompt, help, quit, close
 }
 
 struct Binding: Sendable {
@@ -37,8 +37,12 @@ struct Binding: Sendable {
 
 enum KeyTable {
     static let bindings: [Binding] = [
-        Binding(keys: [.char(" "), .char("n")], label: { "\($0.space) n" }, footer: "step", priority: 0,
+        Binding(keys: [.char(" ")], label: { $0.space }, footer: "step", priority: 0,
                 help: "run the next step", action: .step),
+        Binding(keys: [.char("n")], label: { _ in "n" }, footer: nil, priority: 9,
+                help: "after a find, the next match (as in less and vim); otherwise run the next step", action: .findNext),
+        Binding(keys: [.char("N")], label: { _ in "N" }, footer: nil, priority: 9,
+                help: "after a find, the previous match (Esc ends the find)", action: .findPrev),
         Binding(keys: [.char("b"), .backspace], label: { $0.isASCII ? "b BkSp" : "b ⌫" }, footer: "back", priority: 1,
                 help: "step back (undo the last step through the Timeline)", action: .back),
         Binding(keys: [.char("p")], label: { _ in "p" }, footer: "play", priority: 3,
@@ -85,6 +89,8 @@ enum KeyTable {
                 help: "zoom out: more pages or frames per cell", action: .zoomOut),
         Binding(keys: [.enter], label: { $0.enter }, footer: "inspect", priority: 5,
                 help: "inspect the selection: PTE bits, refcount, mapcount, pins, owners, IOPTE size", action: .inspect),
+        Binding(keys: [.char("s")], label: { _ in "s" }, footer: nil, priority: 9,
+                help: "the current step whole: narration, hazards, notes (what the narration pane marks …more)", action: .showStep),
         Binding(keys: [.char("/")], label: { _ in "/" }, footer: "find", priority: 7,
                 help: "find an address, a process or device, PROC.BUF, a buffer, pfn N or iova ADDR", action: .find),
         Binding(keys: [.char(":")], label: { _ in ":" }, footer: "command", priority: 2,
@@ -94,7 +100,7 @@ enum KeyTable {
         Binding(keys: [.char("q"), .f(10)], label: { _ in "q F10" }, footer: "quit", priority: 0,
                 help: "quit (with an overlay open: close it); asks once when steps typed at the prompt are not saved", action: .quit),
         Binding(keys: [.escape], label: { _ in "Esc" }, footer: nil, priority: 9,
-                help: "close an overlay or the prompt", action: .close),
+                help: "close an overlay or the prompt; end a find", action: .close),
     ]
 
     private static let byKey: [Key: Action] = {

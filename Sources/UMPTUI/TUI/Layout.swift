@@ -183,8 +183,9 @@ struct PhysicalLayout {
 
     init(frames: Int, width: Int, gridHeight: Int, zoom: Int?) {
         self.frames = frames
+        // Rows are labelled by their first pfn, in hex with 0x as pfns are everywhere.
         let digits = String(max(1, frames - 1), radix: 16).count
-        gutter = width >= 24 ? digits + 1 : 0
+        gutter = width >= 24 ? digits + 3 : 0
         columns = max(1, width - gutter)
         var f = 1
         while (frames + f - 1) / f > columns * max(1, gridHeight) { f <<= 1 }
@@ -210,37 +211,27 @@ struct PhysicalLayout {
 // MARK: - The device pane
 
 struct DeviceLayout {
-    /// Rows above each device's IOPTE list: title, IOTLB counters, sparkline, IOTLB entries,
-    /// IOPTEs by page size (the levels they sit at), column heads.
+    /// Rows above the IOPTE list: title, IOTLB counters, sparkline, IOTLB entries, IOPTEs by page
+    /// size (the levels they sit at), column heads.
     static let headerRows = 6
-    /// Per device: the first row, and how many IOPTE rows follow the header.
-    let starts: [Int]
-    let counts: [Int]
+    /// How many IOPTE rows follow the header (at least one: "no IOPTEs" needs a row).
+    let count: Int
     let totalRows: Int
 
-    init(iopteCounts: [Int]) {
-        var starts: [Int] = []
-        var row = 0
-        for n in iopteCounts {
-            starts.append(row)
-            row += DeviceLayout.headerRows + max(1, n) + 1
-        }
-        self.starts = starts
-        counts = iopteCounts
-        totalRows = max(1, row)
+    /// The layout of the one device the pane shows (the others wait behind their tabs).
+    init(iopteCount: Int) {
+        count = iopteCount
+        totalRows = DeviceLayout.headerRows + max(1, iopteCount)
     }
 
-    /// The row of IOPTE `index` of device `d`.
-    func row(device d: Int, index: Int) -> Int { starts[d] + DeviceLayout.headerRows + index }
+    /// The row of IOPTE `index`.
+    func row(index: Int) -> Int { DeviceLayout.headerRows + index }
 
-    /// What row `r` shows: (device, header line) or (device, IOPTE index).
-    func item(at r: Int) -> (device: Int, header: Int?, index: Int?)? {
-        for d in starts.indices.reversed() where r >= starts[d] {
-            let off = r - starts[d]
-            if off < DeviceLayout.headerRows { return (d, off, nil) }
-            let i = off - DeviceLayout.headerRows
-            return i < counts[d] ? (d, nil, i) : (d, nil, nil)
-        }
-        return nil
+    /// What row `r` shows: a header line or an IOPTE index (neither: the empty list's row).
+    func item(at r: Int) -> (header: Int?, index: Int?)? {
+        guard r >= 0, r < totalRows else { return nil }
+        if r < DeviceLayout.headerRows { return (r, nil) }
+        let i = r - DeviceLayout.headerRows
+        return (nil, i < count ? i : nil)
     }
 }

@@ -5,7 +5,7 @@ struct LineEditor: Sendable {
     enum Purpose: Sendable { case command, find, goTo, compare }
 
     /// A mistake shown under the line with a caret.
-    struct Problem: Sendable, Equatable {
+    struct Problem: Sendable, Equatable, Error {
         var message: String
         /// 1-based column in `text`, or nil for no caret.
         var column: Int?

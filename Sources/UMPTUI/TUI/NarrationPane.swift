@@ -9,6 +9,8 @@ enum NarrationPane {
         c.fill(Rect(x: r.x, y: r.y, width: r.width, height: 1), g.hline, .separator)
         var lines: [(String, Role)] = []
         let width = r.width - 2
+        // Something was left out: the last row says so, with the key that shows it all.
+        var cut = false
         if let rec = s.lastRecord {
             var x = c.text(r.x + 1, r.y, " STEP \(rec.step) of \(s.total) ", .paneTitle)
             x = c.text(x, r.y, rec.line > 0 ? "line \(rec.line) " : "typed ", .dim)
@@ -27,13 +29,14 @@ enum NarrationPane {
             if !rec.notes.isEmpty && s.ranDifferently(rec.step) {
                 why = wrapText("[written for other settings] " + rec.notes.joined(separator: " "), width: width).map { ($0, Role.dim) }
             }
-            // When both do not fit, each keeps about half the rows (the log's Enter shows them whole).
+            // When both do not fit the note wins: the script's "why" is what a lecture is built on.
+            // It keeps all its rows but one for the narration; `s` shows the step whole.
             let rows = r.height - 1
             if what.count + why.count > rows {
-                let whyRows = min(why.count, max(1, rows / 2))
+                let whyRows = min(why.count, max(1, rows - 1))
                 let whatRows = min(what.count, rows - whyRows)
-                if why.count > rows - whatRows { why = Array(why.prefix(rows - whatRows)); why[why.count - 1].0 = ellipsize(why[why.count - 1].0, width, g) }
-                if what.count > whatRows { what = Array(what.prefix(whatRows)); what[what.count - 1].0 = ellipsize(what[what.count - 1].0, width, g) }
+                if why.count > whyRows { why = Array(why.prefix(whyRows)); cut = true }
+                if what.count > whatRows { what = Array(what.prefix(whatRows)); what[what.count - 1].0 = ellipsize(what[what.count - 1].0, width, g); cut = true }
             }
             lines += what + why
         } else {
@@ -44,19 +47,32 @@ enum NarrationPane {
         }
         // Failed expects of this step (at step 0: those before the first step, about the booted machine).
         for f in s.expectFailures[s.current] ?? [] { lines += wrapText("expect failed: " + f, width: width).map { ($0, .error) } }
+        // The hint of what comes next shows only where there is room for it.
+        var hint: [(String, Role)] = []
         if let next = s.nextStep {
-            let nextLine = "next: \(next.statement.text)   (\(g.space) to run it, b to step back)"
-            if lines.count < r.height - 1 { lines += wrapText(nextLine, width: width).map { ($0, .dim) } }
+            hint = wrapText("next: \(next.statement.text)   (\(g.space) to run it, b to step back)", width: width).map { ($0, .dim) }
         } else if s.current > 0 {
             for n in s.trailingNotes { lines += wrapText(n, width: width).map { ($0, .note) } }
-            lines.append(("the end: \(g.enter) inspects, : runs a line of your own, Home starts over", .dim))
+            hint = [("the end: \(g.enter) inspects, : runs a line of your own, Home starts over", .dim)]
         }
         let rows = r.height - 1
-        for (i, (text, role)) in lines.prefix(rows).enumerated() {
-            c.text(r.x + 1, r.y + 1 + i, text, role, limit: width)
+        if lines.count + hint.count <= rows { lines += hint }
+        guard rows > 0 else { return }
+        var shown = Array(lines.prefix(rows))
+        let marker = "\(g.ellipsis)more s"
+        if cut || lines.count > rows, !shown.isEmpty {
+            // The marker takes the end of the last row; the text before it ends at a word.
+            var last = shown[shown.count - 1].0
+            let room = width - marker.count - 1
+            if last.count > room {
+                last = String(last.prefix(room))
+                if let space = last.lastIndex(of: " "), last.distance(from: last.startIndex, to: space) > room / 2 { last = String(last[..<space]) }
+            }
+            shown[shown.count - 1].0 = last
+            c.text(r.x + 1 + width - marker.count, r.y + rows, marker, .dim)
         }
-        if lines.count > rows, rows > 0 {
-            c.put(r.maxX - 2, r.y + rows, g.ellipsis, .dim)
+        for (i, (text, role)) in shown.enumerated() {
+            c.text(r.x + 1, r.y + 1 + i, text, role, limit: width)
         }
     }
 

@@ -23,15 +23,30 @@ enum Overlays {
         out.append((String(g.ioPageTable), "IOMMU page-table page", .frameTable))
         out.append(("", "", .normal))
         out.append(("", "Marks", .section))
-        out.append(("select", "the cursor of the focused pane (reverse)", .normal))
-        out.append(("related", "maps or is mapped by the selection: its frame, every page and IOVA over it", .normal))
-        out.append(("changed", "changed by the last step", .normal))
+        out.append(("select", "the cursor of the focused pane (reverse, bold)", .normal))
+        out.append(("related", "maps or is mapped by the selection: its frame, every page and IOVA over it (a blue ground; reverse without colour)", .normal))
+        out.append(("changed", "changed by the last step (a grey ground; underlined without colour)", .normal))
+        return out
+    }
+
+    /// The help box's width on a screen `width` columns wide.
+    static func helpWidth(_ width: Int) -> Int { min(width - 4, 96) }
+
+    /// The help as rows of the box: a long text wraps under its own column, never cut.
+    static func helpRows(_ g: Glyphs, width: Int) -> [(String, String, Role)] {
+        let w = helpWidth(width)
+        var out: [(String, String, Role)] = []
+        for (key, text, role) in helpLines(g) {
+            let room = key.isEmpty ? w - 4 : w - 15
+            let wrapped = text.isEmpty ? [""] : wrapText(text, width: max(10, room))
+            for (i, line) in wrapped.enumerated() { out.append((i == 0 ? key : "", line, key.isEmpty || i == 0 ? role : .overlayText)) }
+        }
         return out
     }
 
     static func drawHelp(_ g: Glyphs, scroll: Int, _ c: inout Canvas) {
-        let lines = helpLines(g)
-        let w = min(c.width - 4, 96)
+        let lines = helpRows(g, width: c.width)
+        let w = helpWidth(c.width)
         let h = min(c.height - 2, lines.count + 2)
         let r = Rect(x: (c.width - w) / 2, y: (c.height - h) / 2, width: w, height: h)
         c.box(r, g, .overlayBorder, title: "HELP  (q or Esc closes, \(g.isASCII ? "Up/Down" : "↑↓") scroll)", titleRole: .overlayTitle)
@@ -39,13 +54,35 @@ enum Overlays {
         let start = min(scroll, max(0, lines.count - rows))
         for (i, (key, text, role)) in lines[start..<min(lines.count, start + rows)].enumerated() {
             let y = r.y + 1 + i
-            if key.isEmpty {
+            if key.isEmpty && role != .overlayText {
                 c.text(r.x + 2, y, text, role, limit: w - 4)
             } else {
-                c.text(r.x + 2, y, key, role == .normal ? .label : role, limit: 10)
-                c.text(r.x + 13, y, text, .overlayText, limit: w - 15, ellipsis: g.ellipsis)
+                if !key.isEmpty { c.text(r.x + 2, y, key, role == .normal ? .label : role, limit: 10) }
+                c.text(r.x + 13, y, text, .overlayText, limit: w - 15)
             }
         }
+    }
+
+    /// A long step at work: what runs, how far it got, and that Esc cancels it.
+    static func drawProgress(_ g: Glyphs, title: String, _ p: StepProgress, seconds: Double, _ c: inout Canvas) {
+        let w = min(c.width - 4, 72)
+        let r = Rect(x: (c.width - w) / 2, y: max(0, c.height / 2 - 2), width: w, height: 5)
+        c.box(r, g, .overlayBorder, title: title, titleRole: .overlayTitle)
+        let barWidth = w - 14
+        var line: String
+        if p.total > 0 {
+            let share = min(1, Double(p.done) / Double(p.total))
+            let filled = Int(share * Double(barWidth))
+            let bar = String(repeating: g.isASCII ? "#" : "█", count: filled) + String(repeating: g.isASCII ? "." : "░", count: barWidth - filled)
+            c.text(r.x + 2, r.y + 1, bar, .label)
+            c.text(r.x + 3 + barWidth, r.y + 1, percentText(share * 100) + "%", .overlayText)
+            line = "\(p.done) of \(p.total) \(p.unit.rawValue)"
+        } else {
+            line = "\(p.done) \(p.unit.rawValue) so far"
+        }
+        line += " \(g.dot) \(oneDecimal(seconds)) s"
+        c.text(r.x + 2, r.y + 2, line, .overlayText, limit: w - 4)
+        c.text(r.x + 2, r.y + 3, "Esc cancels: the state goes back to before the step", .dim, limit: w - 4)
     }
 
     static func drawEditor(_ g: Glyphs, _ e: LineEditor, _ c: inout Canvas) {
@@ -53,7 +90,15 @@ enum Overlays {
         var rows: [(String, Role)] = []
         if let p = e.problem {
             rows.append(("error: " + p.message, .error))
-            if let hint = p.hint { rows += wrapText("hint: " + hint, width: c.width - 2).prefix(2).map { ($0, .dim) } }
+            if let hint = p.hint {
+                // Up to four rows of hint; one that runs longer says so at the end of the fourth.
+                var lines = wrapText("hint: " + hint, width: c.width - 2)
+                if lines.count > 4 {
+                    lines = Array(lines.prefix(4))
+                    lines[3] = String(lines[3].prefix(c.width - 3)) + String(g.ellipsis)
+                }
+                rows += lines.map { ($0, .dim) }
+            }
         } else if !e.choices.isEmpty {
             rows += wrapText(e.choices.joined(separator: "  "), width: c.width - 2).prefix(3).map { ($0, .label) }
         } else if e.purpose == .command {

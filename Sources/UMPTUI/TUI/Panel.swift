@@ -92,3 +92,17 @@ func scrollToShow(_ current: Int, row: Int, rows: Int, total: Int, context: Int)
     if row >= s + rows - context { s = row - rows + 1 + context }
     return max(0, min(s, max(0, total - rows)))
 }
+
+/// A list's scroll bar: a column of its own at the right edge of a pane's rows, never over text.
+/// The thumb's length is the share of the list on screen, its place where the screen stands.
+enum ScrollBar {
+    /// The columns text may use: all of them, less the bar's when the list is longer than the rows.
+    static func textWidth(_ r: Rect, total: Int) -> Int { total > r.height ? r.width - 1 : r.width }
+
+    static func draw(_ c: inout Canvas, _ r: Rect, scroll: Int, total: Int, _ g: Glyphs) {
+        guard total > r.height, r.height > 0 else { return }
+        let length = max(1, r.height * r.height / total)
+        let top = min(r.height - length, scroll * (r.height - length) / max(1, total - r.height))
+        for i in 0..<length { c.put(r.maxX - 1, r.y + top + i, g.thumb, .dim) }
+    }
+}

@@ -20,8 +20,12 @@ struct PhysicalPanel: Panel {
 
     static func gridHeight(_ body: Rect) -> Int { body.height - PhysicalLayout.infoRows - legendRows(body.width) }
 
+    /// The grid; zoomed in past one screenful, one column narrower to leave the scroll bar its own.
     func layout(_ ctx: PanelContext) -> PhysicalLayout {
-        PhysicalLayout(frames: ctx.state.phys.frameCount, width: ctx.body.width, gridHeight: PhysicalPanel.gridHeight(ctx.body), zoom: zoom)
+        let height = PhysicalPanel.gridHeight(ctx.body)
+        let l = PhysicalLayout(frames: ctx.state.phys.frameCount, width: ctx.body.width, gridHeight: height, zoom: zoom)
+        guard l.gridRows > height else { return l }
+        return PhysicalLayout(frames: ctx.state.phys.frameCount, width: ctx.body.width - 1, gridHeight: height, zoom: zoom)
     }
 
     func selection(_ ctx: PanelContext) -> Selection? {
@@ -108,7 +112,7 @@ struct PhysicalPanel: Panel {
             guard row < l.gridRows else { break }
             let y = gridTop + i
             if l.gutter > 0 {
-                let label = String(row * l.columns * l.framesPerCell, radix: 16)
+                let label = hex(row * l.columns * l.framesPerCell)
                 c.text(r.x + digits - label.count, y, label, .dim)
             }
             let x0 = r.x + l.gutter
@@ -121,10 +125,7 @@ struct PhysicalPanel: Panel {
                 c.put(x0 + col, y, look.glyph, look.role, ctx.mark(selected: sel, related: rel, changed: chg))
             }
         }
-        if l.gridRows > gridHeight && gridHeight > 0 {
-            let pos = gridTop + min(gridHeight - 1, scroll * gridHeight / max(1, l.gridRows - gridHeight + 1))
-            c.put(r.maxX - 1, pos, g.thumb, .dim)
-        }
+        ScrollBar.draw(&c, Rect(x: r.x, y: gridTop, width: r.width, height: gridHeight), scroll: scroll, total: l.gridRows, g)
         drawLegend(ctx, &c, Rect(x: r.x, y: r.maxY - legendRows, width: r.width, height: legendRows))
     }
 

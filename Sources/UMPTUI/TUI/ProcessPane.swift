@@ -54,14 +54,41 @@ struct ProcessPanel: Panel {
     var zoom: UInt64?
     var scroll = 0
 
-    /// The legend's rows at the bottom of the pane: only where there is room to spare.
-    static func legendRows(_ body: Rect) -> Int { body.height >= 20 ? (body.width >= 64 ? 1 : 2) : 0 }
+    /// The legend, in the order it is drawn: the rare pinned-and-COW-shared kind last.
+    static let legendKinds = PageKind.allCases.filter { $0 != .pinnedShared } + [.pinnedShared]
+
+    /// The legend's rows at the bottom of the pane: only where there is room to spare, and as many
+    /// as it takes to show every kind.
+    static func legendRows(_ body: Rect) -> Int {
+        guard body.height >= 20 else { return 0 }
+        var rows = 1, x = 1
+        for k in legendKinds {
+            let w = k.legendName.count + 3
+            if x + w - 1 > body.width { rows += 1; x = 1 }
+            x += w
+        }
+        return rows
+    }
 
     /// Rows of the list (the body less the legend).
     static func listHeight(_ body: Rect) -> Int { body.height - legendRows(body) }
 
+    /// The rows; longer than the pane, one column narrower to leave the scroll bar its own.
     func layout(_ ctx: PanelContext) -> ProcessLayout {
-        ProcessLayout(state: ctx.state, width: ctx.body.width, zoom: zoom, maxRows: max(2, min(16, ctx.body.height / 3)))
+        let maxRows = max(2, min(16, ctx.body.height / 3))
+        let l = ProcessLayout(state: ctx.state, width: ctx.body.width, zoom: zoom, maxRows: maxRows)
+        guard l.rows.count > ProcessPanel.listHeight(ctx.body) else { return l }
+        return ProcessLayout(state: ctx.state, width: ctx.body.width - 1, zoom: zoom, maxRows: maxRows)
+    }
+
+    /// Pages per cell: one figure when every VMA has the same, else the range (each VMA's row then
+    /// says its own).
+    func scaleText(_ l: ProcessLayout, short: Bool) -> String? {
+        let all = Set(l.scale.values.flatMap(\.values))
+        guard let lo = all.min(), let hi = all.max() else { return nil }
+        let figure = lo == hi ? "\(lo)" : "\(lo)-\(hi)"
+        if short { return figure + "/cell" }
+        return lo == hi && lo == 1 ? "1 page/cell" : "\(figure) pages/cell"
     }
 
     /// The cursor, clamped to a cell that exists.
@@ -81,8 +108,19 @@ struct ProcessPanel: Panel {
         return .pages(proc: cell.proc, range: cell.range)
     }
 
+    /// The processes (an exited one marked), then the scale, as PHYSICAL gives its frames per cell.
+    /// The scale stays whole: its long form gives way first, then the names.
     func titleDetail(_ ctx: PanelContext) -> String {
-        ctx.state.processes.map { $0.meta.alive ? $0.meta.name : "\($0.meta.name)†" }.joined(separator: " ")
+        let names = ctx.state.processes.map { $0.meta.alive ? $0.meta.name : "\($0.meta.name)†" }.joined(separator: " ")
+        // As Screen draws a title: the pane's name, a space, then this, one column short of the edge.
+        let room = ctx.body.width - Pane.process.title.count - 3
+        let l = layout(ctx)
+        guard let long = scaleText(l, short: false), let short = scaleText(l, short: true) else { return names }
+        let sep = " \(ctx.glyphs.dot) "
+        if names.count + sep.count + long.count <= room { return names + sep + long }
+        if names.count + sep.count + short.count <= room { return names + sep + short }
+        let namesRoom = room - sep.count - short.count
+        return (namesRoom >= 2 ? String(names.prefix(namesRoom - 1)) + String(ctx.glyphs.ellipsis) + sep : "") + short
     }
 
     // MARK: Keys and the mouse
@@ -161,6 +199,7 @@ struct ProcessPanel: Panel {
         let g = ctx.glyphs
         let state = ctx.state
         let cursor = resolvedCursor(l)
+        let w = ScrollBar.textWidth(r, total: l.rows.count)
         if state.processes.isEmpty {
             c.text(r.x + 1, r.y, "no process yet", .dim, limit: r.width - 1)
             if let next = ctx.session.nextStep {
@@ -174,17 +213,20 @@ struct ProcessPanel: Panel {
             let y = r.y + i
             switch l.rows[ri] {
             case let .process(p):
-                drawProcessTitle(ctx, &c, r, y, p)
+                drawProcessTitle(ctx, &c, Rect(x: r.x, y: r.y, width: w, height: r.height), y, p)
             case let .image(p, first, count):
                 let vmas = state.processes[p].meta.vmas
                 let lo = vmas[first].start, hi = vmas[first + count - 1].end
                 // A trace's text is file-backed too: named for what it is.
                 let isText = vmas[first].label == "[trace text]"
-                let text = isText ? "text \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) file-backed, no frames"
-                    : "image \(address(lo, r.width)) \(formatSizeCompact(hi - lo)) \(count) VMAs, no frames"
-                c.text(r.x + 1, y, text, .dim, limit: r.width - 1, ellipsis: g.ellipsis)
+                let name = isText ? "text" : "image", size = formatSizeCompact(hi - lo)
+                let what = isText ? "file-backed, no frames" : "\(count) VMAs, no frames"
+                // The address gives way before the words do.
+                let text = fitFirst(["\(name) \(address(lo, r.width)) \(size) \(what)", "\(name) \(size) \(what)",
+                                     "\(name) \(size), no frames", "\(name) \(size)"], w - 1)
+                c.text(r.x + 1, y, text, .dim, limit: w - 1, ellipsis: g.ellipsis)
             case let .vma(p, v):
-                drawVMA(ctx, &c, r, y, p, v)
+                drawVMA(ctx, &c, Rect(x: r.x, y: r.y, width: w, height: r.height), y, p, v, l)
             case let .pages(p, _, vpn, k, cells, end):
                 let pt = state.processes[p].pt
                 let changed = ctx.changes.pages[p]
@@ -201,20 +243,15 @@ struct ProcessPanel: Panel {
                     c.put(x0 + col, y, kind.glyph(g), kind.role, ctx.mark(selected: sel, related: rel, changed: chg))
                 }
             case let .text(s):
-                c.text(r.x + 1, y, s, .dim, limit: r.width - 1)
+                c.text(r.x + 1, y, s, .dim, limit: w - 1)
             }
         }
-        if l.rows.count > r.height {
-            // A scroll mark on the right edge: where this screenful sits in the list.
-            let pos = r.y + min(r.height - 1, scroll * r.height / max(1, l.rows.count - r.height + 1))
-            c.put(r.maxX - 1, pos, g.thumb, .dim)
-        }
+        ScrollBar.draw(&c, r, scroll: scroll, total: l.rows.count, g)
     }
 
     private func drawLegend(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect) {
         var x = r.x + 1, y = r.y
-        // The rare pinned-and-COW-shared kind comes last, so a narrow legend drops it first.
-        for k in PageKind.allCases.filter({ $0 != .pinnedShared }) + [.pinnedShared] {
+        for k in ProcessPanel.legendKinds {
             let name = k.legendName
             if x + name.count + 2 > r.maxX { y += 1; x = r.x + 1 }
             if y >= r.maxY { break }
@@ -225,23 +262,40 @@ struct ProcessPanel: Panel {
 
     private func drawProcessTitle(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int) {
         let m = ctx.state.processes[p].meta
+        let g = ctx.glyphs
         let changed = ctx.changes.processes.contains(p)
-        var x = c.text(r.x, y, m.name, Role.owner(p), mark: changed ? .changed : .none)
-        var info = " pid \(m.pid)"
-        if m.alive {
-            info += " \(ctx.glyphs.dot) rss \(formatSizeCompact(UInt64(m.rssPages) << pageShift))"
-            if m.swapPages > 0 { info += " swap \(formatSizeCompact(UInt64(m.swapPages) << pageShift))" }
-            if m.lockedVMPages > 0 { info += " locked \(formatSizeCompact(UInt64(m.lockedVMPages) << pageShift))" }
-            if m.pinnedVMPages > 0 { info += " pinned \(formatSizeCompact(UInt64(m.pinnedVMPages) << pageShift))" }
-            info += " \(ctx.glyphs.dot) \(m.pageTablePages) pt"
-            x = c.text(x, y, info, .section, limit: r.maxX - x, ellipsis: ctx.glyphs.ellipsis)
-        } else {
+        let x = c.text(r.x, y, m.name, Role.owner(p), mark: changed ? .changed : .none)
+        guard m.alive else {
             let why = m.exitReason == nil || m.exitReason == "exit" ? "exited" : m.exitReason!
-            c.text(x, y, info + " \(ctx.glyphs.dot) " + why, m.exitReason == "exit" ? .dim : .error, limit: r.maxX - x, ellipsis: ctx.glyphs.ellipsis)
+            c.text(x, y, " pid \(m.pid) \(g.dot) " + why, m.exitReason == "exit" ? .dim : .error, limit: r.maxX - x, ellipsis: g.ellipsis)
+            return
         }
+        func size(_ pages: Int) -> String { formatSizeCompact(UInt64(pages) << pageShift) }
+        // What fits, taken in a fixed order (rss, pinned, locked, swap, the pid, page tables) and
+        // shown in reading order: a narrow pane drops whole figures, never half of one.
+        var parts: [(order: Int, text: String)] = [(1, "rss \(size(m.rssPages))")]
+        if m.pinnedVMPages > 0 { parts.append((4, "pinned \(size(m.pinnedVMPages))")) }
+        if m.lockedVMPages > 0 { parts.append((3, "locked \(size(m.lockedVMPages))")) }
+        if m.swapPages > 0 { parts.append((2, "swap \(size(m.swapPages))")) }
+        parts.append((0, "pid \(m.pid)"))
+        parts.append((5, "\(m.pageTablePages) pt"))
+        // With dots between the figures where they all fit so; else as many as fit, spaced.
+        func fit(_ sep: String) -> String {
+            var chosen: [(order: Int, text: String)] = []
+            var used = 0
+            for part in parts where used + part.text.count + sep.count <= r.maxX - x {
+                chosen.append(part)
+                used += part.text.count + sep.count
+            }
+            let sorted = chosen.sorted { $0.order < $1.order }.map(\.text)
+            return " " + sorted.joined(separator: sep)
+        }
+        let all = " " + parts.sorted { $0.order < $1.order }.map(\.text).joined(separator: " \(g.dot) ")
+        let text = all.count <= r.maxX - x ? all : fit(" ")
+        c.text(x, y, text, .section, limit: r.maxX - x)
     }
 
-    private func drawVMA(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int, _ v: Int) {
+    private func drawVMA(_ ctx: DrawContext, _ c: inout Canvas, _ r: Rect, _ y: Int, _ p: Int, _ v: Int, _ l: ProcessLayout) {
         let meta = ctx.state.processes[p].meta
         let vma = meta.vmas[v]
         let names = meta.buffers.filter { $0.start < vma.end && $0.start + max($0.size, 1) > vma.start }.map(\.name)
@@ -252,13 +306,24 @@ struct ProcessPanel: Panel {
         if vma.flags.contains(.dontcopy) { flags += "D" }
         if vma.flags.contains(.hugepage) { flags += "H" }
         let changed = ctx.changes.vmas[p]?.contains(vma.start) == true
-        let tail = " \(address(vma.start, r.width)) \(formatSizeCompact(vma.length)) \(vma.permissions)" + (flags.isEmpty ? "" : " " + flags)
-        let labelWidth = max(3, min(label.count, r.width - 1 - tail.count))
+        // Under a mixed scale the title gives a range: the VMA's own row says its pages per cell.
+        let k = l.scale[p]?[vma.start] ?? 1
+        let mixed = Set(l.scale.values.flatMap(\.values)).count > 1
+        let scale = mixed && k > 1 ? "\(k)/cell" : ""
+        // Whole parts only: the address goes first, then the permissions, then the scale; the
+        // name is cut only when nothing else is left.
+        let size = formatSizeCompact(vma.length)
+        let addr = address(vma.start, r.width)
+        let variants: [[String]] = [[addr, size, vma.permissions, flags, scale], [size, vma.permissions, flags, scale],
+                                    [size, flags, scale], [size, flags]]
+        let room = r.width - 1 - label.count
+        let tail = variants.first { v in v.filter { !$0.isEmpty }.reduce(0) { $0 + 1 + $1.count } <= room } ?? variants.last!
+        let roles: [Role] = tail.count == 5 ? [.address, .normal, .dim, .warning, .dim] : tail.count == 4 ? [.normal, .dim, .warning, .dim] : [.normal, .warning, .dim]
+        let tailWidth = tail.filter { !$0.isEmpty }.reduce(0) { $0 + 1 + $1.count }
+        let labelWidth = max(3, min(label.count, r.width - 1 - tailWidth))
         var x = c.text(r.x + 1, y, label, .label, limit: labelWidth, mark: changed ? .changed : .none, ellipsis: ctx.glyphs.ellipsis)
-        let parts = tail.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        let roles: [Role] = [.normal, .address, .normal, .dim, .warning]
-        for (i, part) in parts.enumerated() {
-            if i > 0 { x = c.text(x, y, " ", .normal, limit: r.maxX - x) }
+        for (i, part) in tail.enumerated() where !part.isEmpty {
+            x = c.text(x, y, " ", .normal, limit: r.maxX - x)
             x = c.text(x, y, part, roles[min(i, roles.count - 1)], limit: r.maxX - x)
         }
     }

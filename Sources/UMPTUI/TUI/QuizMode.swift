@@ -42,8 +42,11 @@ extension AppState {
         if case let .char(ch) = key, let choice = q.choice(String(ch)) {
             message = nil
             applyCues(waits: false)
-            guard session.stepForward(), let r = session.lastRecord else {
+            guard session.stepForward(control: stepControl()), let r = session.lastRecord else {
+                // Cancelled (Esc during a long step): the question waits to be asked again.
+                if session.cancelledStep != nil { quiz?.asked.remove(session.current) }
                 overlay = nil
+                message = cancelMessage
                 return .redraw
             }
             afterStep()

@@ -49,7 +49,7 @@ enum Screen {
         let g = app.glyphs
         switch app.overlay {
         case .help(let scroll)?: Overlays.drawHelp(g, scroll: scroll, &c)
-        case .inspector?: Inspector.draw(app, &c)
+        case .inspector?, .stepView?: Inspector.draw(app, &c)
         case let .whatIf(w, scroll)?: Overlays.drawWhatIf(g, w, scroll: scroll, &c)
         case let .quiz(q)?: Overlays.drawQuiz(g, q, score: app.quiz?.score ?? QuizScore(), step: app.session.current + 1, &c)
         case let .quizReveal(a)?:
@@ -125,7 +125,12 @@ enum Screen {
         c.fill(Rect(x: 0, y: y, width: c.width, height: 1), " ", .footerText)
         var x = 1
         let msg = app.message ?? ""
-        var keys = KeyTable.footer(width: c.width - (msg.isEmpty ? 0 : min(msg.count + 2, c.width / 2)), glyphs: app.glyphs)
+        // While a find is active, n and N move through its matches: the footer says so first.
+        let finding = app.activeFind != nil && app.overlay == nil && app.editor == nil
+        let findKeys = [("n", "next match"), ("N", "previous"), ("Esc", "end find")]
+        let findWidth = finding ? findKeys.reduce(0) { $0 + $1.0.count + $1.1.count + 3 } : 0
+        var keys = KeyTable.footer(width: c.width - findWidth - (msg.isEmpty ? 0 : min(msg.count + 2, c.width / 2)), glyphs: app.glyphs)
+        if finding { keys = findKeys + keys }
         // While a question is up only its letters, Esc, Q and q do anything: the footer says so.
         if case let .quiz(q)? = app.overlay {
             let letters = q.choices.count > 1 ? "\(q.choices.first!.letter)-\(q.choices.last!.letter)" : "a"

@@ -71,6 +71,8 @@ struct Session {
     private(set) var pending: [PlanItem]
     /// Bumps whenever the Engine state changes: derived indexes are cached against it.
     private(set) var generation = 0
+    /// The step the last move had cancelled by its StepControl (Esc during a long step), if any.
+    private(set) var cancelledStep: Int?
     /// Moves not yet taken by the recorder, oldest first.
     private(set) var moves: [SessionMove] = []
     /// Notes typed at the prompt with no step left to attach them to.
@@ -150,10 +152,16 @@ struct Session {
 
     /// Runs the next step, or the script's next `back` or `set`; false at the end.
     @discardableResult
-    mutating func stepForward() -> Bool {
+    mutating func stepForward(control: StepControl? = nil) -> Bool {
+        cancelledStep = nil
         if timeline.next != nil {
-            moves.append(.ran(timeline.writtenStep(timeline.current)))
-            timeline.stepForward()
+            let written = timeline.writtenStep(timeline.current)
+            guard timeline.stepForward(control: control) != nil else {
+                // Cancelled: nothing ran, nothing to record.
+                cancelledStep = timeline.current + 1
+                return false
+            }
+            moves.append(.ran(written))
             syncBaseline()
             generation += 1
             return true
@@ -202,20 +210,20 @@ struct Session {
 
     /// Goes to step `n` (clamped to 0...total): through the Timeline's snapshots within it, then
     /// through the script's `back` and `set` lines when `n` lies past them.
-    mutating func go(to n: Int) {
+    mutating func go(to n: Int, control: StepControl? = nil) {
         let target = max(0, min(n, total))
         let before = timeline.current
-        if target <= timeline.total {
-            logJump(from: before, to: target)
-            timeline.go(to: target)
-            syncBaseline()
-            generation += 1
-            return
-        }
-        logJump(from: before, to: timeline.total)
-        timeline.go(to: timeline.total)
+        cancelledStep = nil
+        let reach = min(target, timeline.total)
+        timeline.go(to: reach, control: control)
+        // A cancelled step ends the jump where it got to: the recorder logs the jump made.
+        logJump(from: before, to: timeline.current)
+        if timeline.current < reach { cancelledStep = timeline.current + 1 }
+        syncBaseline()
+        generation += 1
+        guard target > timeline.total, cancelledStep == nil else { return }
         while timeline.current < target, !pending.isEmpty || timeline.next != nil {
-            if !stepForward() { break }
+            if !stepForward(control: control) { break }
         }
         generation += 1
     }

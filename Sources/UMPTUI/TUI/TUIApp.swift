@@ -62,13 +62,20 @@ enum TUIApp {
         let crashForTest = ProcessInfo.processInfo.environment["UMPTUI_TEST_CRASH"] == "1"
         var lastStep = now()
         var dirty = true
+        // A long step draws its progress over the last frame and hears Esc (and the signals).
+        var lastFrame = Canvas(width: 80, height: 24)
+        app.makeStepControl = { [glyphs] commands in
+            let painter = StepPainter(driver: driver, glyphs: glyphs, frame: lastFrame, commands: commands)
+            return StepControl { painter.check($0) }
+        }
         while true {
             let sig = NcursesDriver.caughtSignal.load(ordering: .sequentiallyConsistent)
             if sig != 0 { return sig }
             if dirty {
                 (app.width, app.height) = driver.size
                 app.prepare()
-                driver.draw(Screen.render(app))
+                lastFrame = Screen.render(app)
+                driver.draw(lastFrame)
                 dirty = false
                 if crashForTest { crash() }
             }
@@ -101,4 +108,45 @@ enum TUIApp {
     }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+}
+
+/// Watches one long step for the loop: after a fifth of a second it draws the progress over the
+/// last frame (ten times a second at most), and it reads the keyboard so that Esc, or a signal,
+/// cancels the step. Other keys pressed meanwhile are dropped: the step they would act on is not
+/// there yet. Used only on the loop's thread, inside the step.
+final class StepPainter: @unchecked Sendable {
+    private let driver: NcursesDriver
+    private let glyphs: Glyphs
+    private let frame: Canvas
+    /// Each step's line, to name the one running.
+    private let commands: [String]
+    private let started = TUIApp.now()
+    private var lastDraw = 0.0
+    private var lastPoll = 0.0
+
+    init(driver: NcursesDriver, glyphs: Glyphs, frame: Canvas, commands: [String]) {
+        self.driver = driver
+        self.glyphs = glyphs
+        self.frame = frame
+        self.commands = commands
+    }
+
+    func check(_ p: StepProgress) -> Bool {
+        if NcursesDriver.caughtSignal.load(ordering: .sequentiallyConsistent) != 0 { return false }
+        let t = TUIApp.now()
+        if t - lastPoll >= 0.03 {
+            lastPoll = t
+            while let key = driver.readKey(timeout: 0) {
+                if key == .escape { return false }
+            }
+        }
+        if t - started >= 0.2 && t - lastDraw >= 0.1 {
+            lastDraw = t
+            var c = frame
+            let title = "STEP \(p.step) of \(commands.count): " + (commands[safe: p.step - 1] ?? "")
+            Overlays.drawProgress(glyphs, title: String(title.prefix(frame.width - 12)), p, seconds: t - started, &c)
+            driver.draw(c)
+        }
+        return true
+    }
 }

@@ -68,27 +68,29 @@ struct Theme: Sendable {
         var s = base(kind, role)
         switch (kind, mark) {
         case (_, .none): break
+        // Related beats changed in every theme: a change mark is a faint ground (colour) or an
+        // underline (none), the selection's relatives a strong one, so a few relatives show among
+        // hundreds of changed cells. The selected cell adds bold (and, without colour, underline).
+        case (.mono, .selected):
+            s.attrs.formUnion([.reverse, .bold, .underline])
         case (_, .selected):
-            s.attrs.insert(.reverse)
-            s.attrs.insert(.bold)
+            s.attrs.formUnion([.reverse, .bold])
         case (.mono, .related):
-            s.attrs.insert(.underline)
-            s.attrs.insert(.bold)
+            s.attrs.insert(.reverse)
         case (.mono, .changed):
             s.attrs.insert(.underline)
         case (.color256, .related):
-            s.bg = 25
-            if s.fg == -1 || s.fg == 25 { s.fg = 231 }
+            s.bg = 33
+            s.fg = 231
             s.attrs.insert(.bold)
         case (.color256, .changed):
-            s.bg = 58
+            s.bg = 236
         case (.color8, .related):
             s.bg = 4
-            if s.fg == 4 || s.fg == -1 { s.fg = 7 }
+            s.fg = 7
             s.attrs.insert(.bold)
         case (.color8, .changed):
             s.attrs.insert(.underline)
-            s.attrs.insert(.bold)
         case (.mono, .differs):
             s.attrs.insert(.reverse)
         case (.color256, .differs):
