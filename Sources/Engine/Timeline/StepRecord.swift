@@ -70,6 +70,12 @@ public struct StepRecord: Sendable {
     /// The event counts as the JSON names them (kernel function → pages), first-happened first.
     public var counts: [(String, Int)] { Narration.counts(events) }
 
+    /// Work a replay of the step pays beyond its Changes: every DMA access put through an IOTLB
+    /// and every trace line read (the Timeline's snapshots and jumps weigh it).
+    public var replayEffort: Int {
+        deviceDeltas.values.reduce(0) { $0 + $1.accesses } + (trace?.lines ?? 0)
+    }
+
     /// The step went wrong: an errno, a signal, OOM, an IOMMU fault, or a hazard (what the TUI's
     /// `[` and `]` jump between).
     public var wentWrong: Bool {

@@ -23,6 +23,9 @@ public struct Timeline: Sendable {
     public private(set) var snapshots: [StateSnapshot] = []
     /// work[i]: the work of steps 1...i (Changes applied, plus one per step), the cost model of going to a step.
     private var work: [Int] = [0]
+    /// effort[i]: what steps 1...i did that leaves few Changes but costs time to replay (DMA
+    /// accesses through the IOTLB, trace lines): replaying pays it, undoing does not.
+    private var effort: [Int] = [0]
     /// Distinct frame and swap chunks the snapshots hold, with how many snapshots hold each.
     private var chunkRefs: [ObjectIdentifier: Int] = [:]
     public private(set) var snapshotChunkBytes = 0
@@ -118,11 +121,12 @@ public struct Timeline: Sendable {
         if current == known.count {
             known.append(r)
             work.append(work[current] + r.changes.count + 1)
+            effort.append(effort[current] + r.replayEffort)
             let failed = check(step.expects, last: r)
             if !failed.isEmpty { failures[current + 1] = failed }
         }
         current += 1
-        if policy.enabled, work[current] - work[snapshotAtOrBefore(current).step] >= policy.spacing { addSnapshot() }
+        if policy.enabled, replayCost(from: snapshotAtOrBefore(current).step, to: current) >= policy.spacing { addSnapshot() }
         return known[current - 1]
     }
 
@@ -163,7 +167,12 @@ public struct Timeline: Sendable {
     private func cost(from a: Int, to b: Int) -> Int {
         if b <= a { return work[a] - work[b] }
         let knownEnd = min(b, known.count)
-        return a < knownEnd ? 2 * (work[knownEnd] - work[a]) + (b - knownEnd) : b - a
+        return a < knownEnd ? 2 * replayCost(from: a, to: knownEnd) + (b - knownEnd) : b - a
+    }
+
+    /// Replaying steps a+1...b (all known): their Changes and their effort.
+    private func replayCost(from a: Int, to b: Int) -> Int {
+        work[b] - work[a] + effort[b] - effort[a]
     }
 
     // MARK: - Changing the timeline
@@ -223,6 +232,7 @@ public struct Timeline: Sendable {
     private mutating func truncate(to n: Int) {
         known.removeSubrange(n...)
         work.removeSubrange((n + 1)...)
+        effort.removeSubrange((n + 1)...)
         failures = failures.filter { $0.key <= n }
         while let s = snapshots.last, s.step > n { removeSnapshot(at: snapshots.count - 1) }
     }
@@ -397,8 +407,10 @@ public struct Timeline: Sendable {
     /// from the last one kept; the booted machine's always stays. Then, while the chunks held exceed
     /// the budget, the snapshot with the smallest gap for its distance goes.
     private mutating func thin() {
-        let here = work[min(current, work.count - 1)]
-        func w(_ s: StateSnapshot) -> Int { work[min(s.step, work.count - 1)] }
+        // Distances are replay work: Changes and effort.
+        func at(_ i: Int) -> Int { work[min(i, work.count - 1)] + effort[min(i, effort.count - 1)] }
+        let here = at(current)
+        func w(_ s: StateSnapshot) -> Int { at(s.step) }
         var keep = Array(repeating: true, count: snapshots.count)
         // Snapshots after the current step are walked outwards too (after a jump back they are ahead).
         let split = snapshots.firstIndex { $0.step > current } ?? snapshots.count
@@ -418,7 +430,7 @@ public struct Timeline: Sendable {
             var worst = 1, worstScore = Double.infinity
             for i in 1..<snapshots.count {
                 let prev = w(snapshots[i - 1])
-                let next = i + 1 < snapshots.count ? w(snapshots[i + 1]) : work[work.count - 1]
+                let next = i + 1 < snapshots.count ? w(snapshots[i + 1]) : at(work.count - 1)
                 let score = Double(next - prev) / Double(max(1, abs(w(snapshots[i]) - here)))
                 if score < worstScore && snapshots[i].step != current { worst = i; worstScore = score }
             }
