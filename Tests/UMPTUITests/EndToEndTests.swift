@@ -94,6 +94,49 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(t.sttyBefore, t.sttyAfter)
     }
 
+    /// The real binary in tmux shows, row for row, the Canvas the same keys give in process: at
+    /// 80x24 after End in the two-device demo (the pane on nic2), after a find, after a resize,
+    /// and in ASCII without colour.
+    func testTheTerminalShowsWholeScreensAsTheCanvasDoes() throws {
+        let path = Demos.directory.appendingPathComponent("iotlb-reach.ump").path
+        let script = try parseScript(String(contentsOf: URL(fileURLWithPath: path), encoding: .utf8), fileName: path)
+        func app(_ width: Int, _ height: Int, ascii: Bool = false) -> AppState {
+            var a = AppState(session: Session(script: script, files: FileTraceProvider(base: Demos.directory)), glyphs: ascii ? .ascii : .unicode)
+            a.width = width
+            a.height = height
+            a.prepare()
+            return a
+        }
+        for ascii in [false, true] {
+            let env = ascii ? ["LC_ALL": "C", "LANG": "C", "NO_COLOR": "1"] : [:]
+            let t = try start(["--no-mouse", path], env: env, size: (80, 24))
+            defer { t.close() }
+            var a = app(80, 24, ascii: ascii)
+            try t.waitFor("step 0/15")
+            t.keys("End")
+            let total = "step 15/15"
+            var screen = try t.waitFor { $0.contains(total) && $0.contains("LOG  15 ok") }
+            Snapshot.assertScreen(screen, equals: a.press(.end), named: "End at 80x24\(ascii ? " in ASCII" : "")")
+            t.keys("/")
+            t.type("iova 0xfc000000")
+            t.keys("Enter")
+            screen = try t.waitFor { $0.contains("n next match") }
+            _ = a.press(.char("/"))
+            a.type("iova 0xfc000000")
+            Snapshot.assertScreen(screen, equals: a.press(.enter), named: "a find\(ascii ? " in ASCII" : "")")
+            t.resize(120, 40)
+            screen = try t.waitFor { s in
+                let rows = s.components(separatedBy: "\n")
+                return (rows.first?.count ?? 0) > 100 && rows.count >= 40 && rows[39].contains("n next match")
+            }
+            a.width = 120
+            a.height = 40
+            Snapshot.assertScreen(screen, equals: a.press(.resize), named: "resized to 120x40\(ascii ? " in ASCII" : "")")
+            t.keys("q")
+            XCTAssertEqual(try t.waitExit(), 0)
+        }
+    }
+
     func testNoColorUsesAttributesOnly() throws {
         let t = try start(env: ["NO_COLOR": "1"])
         defer { t.close() }

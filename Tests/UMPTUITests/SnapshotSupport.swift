@@ -39,6 +39,25 @@ enum Snapshot {
     }
 }
 
+extension Snapshot {
+    /// A screen captured from a real terminal against the Canvas the same state renders: every
+    /// row, whole (trailing blanks aside, which a terminal capture drops).
+    static func assertScreen(_ captured: String, equals canvas: Canvas, named name: String, file: StaticString = #filePath, line: UInt = #line) {
+        func rows(_ s: String) -> [String] {
+            var r = s.split(separator: "\n", omittingEmptySubsequences: false).map { String($0.reversed().drop { $0 == " " }.reversed()) }
+            while r.last?.isEmpty == true { r.removeLast() }
+            return r
+        }
+        let want = rows(TextDriver.text(canvas)), got = rows(captured)
+        var diff: [String] = []
+        for i in 0..<max(want.count, got.count) where (i < want.count ? want[i] : "") != (i < got.count ? got[i] : "") {
+            diff.append("row \(i + 1):\n  canvas:   \(i < want.count ? want[i] : "<none>")\n  terminal: \(i < got.count ? got[i] : "<none>")")
+            if diff.count >= 8 { break }
+        }
+        if !diff.isEmpty { XCTFail("\(name): the terminal does not show the canvas:\n" + diff.joined(separator: "\n"), file: file, line: line) }
+    }
+}
+
 /// A TUI state made from a scenario text, as a test scripts it.
 func makeApp(_ source: String, steps: Int = 0, width: Int = 120, height: Int = 40, ascii: Bool = false) throws -> AppState {
     let script = try parseScript(source, fileName: "test.ump")
