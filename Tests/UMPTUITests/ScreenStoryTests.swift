@@ -209,6 +209,19 @@ final class ScreenStoryTests: XCTestCase {
         XCTAssertEqual(app.session.current, 4)
     }
 
+    func testEscWhileQuizModeWorksOutTheAnswerCancelsTheStepToo() throws {
+        var app = try makeApp("machine ram=256M thp=never\nprocess app\napp mmap buf 32M\napp write buf", steps: 2)
+        _ = app.press(.char("Q"))
+        app.makeStepControl = { _ in StepControl { _ in false } }
+        _ = app.press(.char(" "))
+        XCTAssertNil(app.overlay, "no question: working out its answer was cancelled")
+        XCTAssertEqual(app.session.current, 2, "and the step did not run")
+        XCTAssertEqual(app.message, "step 3 cancelled: the state is as it was before it")
+        app.makeStepControl = nil
+        _ = app.press(.char(" "))
+        guard case .quiz? = app.overlay else { return XCTFail("the question is asked once the answer can be found") }
+    }
+
     func testTheProgressBoxSaysHowFarAndThatEscCancels() {
         var c = Canvas(width: 80, height: 24)
         Overlays.drawProgress(.unicode, title: "STEP 7 of 8: nic dma app.buf", StepProgress(step: 7, done: 250_000, total: 1_000_000, unit: .accesses), seconds: 1.25, &c)

@@ -68,15 +68,16 @@ public enum Quiz {
     /// The question asked before `step` in the state `engine` is in now, or nil when the step asks
     /// nothing: the written `quiz`, else an automatic question when the step is of a kind that
     /// asks one and its outcome fits (the step runs on a copy of the Engine to find out).
+    /// `control` watches the run on the copy (a long step); cancelled, there is no question.
     public static func question(for step: ScriptStep, number: Int, engine: Engine,
-                                traces: (any TraceProvider)? = nil) -> QuizQuestion? {
+                                traces: (any TraceProvider)? = nil, control: StepControl? = nil) -> QuizQuestion? {
         if let spec = step.quizSpec, let line = step.quiz?.location.line {
             return QuizQuestion(kind: .written, question: spec.question, choices: spec.choices, answer: spec.answer,
                                 explain: spec.explain ?? "", decidedBy: nil, line: line)
         }
         guard let kind = automaticKind(step.statement, engine) else { return nil }
         var copy = engine
-        let record = copy.apply(step.statement, step: number, traces: traces)
+        guard let record = copy.apply(step.statement, step: number, traces: traces, control: control) else { return nil }
         let line = step.statement.location.line
         switch kind {
         case .fault: return faultQuestion(step.statement, record, line: line)

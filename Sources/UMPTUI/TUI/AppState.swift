@@ -79,7 +79,7 @@ struct AppState {
     var activeFind: ActiveFind?
     /// Makes the StepControl each step runs under: the TUI's shows progress and hears Esc (nil:
     /// steps run to the end, as in tests and headless).
-    var makeStepControl: ((_ commands: [String]) -> StepControl)?
+    var makeStepControl: ((_ steps: [ScriptStep]) -> StepControl)?
     /// Whether the panes follow the step (compare's side B mirrors side A's cursors instead).
     var following = true
 
@@ -272,7 +272,7 @@ struct AppState {
     /// A fresh control for the step about to run, if the loop gave a way to make one.
     func stepControl() -> StepControl? {
         guard let make = makeStepControl else { return nil }
-        return make(session.timeline.steps.map(\.statement.text))
+        return make(session.timeline.steps)
     }
 
     /// What to say when the last move had a step cancelled (Esc during a long step).

@@ -28,8 +28,24 @@ extension AppState {
     /// yet. True when a question is now shown (the step waits for the answer).
     mutating func askBeforeStep() -> Bool {
         guard var mode = quiz, let step = session.nextStep, !mode.asked.contains(session.current) else { return false }
-        guard let q = Quiz.question(for: step, number: session.current + 1, engine: session.engine,
-                                    traces: session.files.traces) else { return false }
+        // Finding the answer runs the step on a copy: a long one shows its progress, and Esc
+        // cancels the question and the step with it.
+        let cancelled = CancelFlag()
+        let control = stepControl().map { inner in
+            StepControl { p in
+                let go = inner.check(p)
+                if !go { cancelled.set() }
+                return go
+            }
+        }
+        let q = Quiz.question(for: step, number: session.current + 1, engine: session.engine,
+                              traces: session.files.traces, control: control)
+        if cancelled.isSet {
+            message = "step \(session.current + 1) cancelled: the state is as it was before it"
+            playing = false
+            return true
+        }
+        guard let q else { return false }
         mode.asked.insert(session.current)
         quiz = mode
         overlay = .quiz(q)
@@ -143,4 +159,10 @@ extension Overlays {
             c.text(r.x + 2, r.y + 1 + i, text, role, limit: width - 4, ellipsis: g.ellipsis)
         }
     }
+}
+
+/// Set once by a StepControl that said stop (the loop's thread only).
+final class CancelFlag: @unchecked Sendable {
+    private(set) var isSet = false
+    func set() { isSet = true }
 }

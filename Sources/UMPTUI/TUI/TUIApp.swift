@@ -64,8 +64,8 @@ enum TUIApp {
         var dirty = true
         // A long step draws its progress over the last frame and hears Esc (and the signals).
         var lastFrame = Canvas(width: 80, height: 24)
-        app.makeStepControl = { [glyphs] commands in
-            let painter = StepPainter(driver: driver, glyphs: glyphs, frame: lastFrame, commands: commands)
+        app.makeStepControl = { [glyphs] steps in
+            let painter = StepPainter(driver: driver, glyphs: glyphs, frame: lastFrame, steps: steps)
             return StepControl { painter.check($0) }
         }
         while true {
@@ -118,17 +118,17 @@ final class StepPainter: @unchecked Sendable {
     private let driver: NcursesDriver
     private let glyphs: Glyphs
     private let frame: Canvas
-    /// Each step's line, to name the one running.
-    private let commands: [String]
+    /// The timeline's steps, to name the one running.
+    private let steps: [ScriptStep]
     private let started = TUIApp.now()
     private var lastDraw = 0.0
     private var lastPoll = 0.0
 
-    init(driver: NcursesDriver, glyphs: Glyphs, frame: Canvas, commands: [String]) {
+    init(driver: NcursesDriver, glyphs: Glyphs, frame: Canvas, steps: [ScriptStep]) {
         self.driver = driver
         self.glyphs = glyphs
         self.frame = frame
-        self.commands = commands
+        self.steps = steps
     }
 
     func check(_ p: StepProgress) -> Bool {
@@ -143,7 +143,7 @@ final class StepPainter: @unchecked Sendable {
         if t - started >= 0.2 && t - lastDraw >= 0.1 {
             lastDraw = t
             var c = frame
-            let title = "STEP \(p.step) of \(commands.count): " + (commands[safe: p.step - 1] ?? "")
+            let title = "STEP \(p.step) of \(steps.count): " + (steps[safe: p.step - 1]?.statement.text ?? "")
             Overlays.drawProgress(glyphs, title: String(title.prefix(frame.width - 12)), p, seconds: t - started, &c)
             driver.draw(c)
         }
