@@ -198,7 +198,7 @@ final class ScreenStoryTests: XCTestCase {
         app.makeStepControl = { _ in StepControl { _ in heard.add(); return false } }
         _ = app.press(.char(" "))
         XCTAssertEqual(app.session.current, 2)
-        XCTAssertEqual(app.message, "step 3 cancelled: the state is as it was before it")
+        XCTAssertEqual(app.message, "step 3 cancelled (Esc): nothing changed")
         XCTAssertTrue(app.session.state == before)
         XCTAssertEqual(heard.count, 1)
         // End stops at the cancelled step too; without a control, the step runs.
@@ -216,7 +216,7 @@ final class ScreenStoryTests: XCTestCase {
         _ = app.press(.char(" "))
         XCTAssertNil(app.overlay, "no question: working out its answer was cancelled")
         XCTAssertEqual(app.session.current, 2, "and the step did not run")
-        XCTAssertEqual(app.message, "step 3 cancelled: the state is as it was before it")
+        XCTAssertEqual(app.message, "step 3 cancelled (Esc): nothing changed")
         app.makeStepControl = nil
         _ = app.press(.char(" "))
         guard case .quiz? = app.overlay else { return XCTFail("the question is asked once the answer can be found") }

@@ -277,7 +277,7 @@ struct AppState {
 
     /// What to say when the last move had a step cancelled (Esc during a long step).
     var cancelMessage: String? {
-        session.cancelledStep.map { "step \($0) cancelled: the state is as it was before it" }
+        session.cancelledStep.map { "step \($0) cancelled (Esc): nothing changed" }
     }
 
     /// Hands an action to a pane's panel and shows what it says.
@@ -315,7 +315,8 @@ struct AppState {
         if !session.stepForward(control: stepControl()) {
             playing = false
             if let m = cancelMessage {
-                message = m + "; playing paused"
+                // The header shows playing has paused.
+                message = m
                 return .redraw
             }
             message = "played to the end"

@@ -41,7 +41,7 @@ extension AppState {
         let q = Quiz.question(for: step, number: session.current + 1, engine: session.engine,
                               traces: session.files.traces, control: control)
         if cancelled.isSet {
-            message = "step \(session.current + 1) cancelled: the state is as it was before it"
+            message = "step \(session.current + 1) cancelled (Esc): nothing changed"
             playing = false
             return true
         }
