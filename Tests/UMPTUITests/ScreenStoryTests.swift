@@ -241,6 +241,20 @@ final class ScreenStoryTests: XCTestCase {
         }
     }
 
+    /// The screens of the fixes that a demo's last step does not show: a find in force (its
+    /// footer), a long step's progress over the last frame, the step shown whole.
+    func testSnapshotsOfFindProgressAndTheStepAt80x24() throws {
+        var app = try Demos.app("iotlb-reach.ump")
+        _ = app.press(.char("/"))
+        app.type("iova 0xfc000000")
+        Snapshot.assert(app.press(.enter), named: "iotlb-reach-find-iova-80x24")
+        var c = app.screen()
+        Overlays.drawProgress(.unicode, title: "STEP 15 of 15: nic2 dma app.w64m read pattern=random",
+                              StepProgress(step: 15, done: 12_000, total: 20_000, unit: .accesses), seconds: 0.4, &c)
+        Snapshot.assert(c, named: "iotlb-reach-progress-80x24")
+        Snapshot.assert(app.press(.escape, .char("s")), named: "iotlb-reach-step-whole-80x24")
+    }
+
     func testTheScrollBarHasAColumnOfItsOwn() throws {
         for ascii in [false, true] {
             let app = try Demos.app("iotlb-reach.ump", ascii: ascii)

@@ -173,7 +173,11 @@ enum Inspector {
         let rows = h - 3
         let scrolls = lines.count > rows
         let arrows = g.isASCII ? "Up/Down" : "↑↓"
-        c.box(r, g, .overlayBorder, title: title + (scrolls ? "  (\(arrows) scroll, q or Esc closes)" : "  (q or Esc closes)"), titleRole: .overlayTitle)
+        // The keys that close it stay in the title: a long title gives way before them.
+        let hint = scrolls ? "  (\(arrows) scroll, q or Esc closes)" : "  (q or Esc closes)"
+        let room = w - 6 - hint.count
+        let shown = title.count <= room ? title : String(title.prefix(max(0, room - 1))) + String(g.ellipsis)
+        c.box(r, g, .overlayBorder, title: shown + hint, titleRole: .overlayTitle)
         let start = min(app.inspectorScroll, max(0, lines.count - rows))
         for (i, (text, role)) in lines[start..<min(lines.count, start + rows)].enumerated() {
             c.text(r.x + 2, r.y + 2 + i, text, role, limit: w - 4)
