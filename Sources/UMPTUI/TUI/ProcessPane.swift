@@ -267,7 +267,11 @@ struct ProcessPanel: Panel {
         let x = c.text(r.x, y, m.name, Role.owner(p), mark: changed ? .changed : .none)
         guard m.alive else {
             let why = m.exitReason == nil || m.exitReason == "exit" ? "exited" : m.exitReason!
-            c.text(x, y, " pid \(m.pid) \(g.dot) " + why, m.exitReason == "exit" ? .dim : .error, limit: r.maxX - x, ellipsis: g.ellipsis)
+            // The reason in short where the whole does not fit: the pid goes first, then the words.
+            let short = why.contains("OOM") ? "OOM-killed" : why.hasPrefix("killed by ") ? String(why.dropFirst("killed by ".count))
+                : why.hasPrefix("fork failed") ? "fork failed" : why
+            let text = fitFirst([" pid \(m.pid) \(g.dot) " + why, " " + why, " pid \(m.pid) \(g.dot) " + short, " " + short], r.maxX - x)
+            c.text(x, y, text, m.exitReason == "exit" ? .dim : .error, limit: r.maxX - x, ellipsis: g.ellipsis)
             return
         }
         func size(_ pages: Int) -> String { formatSizeCompact(UInt64(pages) << pageShift) }
