@@ -72,9 +72,14 @@ extension Engine {
         }
     }
 
-    /// split_vma: makes `addr` a VMA boundary if it falls inside one.
+    /// split_vma: makes `addr` a VMA boundary if it falls inside one. A huge PMD the new boundary
+    /// falls inside is split into PTEs first (__split_vma → vma_adjust_trans_huge →
+    /// split_huge_pmd_if_needed, mm/vma.c:427, mm/huge_memory.c:2991): no PMD straddles two VMAs.
     mutating func splitVMA(_ p: Int, at addr: UInt64, _ j: inout StepJournal) {
         guard let v = state.processes[p].meta.vmaIndex(containing: addr), state.processes[p].meta.vmas[v].start != addr else { return }
+        if addr & (pmdSize - 1) != 0, state.processes[p].pt.hugePMDs[addr >> 21] != nil {
+            splitHugePMD(p, region: addr >> 21, &j)
+        }
         var upper = state.processes[p].meta.vmas[v]
         upper.start = addr
         if upper.shmem != 0 { upper.shmemOffset += (addr - state.processes[p].meta.vmas[v].start) >> pageShift }
