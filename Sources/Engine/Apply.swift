@@ -175,9 +175,12 @@ extension Engine {
         let wanted = Int((bytes + pageSize - 1) >> pageShift)
         let r = reclaim(pages: wanted, &j)
         var text = "memory pressure asks for \(formatSize(bytes)): shrink_folio_list swaps out \(plural(r.reclaimed, "anonymous page")), oldest first (add_to_swap, try_to_unmap)"
-        if r.skippedPinned > 0 { text += "; \(plural(r.skippedPinned, "pinned or otherwise referenced page")) cannot be reclaimed" }
+        if r.skippedPinned > 0 { text += "; \(plural(r.skippedPinned, "page")) that may be pinned (folio_maybe_dma_pinned) or sit in the swap cache cannot be reclaimed" }
+        if r.unmappedHeld > 0 {
+            text += "; \(pluralIsAre(r.unmappedHeld, "page")) held by get_user_pages references (no pin): unmapped to swap entries, but the extra reference keeps __remove_mapping from freeing them, so they stay in the swap cache"
+        }
         if r.skippedLocked > 0 { text += "; \(pluralIsAre(r.skippedLocked, "mlocked page")) unevictable" }
-        if r.reclaimed == 0 && r.skippedPinned == 0 && r.skippedLocked == 0 && !state.swapMap.isEmpty && !r.swapFull {
+        if r.reclaimed == 0 && r.skippedPinned == 0 && r.skippedLocked == 0 && r.unmappedHeld == 0 && !state.swapMap.isEmpty && !r.swapFull {
             text += "; no unpinned anonymous page is resident, so there is nothing to reclaim"
         }
         if state.swapMap.isEmpty {

@@ -162,6 +162,62 @@ final class ReclaimTests: XCTestCase {
         XCTAssertEqual(r.state.meta.oomKills, 0)
     }
 
+    /// shrink_folio_list skips only pages that may be pinned (folio_maybe_dma_pinned, mm/vmscan.c:1254
+    /// and 1343). A page held by a get_user_pages reference (FOLL_GET) is no pin: try_to_unmap
+    /// replaces its PTE with a swap entry, and the extra reference keeps __remove_mapping from
+    /// freeing it, so it stays in the swap cache; the next touch maps the same frame back.
+    func testPagesHeldByFOLLGETAreUnmappedToTheSwapCacheAndPinnedOnesAreSkipped() throws {
+        var r = scenario("""
+            machine ram=64M swap=16M thp=never
+            process app
+            app mmap held 16K
+            app write held
+            app mmap pinned 16K
+            app write pinned
+            app pin held get
+            app pin pinned
+            """)
+        let heldFrames = r.pageFrames("app", "held"), pinnedFrames = r.pageFrames("app", "pinned")
+        let pid = r.pid("app")
+        let heldVPNs = r.vpns("app", "held")
+        r.assertStep("pressure 64K") { s, after in
+            // held: swap entries in the PTEs, the frames still allocated, each in the swap cache
+            // with a reference of its own beside the GUP one.
+            for (i, vpn) in heldVPNs.enumerated() {
+                let pte = after.processes[after.processIndex(named: "app")!].pt.entry(vpn: vpn)
+                XCTAssertTrue(pte.isSwap, "page \(i) of held is a swap entry")
+                s.processes["app"]!.pages[vpn << pageShift] = .swapEntry
+                let frame = s.frames[heldFrames[i]]!
+                s.frames[heldFrames[i]] = FrameView(use: .anon, flags: frame.flags, refcount: 2, mapcount: 0, pincount: 0, owner: pid)
+                s.swapCache[Int32(pte.number)] = Int32(heldFrames[i])
+                s.swap[pte.number] = 1
+            }
+            s.processes["app"]!.counters.rssPages -= 4
+            s.processes["app"]!.counters.swapPages = 4
+            s.machine.swapUsed = 4
+            // pinned: untouched.
+        }
+        let rec = r.last
+        XCTAssertTrue(rec.text.contains("4 pages are held by get_user_pages references (no pin)"), rec.text)
+        XCTAssertTrue(rec.text.contains("4 pages that may be pinned"), rec.text)
+        XCTAssertEqual(r.pageFrames("app", "pinned"), pinnedFrames)
+        // The next touch finds the page in the swap cache: the same frame, no new allocation.
+        XCTAssertEqual(r.step("app read held 0 4K").events[.swapIn], 1)
+        XCTAssertEqual(r.pageFrames("app", "held")[0], heldFrames[0])
+        assertEveryStepUndoes("""
+            machine ram=64M swap=16M thp=never
+            process app
+            app mmap held 16K
+            app write held
+            app pin held get
+            pressure 64K
+            app write held 0 8K
+            app unpin held
+            pressure 64K
+            app exit
+            """)
+    }
+
     func testEveryReclaimStepUndoesExactly() {
         assertEveryStepUndoes(Self.twoBuffers + """
 

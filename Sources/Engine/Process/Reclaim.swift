@@ -7,7 +7,12 @@
 /// What one reclaim pass did and why it stopped short.
 struct ReclaimResult {
     var reclaimed = 0
+    /// Pages that may be DMA-pinned (folio_maybe_dma_pinned), or already in the swap cache.
     var skippedPinned = 0
+    /// Pages unmapped to swap entries but kept in memory in the swap cache: a get_user_pages
+    /// (FOLL_GET) reference is not a pin, so try_to_unmap goes ahead, and the extra reference then
+    /// keeps __remove_mapping from freeing the folio.
+    var unmappedHeld = 0
     var skippedLocked = 0
     var swapFull = false
 }
@@ -77,6 +82,7 @@ extension Engine {
         for pfn in small.keys where state.phys.frameUse(pfn) == .anon { candidates.append(pfn) }
         for head in huge.keys { candidates.append(head) }
         candidates.sort { (state.phys.stamp[$0], $0) < (state.phys.stamp[$1], $1) }
+        let swapCached = Set(state.swapCache.values.map { Int($0) })
         var looked = 0
         for pfn in candidates where result.reclaimed < wanted {
             looked += 1
@@ -89,24 +95,31 @@ extension Engine {
                 splitFolio(pfn, &j)
                 for i in 0..<pagesPerPMD where result.reclaimed < wanted && state.phys.refcount[pfn + i] > 0 {
                     let vpns = maps.map { ($0.0, ($0.1 << 9) + UInt64(i)) } + (small[pfn + i] ?? [])
-                    if !swapOut(pfn + i, mappings: vpns, result: &result, &j) { return result }
+                    if !swapOut(pfn + i, mappings: vpns, swapCached: swapCached, result: &result, &j) { return result }
                 }
                 continue
             }
             guard let maps = small[pfn] else { continue }
             if maps.contains(where: { locked($0.0, $0.1 << pageShift) }) { result.skippedLocked += 1; continue }
-            if !swapOut(pfn, mappings: maps, result: &result, &j) { return result }
+            if !swapOut(pfn, mappings: maps, swapCached: swapCached, result: &result, &j) { return result }
         }
         return result
     }
 
-    /// Replaces every PTE that maps pfn with a swap entry and frees the frame. False when swap is full.
-    private mutating func swapOut(_ pfn: Int, mappings: [(Int, UInt64)], result: inout ReclaimResult, _ j: inout StepJournal) -> Bool {
-        // A pin, a GUP reference or the swap cache holds a reference no PTE accounts for: not reclaimable.
-        if state.phys.pincount[pfn] > 0 || Int(state.phys.refcount[pfn]) != mappings.count {
+    /// Replaces every PTE that maps pfn with a swap entry and frees the frame (add_to_swap,
+    /// try_to_unmap, __remove_mapping). False when swap is full. A page that may be pinned is
+    /// skipped (shrink_folio_list checks folio_maybe_dma_pinned before add_to_swap and again after
+    /// the unmap, mm/vmscan.c:1254 and 1343: a pin count, or GUP_PIN_COUNTING_BIAS in a small
+    /// folio's refcount). One held only by get_user_pages (FOLL_GET, vmsplice) is no pin: it is
+    /// unmapped and stays in memory in the swap cache until its last reference goes.
+    private mutating func swapOut(_ pfn: Int, mappings: [(Int, UInt64)], swapCached: Set<Int>, result: inout ReclaimResult, _ j: inout StepJournal) -> Bool {
+        let maybePinned = state.phys.pincount[pfn] > 0 || state.phys.refcount[pfn] >= 1024
+        // A page already in the swap cache keeps its slot; this model reclaims it with the slot's last PTE.
+        if maybePinned || swapCached.contains(pfn) {
             result.skippedPinned += 1
             return true
         }
+        let extra = Int(state.phys.refcount[pfn]) - mappings.count
         guard let slot = allocSwapSlot(&j) else {
             result.swapFull = true
             return false
@@ -119,6 +132,16 @@ extension Engine {
                 $0.rssPages -= 1
                 $0.swapPages += 1
             }
+        }
+        if extra > 0 {
+            // The swap cache takes a reference of its own; the GUP holder keeps the frame alive.
+            setSwapCache(slot, Int32(pfn), &j)
+            state.phys.update(pfn, &j) {
+                $0.mapcount = 0
+                $0.refcount = Int32(extra + 1)
+            }
+            result.unmappedHeld += 1
+            return true
         }
         state.phys.update(pfn, &j) {
             $0.mapcount = 0
