@@ -36,6 +36,9 @@ public struct MachineMeta: Equatable, Sendable {
     public internal(set) var zeroPfn: Int32 = 0
     /// The huge zero folio (order 9), allocated on first use as get_huge_zero_page() does; -1 before.
     public internal(set) var hugeZeroPfn: Int32 = -1
+    /// huge_zero_refcount: one for the folio itself, one for each mm that has mapped it
+    /// (MMF_HUGE_ZERO_PAGE, mm_get_huge_zero_folio, mm/huge_memory.c:281); 0 before it exists.
+    public internal(set) var hugeZeroRefcount: Int32 = 0
     public internal(set) var nextPid: Int32 = 101
     public internal(set) var nextAnonVMA: Int32 = 1
     public internal(set) var nextShmem: Int32 = 1

@@ -269,3 +269,52 @@ func parseMachine(_ line: String) -> MachineDecl? {
     guard case let .machine(d)? = (try? parseStatement(line))?.kind else { return nil }
     return d
 }
+
+/// The huge zero folio as 6.12 treats it: is_zero_folio is the 4 KiB zero page only, so a
+/// short-term read-only pin of a huge zero PMD pins the folio (refcount +1 and a pin count, as a
+/// large folio); and each mm that maps it holds one reference on huge_zero_refcount
+/// (MMF_HUGE_ZERO_PAGE), taken at its first huge zero PMD or at fork, dropped at exit.
+final class HugeZeroFolioTests: XCTestCase {
+    let setup = """
+        machine ram=64M thp=always
+        process app
+        app mmap buf 4M
+        app read buf
+        """
+
+    func testAReadOnlyPinOfTheHugeZeroPMDPinsTheFolio() throws {
+        var r = scenario(setup)
+        let hz = Int(r.state.meta.hugeZeroPfn)
+        XCTAssertGreaterThanOrEqual(hz, 0)
+        let before = (r.state.phys.refcount[hz], r.state.phys.pincount[hz])
+        let rec = r.step("app pin buf 0 8K")
+        XCTAssertEqual(rec.outcome, .ok)
+        XCTAssertEqual(r.state.phys.refcount[hz], before.0 + 1, "a large folio: refcount +1 per pin, not +1024")
+        XCTAssertEqual(r.state.phys.pincount[hz], before.1 + 1)
+        XCTAssertEqual(r.state.phys.pincount[hz + 1], 1)
+        XCTAssertTrue(rec.text.contains("pages of the huge zero folio, which is pinned"), rec.text)
+        XCTAssertFalse(rec.text.contains("never pinned"), rec.text)
+        _ = r.step("app unpin buf")
+        XCTAssertEqual(r.state.phys.refcount[hz], before.0)
+        XCTAssertEqual(r.state.phys.pincount[hz], 0)
+        // The 4 KiB zero page is still never pinned.
+        var small = scenario("machine ram=64M thp=never\nprocess app\napp mmap buf 64K\napp read buf")
+        let z = small.zeroPfn
+        let refs = small.state.phys.refcount[z]
+        XCTAssertTrue(small.step("app pin buf").text.contains("16 zero pages are returned but never pinned"))
+        XCTAssertEqual(small.state.phys.refcount[z], refs)
+    }
+
+    func testEachMMHoldsOneHugeZeroReference() {
+        var r = scenario(setup)
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 2, "the folio's own and app's (two PMDs, one mm)")
+        XCTAssertTrue(r.meta("app").hugeZeroPage)
+        _ = r.step("app fork child")
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 3, "copy_huge_pmd takes one for the child's mm")
+        _ = r.step("child exit")
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 2, "mm_put_huge_zero_folio at exit")
+        _ = r.step("app exit")
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 1, "only the folio's own: what the shrinker waits for")
+        assertEveryStepUndoes(setup + "\napp pin buf 0 8K\napp fork child\nchild read buf\nchild exit\napp unpin buf\napp exit")
+    }
+}

@@ -6,7 +6,10 @@ let gupPinCountingBias: Int32 = 1024
 
 struct GUPResult {
     var pfns: [Int32] = []
+    /// Pages of the 4 KiB zero page: returned, never pinned.
     var zeroPages = 0
+    /// Pages of the huge zero folio: pinned (refcount +1 and a pin count, as a large folio).
+    var hugeZeroPinned = 0
     var unshared = 0
     var migrated = 0
     var outcome: FaultResult = .ok
@@ -47,12 +50,15 @@ extension Engine {
                 pfn = moved
                 result.migrated += 1
             }
-            if e.isZero && !flags.get {
-                // "Don't take a pin on the zero page."
+            if e.isZero && !flags.get && Int32(pfn) == state.meta.zeroPfn {
+                // try_grab_folio: "Don't take a pin on the zero page". is_zero_folio is the 4 KiB
+                // zero page only (include/linux/mm.h:1986): the huge zero folio is pinned like any
+                // large folio.
                 result.zeroPages += 1
                 result.pfns.append(Int32(pfn))
                 continue
             }
+            if e.isZero && !flags.get { result.hugeZeroPinned += 1 }
             grab(pfn, get: flags.get, &j)
             result.pfns.append(Int32(pfn))
         }
@@ -93,7 +99,7 @@ extension Engine {
 
     /// try_grab_folio: FOLL_GET +1; FOLL_PIN +1024 on a small page, +1 and a pin count on a large folio.
     mutating func grab(_ pfn: Int, get: Bool, _ j: inout StepJournal) {
-        let bias = state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+        let bias = isLargeFolio(pfn) ? 1 : gupPinCountingBias
         state.phys.update(pfn, &j) { f in
             if get {
                 f.refcount += 1
@@ -111,13 +117,19 @@ extension Engine {
             return
         }
         if Int32(pfn) == state.meta.zeroPfn { return }
-        let bias = state.phys.isLarge(pfn) ? 1 : gupPinCountingBias
+        let bias = isLargeFolio(pfn) ? 1 : gupPinCountingBias
         state.phys.update(pfn, &j) { f in
             f.pincount -= 1
             // Drop the bias but one reference, which putPage takes (and frees the frame if it was the last).
             f.refcount -= bias - 1
         }
         putPage(pfn, &j)
+    }
+
+    /// A page of a large folio: a THP's, or the huge zero folio's.
+    func isLargeFolio(_ pfn: Int) -> Bool {
+        let hz = Int(state.meta.hugeZeroPfn)
+        return state.phys.isLarge(pfn) || (hz >= 0 && pfn >= hz && pfn < hz + pagesPerPMD)
     }
 
     /// Page indices (within a VA range starting at `va`) whose frame the process no longer maps.

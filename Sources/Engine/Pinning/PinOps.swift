@@ -43,6 +43,9 @@ extension Engine {
         var text = "\(call) on \(plural(pages, "page")) of \(b.name): "
         text += flags.get ? "refcount +1 on each" : "\(pinned) pinned (refcount +\(gupPinCountingBias) on a small page, a pin count on each)"
         if r.zeroPages > 0 { text += "; \(pluralIsAre(r.zeroPages, "zero page")) returned but never pinned" }
+        if r.hugeZeroPinned > 0 {
+            text += "; \(r.hugeZeroPinned) of them \(r.hugeZeroPinned == 1 ? "is a page" : "are pages") of the huge zero folio, which is pinned like any large folio (is_zero_folio covers the 4 KiB zero page only)"
+        }
         if r.unshared > 0 { text += "; \(plural(r.unshared, "shared page")) unshared first (FAULT_FLAG_UNSHARE) so the pin is reliable" }
         if r.migrated > 0 { text += "; \(plural(r.migrated, "page")) migrated out of CMA first (check_and_migrate_movable_pages)" }
         if charge > 0 { text += "; pinned_vm +\(formatSize(UInt64(charge) << pageShift)) (as ib_umem_get and io_uring charge it)" }

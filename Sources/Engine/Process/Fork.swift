@@ -67,6 +67,8 @@ extension Engine {
             if let pmd = state.processes[p].pt.hugePMDs[region] {
                 guard ensurePTETable(c, region: region, &j) else { return false }   // the deposited table
                 if pmd.isZero {
+                    // copy_huge_pmd: "It just takes a reference" for the child's mm.
+                    mmGetHugeZeroFolio(c, &j)
                     setHugePMD(c, region: region, pmd, &j)
                 } else if state.config.kernel == .v6_12 && state.processes[p].meta.hasPinned && folioMaybePinned(pmd.number) {
                     // copy_huge_pmd: a possibly pinned exclusive THP makes the parent split the PMD; the PTE path copies.

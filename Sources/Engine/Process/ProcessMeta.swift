@@ -21,6 +21,9 @@ public struct ProcessCounters: Equatable, Sendable {
     public var pageTablePages = 0
     /// MMF_HAS_PINNED: sticky once anything was FOLL_PIN-ned.
     public var hasPinned = false
+    /// MMF_HUGE_ZERO_PAGE: this mm holds a reference on the huge zero folio (set when it first
+    /// maps it, or inherits a huge zero PMD at fork; dropped at exit by mm_put_huge_zero_folio).
+    public var hugeZeroPage = false
 }
 
 /// The counters read as the record's own fields: `meta.rssPages`, `meta.alive`.

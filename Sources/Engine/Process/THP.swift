@@ -12,9 +12,13 @@ extension Engine {
                     j.events.add(.thpFallback)
                     return .ok
                 }
-                updateMachine(&j) { $0.hugeZeroPfn = Int32(pfn) }
+                updateMachine(&j) {
+                    $0.hugeZeroPfn = Int32(pfn)
+                    $0.hugeZeroRefcount = 1
+                }
             }
             guard ensurePTETable(p, region: region, &j) else { return .oom }
+            mmGetHugeZeroFolio(p, &j)
             setHugePMD(p, region: region, .page(pfn: Int(state.meta.hugeZeroPfn), writable: false, zero: true, huge: true), &j)
             j.events.add(.hugeZeroPageMapped)
             return .ok
@@ -65,6 +69,23 @@ extension Engine {
         // Shared THP or the huge zero folio: split the PMD and let the PTE-level fault copy one 4 KiB page.
         splitHugePMD(p, region: region, &j)
         return handlePTEFault(p, vma: v, vpn: vpn, write: true, &j)
+    }
+
+    /// mm_get_huge_zero_folio: the first huge zero PMD of an mm takes a reference on the folio for
+    /// the whole mm (MMF_HUGE_ZERO_PAGE), not one per PMD (mm/huge_memory.c:281, and copy_huge_pmd
+    /// for a child, :1703).
+    mutating func mmGetHugeZeroFolio(_ p: Int, _ j: inout StepJournal) {
+        guard !state.processes[p].meta.hugeZeroPage else { return }
+        updateCounters(p, &j) { $0.hugeZeroPage = true }
+        updateMachine(&j) { $0.hugeZeroRefcount += 1 }
+    }
+
+    /// mm_put_huge_zero_folio at exit (__mmput). The folio stays: only the shrinker frees it, and
+    /// only under memory pressure once no mm holds it.
+    mutating func mmPutHugeZeroFolio(_ p: Int, _ j: inout StepJournal) {
+        guard state.processes[p].meta.hugeZeroPage else { return }
+        updateCounters(p, &j) { $0.hugeZeroPage = false }
+        updateMachine(&j) { $0.hugeZeroRefcount -= 1 }
     }
 
     /// __split_huge_pmd: the deposited table takes 512 PTEs mapping the subpages with the PMD's

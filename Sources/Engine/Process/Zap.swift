@@ -95,6 +95,7 @@ extension Engine {
         for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end, exiting: true, &j) }
         for b in held { dropKernelBufferHold(p, b, &j) }
         vmaReset(p, [], &j)
+        mmPutHugeZeroFolio(p, &j)
         updateCounters(p, &j) {
             $0.lockedVMPages = 0
             $0.pinnedVMPages = 0

@@ -124,6 +124,7 @@ extension Engine {
         w.field("swap_pages", state.swapMap.count)
         w.field("kernel_reserved_frames", state.meta.kernelReservedFrames)
         if state.meta.hugeZeroPfn >= 0 { w.field("huge_zero_pfn", Int(state.meta.hugeZeroPfn)) } else { w.nullField("huge_zero_pfn") }
+        w.field("huge_zero_refcount", Int(state.meta.hugeZeroRefcount))
         w.field("thp", state.config.thp.rawValue)
         w.field("kernel", state.config.kernel.rawValue)
         w.field("seed", state.config.seed)

@@ -101,6 +101,10 @@ enum Inspector {
         } else if f.pincount > 0 {
             out.append(("a large folio counts pins apart (folio->_pincount): each pin adds 1 to refcount and 1 to the pin count", .dim))
         }
+        let hz = Int(state.meta.hugeZeroPfn)
+        if hz >= 0, f.pfn >= hz, f.pfn < hz + 512 {
+            out.append(("the huge zero folio: huge_zero_refcount \(state.meta.hugeZeroRefcount) (one for the folio, one for each mm that has mapped it: MMF_HUGE_ZERO_PAGE)", .dim))
+        }
         let owner: String
         switch f.owner {
         case .kernel: owner = "kernel"
