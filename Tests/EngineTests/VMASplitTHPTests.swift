@@ -66,3 +66,29 @@ final class VMASplitTHPTests: XCTestCase {
         }
     }
 }
+
+extension VMASplitTHPTests {
+    /// A PTE-mapped subpage of a large folio after fork: AnonExclusive is cleared, so the child's
+    /// exit does not make it exclusive again, and the parent's write takes the non-exclusive path,
+    /// where wp_can_reuse_anon_folio refuses any large folio (mm/memory.c:3596): the subpage is
+    /// copied although nobody else maps it. An exclusive subpage is reused whatever the folio size.
+    func testASharedSubpageOfALargeFolioIsCopiedEvenWhenAlone() {
+        var r = scenario("""
+            machine ram=64M thp=always
+            process app
+            app mmap buf 2M
+            app write buf
+            app madvise buf dontneed 1M 4K
+            """)
+        XCTAssertNil(r.pt("app").hugePMDs[r.vpns("app", "buf")[0] >> 9], "the partial dontneed split the PMD")
+        let before = r.pageFrames("app", "buf")[0]
+        // Exclusive subpage: already writable, the write does not even fault.
+        XCTAssertEqual(r.step("app write buf 0 4K").events[.alreadyMapped], 1)
+        _ = r.step("app fork child")
+        _ = r.step("child exit")
+        let rec = r.step("app write buf 0 4K")
+        XCTAssertEqual(rec.events[.wpPageCopy(.sharedPage)], 1, "copied, not reused: \(rec.text)")
+        XCTAssertEqual(rec.events[.wpPageReuse(.refcount)], 0)
+        XCTAssertNotEqual(r.pageFrames("app", "buf")[0], before)
+    }
+}
