@@ -5,6 +5,8 @@
 public struct MachineConfig: Equatable, Sendable {
     public var ram: UInt64 = 64 << 20
     public var thp: THPMode = .madvise
+    /// The kernel's default, as 6.12 ships it.
+    public var thpDefrag: THPDefrag = .madvise
     public var kernel: KernelPreset = .v6_12
     public var memlock: UInt64 = 8 << 20
     public var swap: UInt64 = 0
@@ -19,6 +21,7 @@ public struct MachineConfig: Equatable, Sendable {
         guard let d = decl else { return }
         if let v = d.ram { ram = v }
         if let v = d.thp { thp = v }
+        if let v = d.thpDefrag { thpDefrag = v }
         if let v = d.kernel { kernel = v }
         if let v = d.memlock { memlock = v }
         if let v = d.swap { swap = v }

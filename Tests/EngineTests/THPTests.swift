@@ -318,3 +318,55 @@ final class HugeZeroFolioTests: XCTestCase {
         assertEveryStepUndoes(setup + "\napp pin buf 0 8K\napp fork child\nchild read buf\nchild exit\napp unpin buf\napp exit")
     }
 }
+
+/// thp-defrag (vma_thp_gfp_mask, mm/huge_memory.c:1283): whether a THP fault that finds no free
+/// order-9 block compacts (and reclaims) before it falls back. The default, madvise, does so for
+/// MADV_HUGEPAGE VMAs only.
+final class THPDefragTests: XCTestCase {
+    /// Movable memory with a hole in every other 2 MiB, page tables kept together in one block:
+    /// no free order-9 block, but compaction can make one.
+    func script(defrag: String?, hugepage: Bool) -> String {
+        var lines = ["machine ram=16M thp=\(hugepage ? "madvise" : "always")" + (defrag.map { " thp-defrag=\($0)" } ?? ""), "process hog",
+                     "hog mmap big 12M", "hog madvise big nohugepage"]
+        lines += stride(from: 0, to: 12, by: 2).map { "hog write big \($0)M 4K" }
+        lines.append("hog write big")
+        lines += stride(from: 0, to: 8, by: 2).map { "hog madvise big dontneed \($0)M 1M" }
+        lines += ["process app", "app mmap buf 2M" + (hugepage ? " hugepage" : ""), "app write buf 0 4K"]
+        return lines.joined(separator: "\n")
+    }
+
+    func testMadviseCompactsForHugepageVMAsAndTheOthersFallBack() throws {
+        // (thp-defrag, a VM_HUGEPAGE VMA, compacts first?)
+        let cases: [(String?, Bool, Bool)] = [(nil, true, true), ("madvise", true, true), ("defer+madvise", true, true),
+                                              ("always", false, true), ("madvise", false, false), ("defer", true, false),
+                                              ("never", true, false)]
+        for (defrag, hugepage, compacts) in cases {
+            let r = run(script(defrag: defrag, hugepage: hugepage))
+            guard r.records.count > 2 else { return XCTFail("the script did not run") }
+            let before = r.records[r.records.count - 2]
+            XCTAssertEqual(before.outcome, .ok, before.text)
+            let rec = r.last
+            let label = "thp-defrag=\(defrag ?? "default") \(hugepage ? "MADV_HUGEPAGE" : "no madvise")"
+            XCTAssertEqual(rec.events[.thpDirectCompaction], compacts ? 1 : 0, "\(label): \(rec.text)")
+            XCTAssertEqual(rec.events[.hugeAnonymousPage], compacts ? 1 : 0, "\(label): compaction made the block")
+            XCTAssertEqual(rec.events[.thpFallback], compacts ? 0 : 1, label)
+        }
+    }
+
+    /// MADV_NOHUGEPAGE keeps THPs out even with thp=always; MADV_HUGEPAGE lets them back; a THP
+    /// already mapped stays.
+    func testNoHugepageKeepsTHPsOutEvenWithThpAlways() {
+        var r = scenario("machine thp=always\nprocess app\napp mmap buf 8M\napp write buf 0 4K\napp madvise buf nohugepage")
+        XCTAssertEqual(r.pt("app").hugePMDs.count, 1, "the THP mapped before stays")
+        XCTAssertTrue(r.last.text.contains("MADV_NOHUGEPAGE sets VM_NOHUGEPAGE"))
+        XCTAssertEqual(r.step("app write buf 2M 4K").events[.hugeAnonymousPage], 0)
+        XCTAssertEqual(r.pt("app").hugePMDs.count, 1)
+        _ = r.step("app madvise buf hugepage 4M 4M")
+        XCTAssertEqual(r.step("app write buf 4M 4K").events[.hugeAnonymousPage], 1)
+        XCTAssertEqual(r.step("app write buf 2M 8K").events[.hugeAnonymousPage], 0, "that range is still VM_NOHUGEPAGE")
+    }
+
+    func testADirectCompactionUndoesExactly() {
+        assertEveryStepUndoes(script(defrag: "always", hugepage: true))
+    }
+}

@@ -79,13 +79,13 @@ struct FuzzTraces: TraceProvider {
 }
 
 final class UndoFuzzTests: XCTestCase {
-    /// 600 generated scripts (10,000 with UMPTUI_LONG_TESTS=1) through parse, check and run: no
+    /// 450 generated scripts (10,000 with UMPTUI_LONG_TESTS=1) through parse, check and run: no
     /// crash. Each one that parses is run step by step; after every step the step is undone and the
     /// whole state compared with the state before it, then redone.
     func testGeneratedScriptsRunAndUndoExactly() throws {
         var generator = ScriptGenerator(seed: 2026)
         var parsed = 0, steps = 0, undoChecked = 0
-        let count = ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 600
+        let count = ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 450
         for i in 0..<count {
             let text = generator.script()
             guard let script = try? parseScript(text, fileName: "gen\(i).ump") else { continue }

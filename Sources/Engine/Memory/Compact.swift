@@ -4,10 +4,22 @@
 
 extension Engine {
     mutating func doCompact(_ j: inout StepJournal) -> OpResult {
+        let before = largeFreeBlocks()
+        let (moved, pinned, unmovable) = compactZone(untilOrder9Free: false, &j)
+        let after = largeFreeBlocks()
+        var text = "compact_zone: \(plural(moved, "movable page")) migrated from low to high memory; free 2 MiB blocks \(before) → \(after)"
+        if pinned > 0 { text += "; \(plural(pinned, "pinned page")) could not move (a long-term pin makes a page unmovable)" }
+        if unmovable > 0 { text += "; \(plural(unmovable, "unmovable kernel page")) (page tables, UMP, dma-buf, slab) stay where they are" }
+        return OpResult(text: text)
+    }
+
+    /// compact_zone: returns the pages moved and those that could not (pinned, unmovable). With
+    /// `untilOrder9Free`, stops once a free order-9 block exists (compact_finished for a THP).
+    @discardableResult
+    mutating func compactZone(untilOrder9Free: Bool, _ j: inout StepJournal) -> (moved: Int, pinned: Int, unmovable: Int) {
         let phys = state.phys
         let lo = state.meta.kernelReservedFrames
         let hi = phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount
-        let before = largeFreeBlocks()
         var moved = 0, pinned = 0, unmovable = 0
         // Migrate scanner: 2 MiB blocks from the bottom; free scanner: free frames from the top.
         var block = lo / pagesPerPMD * pagesPerPMD
@@ -26,12 +38,9 @@ extension Engine {
                 if migrate(pfn, to: target, &j) { moved += 1 }
             }
             block += pagesPerPMD
+            if untilOrder9Free && largeFreeBlocks() > 0 { break }
         }
-        let after = largeFreeBlocks()
-        var text = "compact_zone: \(plural(moved, "movable page")) migrated from low to high memory; free 2 MiB blocks \(before) → \(after)"
-        if pinned > 0 { text += "; \(plural(pinned, "pinned page")) could not move (a long-term pin makes a page unmovable)" }
-        if unmovable > 0 { text += "; \(plural(unmovable, "unmovable kernel page")) (page tables, UMP, dma-buf, slab) stay where they are" }
-        return OpResult(text: text)
+        return (moved, pinned, unmovable)
     }
 
     /// Free blocks of order ≥ 9 outside CMA.

@@ -13,7 +13,7 @@ extension Engine {
     /// Is a THP fault possible for this 2 MiB region of this VMA? (thp_vma_allowable_order +
     /// thp_vma_suitable_order: the policy allows it and the aligned range lies wholly inside the VMA.)
     func thpAllowed(_ vma: VMA, region: UInt64) -> Bool {
-        guard vma.kind == .anon || vma.kind == .heap, !vma.flags.contains(.shared) else { return false }
+        guard vma.kind == .anon || vma.kind == .heap, !vma.flags.contains(.shared), !vma.flags.contains(.nohugepage) else { return false }
         switch state.config.thp {
         case .never: return false
         case .madvise: guard vma.flags.contains(.hugepage) else { return false }

@@ -155,7 +155,10 @@ extension Engine {
         case .dofork:
             modifyVMAFlags(p, start: start, end: end, clear: .dontcopy, &j)
         case .hugepage:
-            modifyVMAFlags(p, start: start, end: end, set: .hugepage, &j)
+            modifyVMAFlags(p, start: start, end: end, set: .hugepage, clear: .nohugepage, &j)
+        case .nohugepage:
+            // hugepage_madvise (mm/khugepaged.c): THPs already mapped stay.
+            modifyVMAFlags(p, start: start, end: end, set: .nohugepage, clear: .hugepage, &j)
         }
         let what: String
         switch advice {
@@ -163,6 +166,7 @@ extension Engine {
         case .dontfork: what = "MADV_DONTFORK sets VM_DONTCOPY: a child of fork gets no mapping here"
         case .dofork: what = "MADV_DOFORK clears VM_DONTCOPY"
         case .hugepage: what = "MADV_HUGEPAGE sets VM_HUGEPAGE: with thp=madvise, faults in whole 2 MiB-aligned ranges map THPs"
+        case .nohugepage: what = "MADV_NOHUGEPAGE sets VM_NOHUGEPAGE (and clears VM_HUGEPAGE): no THP faults here even with thp=always; THPs already mapped stay"
         }
         if unmapped > 0 {
             return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")

@@ -93,6 +93,8 @@ public struct VMFlags: OptionSet, Equatable, Hashable, Sendable {
     /// VM_HUGEPAGE: MADV_HUGEPAGE.
     public static let hugepage = VMFlags(rawValue: 1 << 6)
     public static let growsdown = VMFlags(rawValue: 1 << 7)
+    /// VM_NOHUGEPAGE: MADV_NOHUGEPAGE; no THP here, whatever the thp setting.
+    public static let nohugepage = VMFlags(rawValue: 1 << 8)
 }
 
 public enum VMAKind: UInt8, Equatable, Sendable {

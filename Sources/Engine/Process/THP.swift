@@ -24,8 +24,21 @@ extension Engine {
             return .ok
         }
         let pid = state.processes[p].meta.pid
-        // vma_alloc_folio(GFP_TRANSHUGE, HPAGE_PMD_ORDER): no reclaim loop; failure means fall back.
-        guard let head = allocPages(order: pmdOrder, use: .anon, owner: pid, &j) else {
+        // vma_alloc_folio(vma_thp_gfp_mask(vma), HPAGE_PMD_ORDER); failure means fall back.
+        var got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
+        if got == nil, thpDirectReclaim(state.processes[p].meta.vmas[v]) {
+            // __alloc_pages_slowpath: direct compaction; then one round of direct reclaim and
+            // compaction again (a costly order does not loop further).
+            j.events.add(.thpDirectCompaction)
+            compactZone(untilOrder9Free: true, &j)
+            got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
+            if got == nil {
+                _ = reclaim(pages: pagesPerPMD, &j)
+                compactZone(untilOrder9Free: true, &j)
+                got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
+            }
+        }
+        guard let head = got else {
             j.events.add(.thpFallback)
             return .ok
         }
@@ -69,6 +82,18 @@ extension Engine {
         // Shared THP or the huge zero folio: split the PMD and let the PTE-level fault copy one 4 KiB page.
         splitHugePMD(p, region: region, &j)
         return handlePTEFault(p, vma: v, vpn: vpn, write: true, &j)
+    }
+
+    /// vma_thp_gfp_mask (mm/huge_memory.c:1283): whether the fault may reclaim and compact
+    /// synchronously (__GFP_DIRECT_RECLAIM). `always` does for every VMA (with __GFP_NORETRY
+    /// unless madvised: still one round); `madvise` and `defer+madvise` only for VM_HUGEPAGE
+    /// VMAs; `defer` wakes kcompactd and fails at once, as `never` does here.
+    func thpDirectReclaim(_ vma: VMA) -> Bool {
+        switch state.config.thpDefrag {
+        case .always: true
+        case .madvise, .deferMadvise: vma.flags.contains(.hugepage)
+        case .defer, .never: false
+        }
     }
 
     /// mm_get_huge_zero_folio: the first huge zero PMD of an mm takes a reference on the folio for

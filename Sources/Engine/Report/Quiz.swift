@@ -167,7 +167,7 @@ public enum Quiz {
     /// Events that happen beside a fault without making it another path.
     static func besideFault(_ e: KernelEvent) -> Bool {
         switch e {
-        case .thpFallback, .pageTableAlloc, .directReclaim, .brk, .pinned: true
+        case .thpFallback, .thpDirectCompaction, .pageTableAlloc, .directReclaim, .brk, .pinned: true
         default: false
         }
     }

@@ -126,6 +126,7 @@ extension Engine {
         if state.meta.hugeZeroPfn >= 0 { w.field("huge_zero_pfn", Int(state.meta.hugeZeroPfn)) } else { w.nullField("huge_zero_pfn") }
         w.field("huge_zero_refcount", Int(state.meta.hugeZeroRefcount))
         w.field("thp", state.config.thp.rawValue)
+        w.field("thp_defrag", state.config.thpDefrag.rawValue)
         w.field("kernel", state.config.kernel.rawValue)
         w.field("seed", state.config.seed)
         w.beginArray("buddy_free_blocks")
@@ -161,6 +162,7 @@ extension Engine {
                 if v.flags.contains(.locked) { flags.append("locked") }
                 if v.flags.contains(.dontcopy) { flags.append("dontcopy") }
                 if v.flags.contains(.hugepage) { flags.append("hugepage") }
+                if v.flags.contains(.nohugepage) { flags.append("nohugepage") }
                 w.beginArray("flags")
                 for f in flags { w.field(nil, f) }
                 w.endArray()

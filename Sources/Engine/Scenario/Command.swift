@@ -22,6 +22,11 @@ public struct Located<Value: Hashable & Sendable>: Hashable, Sendable {
 }
 
 public enum THPMode: String, Hashable, Sendable, CaseIterable, Codable { case never, madvise, always }
+/// /sys/kernel/mm/transparent_hugepage/defrag: whether a THP fault that finds no free order-9 block
+/// compacts and reclaims before it falls back (vma_thp_gfp_mask, mm/huge_memory.c:1283).
+public enum THPDefrag: String, Hashable, Sendable, CaseIterable, Codable {
+    case always, `defer`, deferMadvise = "defer+madvise", madvise, never
+}
 public enum KernelPreset: String, Hashable, Sendable, CaseIterable, Codable {
     case v6_12 = "6.12"
     case legacy
@@ -38,13 +43,14 @@ public enum TraceUnit: String, Hashable, Sendable, CaseIterable, Codable { case 
 /// The formats `PROC trace` reads: valgrind's lackey (`--tool=lackey --trace-mem=yes`).
 public enum MemoryTraceFormat: String, Hashable, Sendable, CaseIterable, Codable { case lackey }
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
-    case dontneed, dontfork, dofork, hugepage
+    case dontneed, dontfork, dofork, hugepage, nohugepage
 }
 
 /// `machine ...`: every option is nil when the script did not give it.
 public struct MachineDecl: Hashable, Sendable {
     public var ram: UInt64?
     public var thp: THPMode?
+    public var thpDefrag: THPDefrag?
     public var kernel: KernelPreset?
     public var memlock: UInt64?
     public var swap: UInt64?

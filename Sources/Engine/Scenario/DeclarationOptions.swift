@@ -22,6 +22,9 @@ enum DeclarationOptions {
             d.ram = ram
         },
         .init(key: "thp") { (d: inout MachineDecl, v: String) throws(ValueError) in d.thp = try Literal.choice(v, for: "thp") },
+        .init(key: "thp-defrag") { (d: inout MachineDecl, v: String) throws(ValueError) in
+            d.thpDefrag = try Literal.choice(v, for: "thp-defrag")
+        },
         .init(key: "kernel") { (d: inout MachineDecl, v: String) throws(ValueError) in
             d.kernel = try Literal.choice(v, for: "kernel")
         },

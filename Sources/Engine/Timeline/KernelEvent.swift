@@ -20,6 +20,8 @@ public enum KernelEvent: Hashable, Sendable {
     case hugeZeroPageMapped
     /// No free order-9 block: 4 KiB pages instead.
     case thpFallback
+    /// No free order-9 block, and thp-defrag lets the fault compact and reclaim first.
+    case thpDirectCompaction
     /// do_huge_pmd_wp_page reused the whole THP.
     case hugeWPPageReuse
     /// __split_huge_pmd.

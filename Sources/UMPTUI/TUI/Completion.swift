@@ -9,7 +9,7 @@ enum Completion {
     static let deviceVerbs = ["map", "unmap", "dma", "dma-trace"]
     static let processOptions: [String: [String]] = [
         "mmap": ["shared", "populate", "locked", "hugepage"],
-        "madvise": ["dontneed", "dontfork", "dofork", "hugepage"],
+        "madvise": ["dontneed", "dontfork", "dofork", "hugepage", "nohugepage"],
         "pin": ["write", "longterm", "get"],
         "ump-alloc": ["linear"],
         "dmabuf-alloc": ["heap=system", "heap=cma"],

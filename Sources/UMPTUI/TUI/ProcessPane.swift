@@ -309,6 +309,7 @@ struct ProcessPanel: Panel {
         if vma.flags.contains(.locked) { flags += "L" }
         if vma.flags.contains(.dontcopy) { flags += "D" }
         if vma.flags.contains(.hugepage) { flags += "H" }
+        if vma.flags.contains(.nohugepage) { flags += "N" }
         let changed = ctx.changes.vmas[p]?.contains(vma.start) == true
         // Under a mixed scale the title gives a range: the VMA's own row says its pages per cell.
         let k = l.scale[p]?[vma.start] ?? 1
