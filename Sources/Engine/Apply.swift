@@ -106,9 +106,9 @@ extension Engine {
                 return OpResult(text: "\(b.kind == .ump ? "ump_reference_release" : "close(fd)"): \(name) unmaps \(buf) and lets go of it; \(freed ? "nobody holds it any more, so its frames are freed" : "others still hold it (a process or a device mapping), so the memory stays")")
             }
             return doFree(p, buffer: b, &j)
-        case let .mmap(buf, size, shared, populate, locked, hugepage):
+        case let .mmap(buf, size, shared, populate, locked, hugepage, prot):
             if buffer != nil { return exists(buf) }
-            return doMmap(p, name: buf, size: size, shared: shared, populate: populate, locked: locked, hugepage: hugepage, &j)
+            return doMmap(p, name: buf, size: size, shared: shared, populate: populate, locked: locked, hugepage: hugepage, prot: prot, &j)
         case let .munmap(buf, range):
             guard let b = buffer else { return noBuffer(buf) }
             return doMunmap(p, buffer: b, range: range, &j)
@@ -120,6 +120,9 @@ extension Engine {
         case let .madvise(buf, advice, range):
             guard let b = buffer else { return noBuffer(buf) }
             return doMadvise(p, buffer: b, advice: advice, range: range, &j)
+        case let .mprotect(buf, range, prot):
+            guard let b = buffer else { return noBuffer(buf) }
+            return doMprotect(p, buffer: b, range: range, prot: prot, &j)
         case let .mlock(buf):
             guard let b = buffer else { return noBuffer(buf) }
             return doMlock(p, buffer: b, lock: true, &j)

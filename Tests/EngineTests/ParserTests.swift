@@ -335,7 +335,7 @@ final class ParserTests: XCTestCase {
             ^
             hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
-        let verbs = "process verbs: malloc, free, mmap, munmap, read, write, madvise, mlock, munlock, fork, exit, pin, unpin, "
+        let verbs = "process verbs: malloc, free, mmap, munmap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
             + "ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
         assertError("app mallc buf 4K", """
             demo.ump:3:5: error: unknown verb 'mallc'
@@ -374,7 +374,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:14: error: 'mmap' needs a buffer name and a size
             app mmap buf shared=1
                          ^
-            hint: usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage]
+            hint: usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]
             """)
         assertError("app munmap buf 4K", """
             demo.ump:3:18: error: 'munmap' needs a size after the offset
@@ -429,7 +429,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:15: error: unknown flag 'shard' for 'mmap'
             app mmap b 4K shard
                           ^
-            hint: did you mean 'shared'? usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage]
+            hint: did you mean 'shared'? usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]
             """)
         assertError("app malloc b 4K extra", """
             demo.ump:3:17: error: too many arguments for 'malloc'

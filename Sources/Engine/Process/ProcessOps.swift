@@ -55,7 +55,8 @@ extension Engine {
     }
 
     /// mmap(MAP_PRIVATE|MAP_ANONYMOUS or MAP_SHARED|MAP_ANONYMOUS) of a named buffer.
-    mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, _ j: inout StepJournal) -> OpResult {
+    mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool,
+                         prot: Protection = .rw, _ j: inout StepJournal) -> OpResult {
         let len = alignUp(max(size, 1), pageSize)
         let pages = Int(len >> pageShift)
         if locked {
@@ -69,7 +70,7 @@ extension Engine {
         guard let addr = getUnmappedArea(p, length: len, thpAlign: thpAlign) else {
             return .fail(.errno("ENOMEM"), "mmap: no gap of \(formatSize(len)) left in the address space")
         }
-        var flags: VMFlags = [.read, .write]
+        var flags: VMFlags = prot == .rw ? [.read, .write] : prot == .r ? .read : []
         if shared { flags.insert(.shared) }
         if locked { flags.insert(.locked) }
         if hugepage { flags.insert(.hugepage) }
@@ -80,14 +81,18 @@ extension Engine {
         }
         insertVMA(p, VMA(start: addr, end: addr + len, flags: flags, kind: .anon, anonVMA: 0, shmem: shmem, shmemOffset: 0, label: name), &j)
         bufferAppend(p, Buffer(name: name, start: addr, size: size, kind: .mmap, chunkStart: addr, chunkSize: len), &j)
-        var text = "mmap(\(formatSize(len)), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(hex(addr))"
+        let protName = ["r": "PROT_READ", "rw": "PROT_READ|PROT_WRITE", "none": "PROT_NONE"][prot.rawValue]!
+        var text = "mmap(\(formatSize(len))\(prot == .rw ? "" : ", " + protName), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(hex(addr))"
         text += thpAlign ? ": a multiple of 2 MiB, so 6.12 aligns it to 2 MiB (__thp_get_unmapped_area)" : ""
         if hugepage { text += "; MADV_HUGEPAGE sets VM_HUGEPAGE" }
         if locked {
             updateCounters(p, &j) { $0.lockedVMPages += pages }
             text += "; VM_LOCKED charges locked_vm \(formatSize(len))"
         }
-        if populate || locked {
+        if (populate || locked) && prot == .none {
+            // __mm_populate leaves a VMA with no access rights alone.
+            text += "; PROT_NONE: nothing to populate"
+        } else if populate || locked {
             let r = populateRange(p, start: addr, end: addr + len, &j)
             if r != .ok { return faultOutcome(r, text: text) }
             text += "; populate_vma_page_range faults every page in now"
@@ -172,6 +177,95 @@ extension Engine {
             return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
         }
         return OpResult(text: "madvise(\(hex(start)), \(formatSize(end - start))) " + what)
+    }
+
+    /// mprotect: mprotect_fixup splits and merges the VMAs as vma_modify_flags does (a huge PMD
+    /// the new boundary falls inside is split), then change_protection rewrites the PTEs.
+    /// Taking write away write-protects every present PTE (and huge PMD). Giving it back to a
+    /// private mapping leaves PTEs read-only except where the page is the process's own
+    /// (PageAnonExclusive): can_change_pte_writable makes those writable at once, the "mprotect
+    /// optimisation" that spares a write fault (mm/mprotect.c); every other page waits for a write
+    /// fault, where do_wp_page reuses or copies. A shared mapping's PTEs become writable directly.
+    mutating func doMprotect(_ p: Int, buffer b: Buffer, range: BufferRange?, prot: Protection, _ j: inout StepJournal) -> OpResult {
+        let start = b.start + (range?.offset ?? 0)
+        guard start % pageSize == 0 else {
+            return .fail(.errno("EINVAL"), "mprotect(\(hex(start))) fails with EINVAL: the start is not page aligned\(b.kind == .heap || b.chunkStart != b.start ? " (malloc returns the chunk + 16 bytes; use mmap for page-aligned memory)" : "")")
+        }
+        let end = start + alignUp(range?.size ?? (b.size - min(b.size, range?.offset ?? 0)), pageSize)
+        guard end > start else { return OpResult(text: "mprotect of 0 bytes does nothing") }
+        if unmappedBytes(p, start: start, end: end) > 0 {
+            return .fail(.errno("ENOMEM"), "mprotect fails with ENOMEM: part of \(hex(start))-\(hex(end)) is not mapped")
+        }
+        if state.processes[p].meta.vmas.contains(where: { $0.start < end && $0.end > start && ($0.kind == .image || $0.kind == .device) }) {
+            return .fail(.errno("EACCES"), "mprotect fails with EACCES: the range is not anonymous memory this model can change")
+        }
+        let set: VMFlags = prot == .none ? [] : prot == .r ? .read : [.read, .write]
+        let clear = VMFlags([.read, .write]).subtracting(set)
+        touchProcess(p, &j)
+        let range = isolateVMAs(p, start: start, end: end, &j)
+        var protected = 0, madeWritable = 0, leftReadOnly = 0
+        for i in range {
+            let vma = state.processes[p].meta.vmas[i]
+            vmaUpdate(p, at: i, &j) {
+                $0.flags.formUnion(set)
+                $0.flags.subtract(clear)
+            }
+            let shared = vma.flags.contains(.shared)
+            var vpn = vma.start >> pageShift
+            let endVPN = vma.end >> pageShift
+            while vpn < endVPN {
+                let region = vpn >> 9
+                let regionEnd = min(endVPN, (region + 1) << 9)
+                if let pmd = state.processes[p].pt.hugePMDs[region] {
+                    // change_huge_pmd: the whole PMD at once (the VMA covers it: splits made sure).
+                    if !set.contains(.write), pmd.writable {
+                        setHugePMD(p, region: region, pmd.writeProtected(), &j)
+                        protected += pagesPerPMD
+                    } else if set.contains(.write), !pmd.writable, !pmd.isZero,
+                              shared || state.phys.flags[pmd.number] & FrameFlag.anonExclusive != 0 {
+                        setHugePMD(p, region: region, .page(pfn: pmd.number, writable: true, huge: true), &j)
+                        madeWritable += pagesPerPMD
+                    } else if set.contains(.write), !pmd.writable {
+                        leftReadOnly += pagesPerPMD
+                    }
+                    vpn = regionEnd
+                    continue
+                }
+                guard let table = state.processes[p].pt.tables[region], table.used > 0 else { vpn = regionEnd; continue }
+                for v in vpn..<regionEnd {
+                    let e = table.entries[Int(v & 511)]
+                    guard e.present else { continue }
+                    if !set.contains(.write) {
+                        if e.writable {
+                            setPTE(p, vpn: v, .page(pfn: e.number, writable: false, zero: e.isZero), &j)
+                            protected += 1
+                        }
+                    } else if !e.writable {
+                        let pfn = e.number
+                        let own = !e.isZero && (shared || state.phys.flags[pfn] & FrameFlag.anonExclusive != 0)
+                        if own && state.phys.frameUse(pfn) != .ump && state.phys.frameUse(pfn) != .dmabuf {
+                            setPTE(p, vpn: v, .page(pfn: pfn, writable: true), &j)
+                            madeWritable += 1
+                        } else {
+                            leftReadOnly += 1
+                        }
+                    }
+                }
+                vpn = regionEnd
+            }
+        }
+        remergeAll(p, &j)
+        let name = ["r": "PROT_READ", "rw": "PROT_READ|PROT_WRITE", "none": "PROT_NONE"][prot.rawValue]!
+        var text = "mprotect(\(hex(start)), \(formatSize(end - start)), \(name)): mprotect_fixup sets the VMA flags"
+        if protected > 0 { text += "; change_protection write-protects \(plural(protected, "present page"))" }
+        if madeWritable > 0 {
+            text += "; \(pluralIsAre(madeWritable, "page")) the process's own (PageAnonExclusive) and made writable at once (can_change_pte_writable: no write fault later)"
+        }
+        if leftReadOnly > 0 {
+            text += "; \(plural(leftReadOnly, "shared or zero page")) stay\(leftReadOnly == 1 ? "s" : "") read-only: the next write faults and do_wp_page reuses or copies"
+        }
+        if prot == .none { text += "; any touch now is SIGSEGV" } else if prot == .r { text += "; a write now is SIGSEGV" }
+        return OpResult(text: text)
     }
 
     /// mlock / munlock of a buffer's pages.

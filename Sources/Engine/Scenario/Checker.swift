@@ -253,7 +253,7 @@ struct ScriptChecker {
     private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
         let line = s.location.line
         switch event {
-        case .malloc(let b, _), .mmap(let b, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
+        case .malloc(let b, _), .mmap(let b, _, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
             create(b, in: p, s, at[2], origin: "created on line \(line)")
         case .dmabufAlloc(let b, _, _):
             create(b, in: p, s, at[2], origin: "created on line \(line)")
@@ -262,7 +262,7 @@ struct ScriptChecker {
             if use(b, in: p, s, at[2]) { remove(b, from: p, "freed on line \(line)") }
         case .munmap(let b, let range):
             if use(b, in: p, s, at[2]), range == nil { remove(b, from: p, "unmapped on line \(line)") }
-        case .read(let b, _), .write(let b, _), .madvise(let b, _, _), .mlock(let b), .munlock(let b),
+        case .read(let b, _), .write(let b, _), .madvise(let b, _, _), .mprotect(let b, _, _), .mlock(let b), .munlock(let b),
              .pin(let b, _, _, _, _), .unpin(let b):
             use(b, in: p, s, at[2])
         case .fork(let child):

@@ -42,6 +42,9 @@ public enum Access: String, Hashable, Sendable, CaseIterable, Codable { case rea
 public enum TraceUnit: String, Hashable, Sendable, CaseIterable, Codable { case addr, page }
 /// The formats `PROC trace` reads: valgrind's lackey (`--tool=lackey --trace-mem=yes`).
 public enum MemoryTraceFormat: String, Hashable, Sendable, CaseIterable, Codable { case lackey }
+/// `mprotect`'s protections: PROT_READ, PROT_READ|PROT_WRITE, PROT_NONE.
+public enum Protection: String, Hashable, Sendable, CaseIterable, Codable { case r, rw, none }
+
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
     case dontneed, dontfork, dofork, hugepage, nohugepage
 }
@@ -112,11 +115,12 @@ public enum DMAPattern: Hashable, Sendable {
 public enum ProcessEvent: Hashable, Sendable {
     case malloc(buffer: String, size: UInt64)
     case free(buffer: String)
-    case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool)
+    case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, prot: Protection = .rw)
     case munmap(buffer: String, range: BufferRange?)
     case read(buffer: String, range: BufferRange?)
     case write(buffer: String, range: BufferRange?)
     case madvise(buffer: String, advice: MadviseAdvice, range: BufferRange?)
+    case mprotect(buffer: String, range: BufferRange?, prot: Protection)
     case mlock(buffer: String)
     case munlock(buffer: String)
     case fork(child: String)
@@ -133,8 +137,8 @@ public enum ProcessEvent: Hashable, Sendable {
     /// The buffer the event names first (the one it creates or acts on), if any.
     public var bufferName: String? {
         switch self {
-        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
-             let .madvise(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .umpAlloc(b, _, _),
+        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
+             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
         case .fork, .exit, .trace:
@@ -152,6 +156,7 @@ public enum ProcessEvent: Hashable, Sendable {
         case .read: "read"
         case .write: "write"
         case .madvise: "madvise"
+        case .mprotect: "mprotect"
         case .mlock: "mlock"
         case .munlock: "munlock"
         case .fork: "fork"

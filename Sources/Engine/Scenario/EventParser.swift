@@ -103,11 +103,12 @@ struct EventParser {
             .malloc(buffer: try p.buffer(a), size: try p.size(a, 1))
         },
         Verb(shape: shape("free", "PROC free BUF")) { p, a throws(LineError) in .free(buffer: try p.buffer(a)) },
-        Verb(shape: shape("mmap", "PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage]",
+        Verb(shape: shape("mmap", "PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]",
                           needs: "a buffer name and a size", required: 2,
-                          flags: ["shared", "populate", "locked", "hugepage"])) { p, a throws(LineError) in
+                          flags: ["shared", "populate", "locked", "hugepage"], options: ["prot"])) { p, a throws(LineError) in
             .mmap(buffer: try p.buffer(a), size: try p.size(a, 1), shared: a.has("shared"), populate: a.has("populate"),
-                  locked: a.has("locked"), hugepage: a.has("hugepage"))
+                  locked: a.has("locked"), hugepage: a.has("hugepage"),
+                  prot: try p.line.option(a, "prot") { (v: String) throws(ValueError) in try Literal.choice(v, for: "prot") } ?? .rw)
         },
         Verb(shape: shape("munmap", "PROC munmap BUF [OFFSET SIZE]", optional: 2)) { p, a throws(LineError) in
             .munmap(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "munmap"))
@@ -123,6 +124,16 @@ struct EventParser {
             .madvise(buffer: try p.buffer(a),
                      advice: try p.line.value(a.positionals[1]) { (v: String) throws(ValueError) in try Literal.choice(v, for: "madvise") },
                      range: try p.pairRange(a, from: 2, "madvise"))
+        },
+        Verb(shape: shape("mprotect", "PROC mprotect BUF [OFFSET SIZE] r|rw|none", optional: 2,
+                          flags: Protection.allCases.map(\.rawValue))) { p, a throws(LineError) in
+            let given = Protection.allCases.filter { a.has($0.rawValue) }
+            guard given.count == 1, let prot = given.first else {
+                let second = given.dropFirst().first.flatMap { a.flags[$0.rawValue]?.column }
+                throw LineError(given.isEmpty ? "'mprotect' needs a protection: r, rw or none" : "give one protection, not \(given.count)",
+                                at: second ?? a.missingColumn, hint: "usage: PROC mprotect BUF [OFFSET SIZE] r|rw|none")
+            }
+            return .mprotect(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "mprotect"), prot: prot)
         },
         Verb(shape: shape("mlock", "PROC mlock BUF")) { p, a throws(LineError) in .mlock(buffer: try p.buffer(a)) },
         Verb(shape: shape("munlock", "PROC munlock BUF")) { p, a throws(LineError) in .munlock(buffer: try p.buffer(a)) },

@@ -4,12 +4,13 @@ import Engine
 
 enum Completion {
     static let statements = ["process", "device", "pressure", "compact", "note", "expect"]
-    static let processVerbs = ["malloc", "free", "mmap", "munmap", "read", "write", "madvise", "mlock", "munlock",
+    static let processVerbs = ["malloc", "free", "mmap", "munmap", "read", "write", "madvise", "mprotect", "mlock", "munlock",
                                "fork", "exit", "pin", "unpin", "ump-alloc", "ump-import", "dmabuf-alloc", "send"]
     static let deviceVerbs = ["map", "unmap", "dma", "dma-trace"]
     static let processOptions: [String: [String]] = [
-        "mmap": ["shared", "populate", "locked", "hugepage"],
+        "mmap": ["shared", "populate", "locked", "hugepage", "prot=r", "prot=rw", "prot=none"],
         "madvise": ["dontneed", "dontfork", "dofork", "hugepage", "nohugepage"],
+        "mprotect": ["r", "rw", "none"],
         "pin": ["write", "longterm", "get"],
         "ump-alloc": ["linear"],
         "dmabuf-alloc": ["heap=system", "heap=cma"],
