@@ -521,7 +521,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:15: error: unknown value 'dontned' for madvise
             app madvise b dontned
                           ^
-            hint: did you mean 'dontneed'? madvise is one of dontneed, dontfork, dofork, hugepage, nohugepage
+            hint: did you mean 'dontneed'? madvise is one of dontneed, dontfork, dofork, hugepage, nohugepage, pageout
             """)
     }
 

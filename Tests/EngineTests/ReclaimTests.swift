@@ -249,3 +249,39 @@ final class ReclaimTests: XCTestCase {
             """)
     }
 }
+
+/// MADV_PAGEOUT (madvise_cold_or_pageout_pte_range, reclaim_pages): exactly the range goes to swap,
+/// pages another process maps are left, a THP the process alone maps is split first, and pinned
+/// pages stay, as cow.c's "swapped out" tests rely on.
+final class PageoutTests: XCTestCase {
+    func testPageoutSwapsOutExactlyTheRangeAndLeavesSharedAndPinnedPages() {
+        var r = scenario("machine ram=64M swap=16M thp=never\nprocess app\napp mmap buf 64K\napp write buf")
+        let rec = r.step("app madvise buf pageout 16K 16K")
+        XCTAssertEqual(rec.outcome, .ok, rec.text)
+        XCTAssertTrue(rec.text.contains("swaps out 4 pages"), rec.text)
+        XCTAssertEqual(r.ptes("app", "buf").map(\.swapped), (0..<16).map { $0 >= 4 && $0 < 8 })
+        XCTAssertEqual(r.meta("app").swapPages, 4)
+        // The next touch swaps back in.
+        XCTAssertEqual(r.step("app read buf 16K 4K").events[.swapIn], 1)
+        // Shared with a child since fork: left alone.
+        _ = r.step("app fork child")
+        XCTAssertTrue(r.step("app madvise buf pageout 0 16K").text.contains("4 pages are mapped by another process too"))
+        XCTAssertEqual(r.meta("app").swapPages, 3)
+        // Pinned: stays.
+        var s = scenario("machine ram=64M swap=16M thp=never\nprocess app\napp mmap buf 16K\napp write buf\napp pin buf")
+        XCTAssertTrue(s.step("app madvise buf pageout").text.contains("4 pages that may be pinned"))
+        XCTAssertEqual(s.meta("app").swapPages, 0)
+        // No swap: nothing can go.
+        var n = scenario("machine ram=64M thp=never\nprocess app\napp mmap buf 16K\napp write buf")
+        XCTAssertTrue(n.step("app madvise buf pageout").text.contains("there is no swap"))
+    }
+
+    func testPageoutSplitsATHPTheProcessAloneMaps() {
+        var r = scenario("machine ram=64M swap=16M thp=always\nprocess app\napp mmap buf 2M\napp write buf")
+        let rec = r.step("app madvise buf pageout 0 8K")
+        XCTAssertEqual(rec.events[.splitHugePMD], 1)
+        XCTAssertEqual(r.meta("app").swapPages, 2)
+        XCTAssertTrue(r.pt("app").hugePMDs.isEmpty)
+        assertEveryStepUndoes("machine ram=64M swap=16M thp=always\nprocess app\napp mmap buf 2M\napp write buf\napp madvise buf pageout 0 8K\napp fork child\napp madvise buf pageout\nchild exit\napp madvise buf pageout\napp read buf\napp exit")
+    }
+}

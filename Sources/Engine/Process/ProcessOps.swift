@@ -164,6 +164,21 @@ extension Engine {
         case .nohugepage:
             // hugepage_madvise (mm/khugepaged.c): THPs already mapped stay.
             modifyVMAFlags(p, start: start, end: end, set: .nohugepage, clear: .hugepage, &j)
+        case .pageout:
+            if vmas.contains(where: { $0.flags.contains(.locked) }) {
+                return .fail(.errno("EINVAL"), "MADV_PAGEOUT fails with EINVAL on a VM_LOCKED range (madvise_pageout: can_madv_lru_vma)")
+            }
+            touchProcess(p, &j)
+            let (r, shared) = pageoutRange(p, start: start, end: end, &j)
+            var what = "MADV_PAGEOUT: reclaim_pages swaps out \(plural(r.reclaimed, "page")) of the range now (add_to_swap, try_to_unmap)"
+            if shared > 0 { what += "; \(pluralIsAre(shared, "page")) mapped by another process too, so left (folio_likely_mapped_shared)" }
+            if r.skippedPinned > 0 { what += "; \(plural(r.skippedPinned, "page")) that may be pinned or sit in the swap cache stay" }
+            if r.unmappedHeld > 0 { what += "; \(pluralIsAre(r.unmappedHeld, "page")) held by get_user_pages references: unmapped to swap entries, kept in the swap cache" }
+            if state.swapMap.isEmpty { what += "; there is no swap (machine swap=0), so no anonymous page can go" } else if r.swapFull && r.reclaimed == 0 { what += "; swap is full" }
+            if unmapped > 0 {
+                return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
+            }
+            return OpResult(text: "madvise(\(hex(start)), \(formatSize(end - start))) " + what)
         }
         let what: String
         switch advice {
@@ -171,6 +186,7 @@ extension Engine {
         case .dontfork: what = "MADV_DONTFORK sets VM_DONTCOPY: a child of fork gets no mapping here"
         case .dofork: what = "MADV_DOFORK clears VM_DONTCOPY"
         case .hugepage: what = "MADV_HUGEPAGE sets VM_HUGEPAGE: with thp=madvise, faults in whole 2 MiB-aligned ranges map THPs"
+        case .pageout: what = ""
         case .nohugepage: what = "MADV_NOHUGEPAGE sets VM_NOHUGEPAGE (and clears VM_HUGEPAGE): no THP faults here even with thp=always; THPs already mapped stay"
         }
         if unmapped > 0 {

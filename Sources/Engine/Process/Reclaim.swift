@@ -106,6 +106,49 @@ extension Engine {
         return result
     }
 
+    /// MADV_PAGEOUT over [start, end) of process p: madvise_cold_or_pageout_pte_range, then
+    /// reclaim_pages. Pages another process maps too are left (folio_likely_mapped_shared); a THP
+    /// the process alone maps is split (PMD, then folio) and its subpages go; each page then meets
+    /// shrink_folio_list's rules (pinned ones stay, FOLL_GET-held ones stay in the swap cache).
+    /// mlocked VMAs are skipped (madvise_pageout refuses VM_LOCKED, mm/madvise.c).
+    mutating func pageoutRange(_ p: Int, start: UInt64, end: UInt64, _ j: inout StepJournal) -> (ReclaimResult, shared: Int) {
+        var result = ReclaimResult()
+        var shared = 0
+        guard !state.swapMap.isEmpty else {
+            result.swapFull = true
+            return (result, 0)
+        }
+        let swapCached = Set(state.swapCache.values.map { Int($0) })
+        var vpn = start >> pageShift
+        let endVPN = end >> pageShift
+        while vpn < endVPN {
+            let region = vpn >> 9
+            let stop = min(endVPN, (region + 1) << 9)
+            guard let v = state.processes[p].meta.vmaIndex(containing: vpn << pageShift) else { vpn = stop; continue }
+            let vma = state.processes[p].meta.vmas[v]
+            let vmaStop = min(stop, vma.end >> pageShift)
+            if vma.flags.contains(.locked) || vma.kind != .anon && vma.kind != .heap || vma.flags.contains(.shared) {
+                vpn = vmaStop
+                continue
+            }
+            if let pmd = state.processes[p].pt.hugePMDs[region], !pmd.isZero {
+                if state.phys.mapcount[pmd.number] > 1 { shared += Int(vmaStop - vpn); vpn = vmaStop; continue }
+                splitHugePMD(p, region: region, &j)
+                splitFolio(pmd.number, &j)
+            }
+            if let table = state.processes[p].pt.tables[region], table.used > 0 {
+                for v in vpn..<vmaStop {
+                    let e = state.processes[p].pt.tables[region]!.entries[Int(v & 511)]
+                    guard e.present, !e.isZero, state.phys.frameUse(e.number) == .anon else { continue }
+                    if state.phys.mapcount[e.number] > 1 { shared += 1; continue }
+                    if !swapOut(e.number, mappings: [(p, v)], swapCached: swapCached, result: &result, &j) { return (result, shared) }
+                }
+            }
+            vpn = vmaStop
+        }
+        return (result, shared)
+    }
+
     /// Replaces every PTE that maps pfn with a swap entry and frees the frame (add_to_swap,
     /// try_to_unmap, __remove_mapping). False when swap is full. A page that may be pinned is
     /// skipped (shrink_folio_list checks folio_maybe_dma_pinned before add_to_swap and again after

@@ -46,7 +46,7 @@ public enum MemoryTraceFormat: String, Hashable, Sendable, CaseIterable, Codable
 public enum Protection: String, Hashable, Sendable, CaseIterable, Codable { case r, rw, none }
 
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
-    case dontneed, dontfork, dofork, hugepage, nohugepage
+    case dontneed, dontfork, dofork, hugepage, nohugepage, pageout
 }
 
 /// `machine ...`: every option is nil when the script did not give it.

@@ -119,7 +119,7 @@ struct EventParser {
         Verb(shape: shape("write", "PROC write BUF [OFFSET [SIZE]]", optional: 2)) { p, a throws(LineError) in
             .write(buffer: try p.buffer(a), range: try p.offsetRange(a, from: 1))
         },
-        Verb(shape: shape("madvise", "PROC madvise BUF dontneed|dontfork|dofork|hugepage|nohugepage [OFFSET SIZE]",
+        Verb(shape: shape("madvise", "PROC madvise BUF dontneed|dontfork|dofork|hugepage|nohugepage|pageout [OFFSET SIZE]",
                           needs: "a buffer name and an advice", required: 2, optional: 2)) { p, a throws(LineError) in
             .madvise(buffer: try p.buffer(a),
                      advice: try p.line.value(a.positionals[1]) { (v: String) throws(ValueError) in try Literal.choice(v, for: "madvise") },

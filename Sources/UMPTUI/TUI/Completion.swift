@@ -9,7 +9,7 @@ enum Completion {
     static let deviceVerbs = ["map", "unmap", "dma", "dma-trace"]
     static let processOptions: [String: [String]] = [
         "mmap": ["shared", "populate", "locked", "hugepage", "prot=r", "prot=rw", "prot=none"],
-        "madvise": ["dontneed", "dontfork", "dofork", "hugepage", "nohugepage"],
+        "madvise": ["dontneed", "dontfork", "dofork", "hugepage", "nohugepage", "pageout"],
         "mprotect": ["r", "rw", "none"],
         "pin": ["write", "longterm", "get"],
         "ump-alloc": ["linear"],
