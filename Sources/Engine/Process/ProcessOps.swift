@@ -81,7 +81,7 @@ extension Engine {
         }
         insertVMA(p, VMA(start: addr, end: addr + len, flags: flags, kind: .anon, anonVMA: 0, shmem: shmem, shmemOffset: 0, label: name), &j)
         bufferAppend(p, Buffer(name: name, start: addr, size: size, kind: .mmap, chunkStart: addr, chunkSize: len), &j)
-        let protName = ["r": "PROT_READ", "rw": "PROT_READ|PROT_WRITE", "none": "PROT_NONE"][prot.rawValue]!
+        let protName = prot.flagsName
         var text = "mmap(\(formatSize(len))\(prot == .rw ? "" : ", " + protName), \(shared ? "MAP_SHARED" : "MAP_PRIVATE")|MAP_ANONYMOUS\(locked ? "|MAP_LOCKED" : "")\(populate ? "|MAP_POPULATE" : "")) = \(hex(addr))"
         text += thpAlign ? ": a multiple of 2 MiB, so 6.12 aligns it to 2 MiB (__thp_get_unmapped_area)" : ""
         if hugepage { text += "; MADV_HUGEPAGE sets VM_HUGEPAGE" }
@@ -271,8 +271,7 @@ extension Engine {
             }
         }
         remergeAll(p, &j)
-        let name = ["r": "PROT_READ", "rw": "PROT_READ|PROT_WRITE", "none": "PROT_NONE"][prot.rawValue]!
-        var text = "mprotect(\(hex(start)), \(formatSize(end - start)), \(name)): mprotect_fixup sets the VMA flags"
+        var text = "mprotect(\(hex(start)), \(formatSize(end - start)), \(prot.flagsName)): mprotect_fixup sets the VMA flags"
         if protected > 0 { text += "; change_protection write-protects \(plural(protected, "present page"))" }
         if madeWritable > 0 {
             text += "; \(pluralIsAre(madeWritable, "page")) the process's own (PageAnonExclusive) and made writable at once (can_change_pte_writable: no write fault later)"

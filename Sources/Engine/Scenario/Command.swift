@@ -43,7 +43,18 @@ public enum TraceUnit: String, Hashable, Sendable, CaseIterable, Codable { case 
 /// The formats `PROC trace` reads: valgrind's lackey (`--tool=lackey --trace-mem=yes`).
 public enum MemoryTraceFormat: String, Hashable, Sendable, CaseIterable, Codable { case lackey }
 /// `mprotect`'s protections: PROT_READ, PROT_READ|PROT_WRITE, PROT_NONE.
-public enum Protection: String, Hashable, Sendable, CaseIterable, Codable { case r, rw, none }
+public enum Protection: String, Hashable, Sendable, CaseIterable, Codable {
+    case r, rw, none
+
+    /// As mmap(2) and mprotect(2) spell it.
+    public var flagsName: String {
+        switch self {
+        case .r: "PROT_READ"
+        case .rw: "PROT_READ|PROT_WRITE"
+        case .none: "PROT_NONE"
+        }
+    }
+}
 
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
     case dontneed, dontfork, dofork, hugepage, nohugepage, pageout
