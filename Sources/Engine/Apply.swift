@@ -141,6 +141,11 @@ extension Engine {
             return doPin(p, buffer: b, range: range, flags: FollFlags(write: write, longterm: longterm, get: get), &j)
         case let .unpin(buf):
             return doUnpin(p, buffer: buf, &j)
+        case let .uringRegister(buf):
+            guard let b = buffer else { return noBuffer(buf) }
+            return doUringRegister(p, buffer: b, &j)
+        case let .uringUnregister(buf):
+            return doUringUnregister(p, buffer: buf, &j)
         case let .umpAlloc(buf, size, linear):
             if buffer != nil { return exists(buf) }
             return doUMPAlloc(p, name: buf, size: size, linear: linear, &j)

@@ -52,6 +52,8 @@ public struct MachineMeta: Equatable, Sendable {
     public internal(set) var swapHint: Int = 0
     public internal(set) var kernelReservedFrames: Int = 0
     public internal(set) var oomKills: Int = 0
+    /// user->locked_vm by user, in pages: what io_uring charges (io_uring/rsrc.c:44).
+    public internal(set) var userLockedVM: [String: Int] = [:]
 }
 
 public struct EngineState: Equatable, Sendable {

@@ -54,8 +54,9 @@ extension Engine {
     }
 
     mutating func doUnpin(_ p: Int, buffer name: String, _ j: inout StepJournal) -> OpResult {
-        guard state.processes[p].meta.pins.contains(where: { $0.buffer == name }) else {
-            return .fail(.errno("EINVAL"), "\(state.processes[p].meta.name) holds no pin on \(name)")
+        guard state.processes[p].meta.pins.contains(where: { $0.buffer == name && !$0.uring }) else {
+            let uring = state.processes[p].meta.pins.contains { $0.buffer == name && $0.uring }
+            return .fail(.errno("EINVAL"), "\(state.processes[p].meta.name) holds no pin on \(name)" + (uring ? " (its io_uring registration goes with uring-unregister)" : ""))
         }
         let records = pinRemoveAll(p, buffer: name, &j)
         var pages = 0, freed = 0, charged = 0
@@ -73,5 +74,58 @@ extension Engine {
         if charged > 0 { text += "; pinned_vm −\(formatSize(UInt64(charged) << pageShift))" }
         if freed > 0 { text += "; \(plural(freed, "frame")) that only the pin kept alive go back to the buddy allocator" }
         return OpResult(text: text)
+    }
+
+    /// io_uring_register(IORING_REGISTER_BUFFERS): io_sqe_buffer_register pins the buffer
+    /// FOLL_WRITE|FOLL_LONGTERM and io_account_mem charges it. Unless the ring's creator has
+    /// CAP_IPC_LOCK, the *user's* locked_vm is checked against RLIMIT_MEMLOCK and raised
+    /// (__io_account_mem, io_uring/rsrc.c:44; ctx->user, io_uring/io_uring.c:3683): two processes
+    /// of one user share that budget. pinned_vm is raised too, with no check (rsrc.c:73).
+    mutating func doUringRegister(_ p: Int, buffer b: Buffer, _ j: inout StepJournal) -> OpResult {
+        let m = state.processes[p].meta
+        let call = "io_uring_register(IORING_REGISTER_BUFFERS) of \(b.name)"
+        if b.kind == .ump || b.kind == .dmabuf {
+            return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: a VM_PFNMAP mapping of kernel memory cannot be pinned")
+        }
+        if m.pins.contains(where: { $0.uring && $0.buffer == b.name }) {
+            return .fail(.errno("EBUSY"), "\(call) fails with EBUSY: \(b.name) is registered already (one table of fixed buffers per ring)")
+        }
+        let first = b.start & ~(pageSize - 1), end = alignUp(b.start + max(b.size, 1), pageSize)
+        let pages = Int((end - first) >> pageShift)
+        let userLocked = state.meta.userLockedVM[m.user] ?? 0
+        let charge = m.capIPCLock ? 0 : pages
+        if charge > 0, UInt64(userLocked + charge) << pageShift > m.memlockLimit {
+            return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM (__io_account_mem): user \(m.user)'s locked_vm is \(formatSize(UInt64(userLocked) << pageShift)), across all its processes, and \(plural(pages, "page")) more would pass RLIMIT_MEMLOCK \(formatSize(m.memlockLimit))")
+        }
+        let flags = FollFlags(write: true, longterm: true, get: false)
+        let r = getUserPages(p, start: first, end: end, flags: flags, &j)
+        switch r.outcome {
+        case .ok: break
+        case .sigsegv(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
+        case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
+        }
+        pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: false, longterm: true, chargedPages: pages, uring: true, userCharged: charge), &j)
+        updateCounters(p, &j) { $0.pinnedVMPages += pages }
+        if charge > 0 { updateMachine(&j) { $0.userLockedVM[m.user, default: 0] += charge } }
+        var text = "\(call): pin_user_pages(FOLL_WRITE|FOLL_LONGTERM) pins \(plural(pages, "page")); pinned_vm +\(formatSize(UInt64(pages) << pageShift)) (not checked)"
+        text += charge > 0 ? "; user \(m.user)'s locked_vm +\(formatSize(UInt64(charge) << pageShift)), now \(formatSize(UInt64(userLocked + charge) << pageShift)) of RLIMIT_MEMLOCK \(formatSize(m.memlockLimit)) (__io_account_mem)"
+            : "; CAP_IPC_LOCK: no user charge"
+        if r.unshared > 0 { text += "; \(plural(r.unshared, "shared page")) unshared first" }
+        if r.migrated > 0 { text += "; \(plural(r.migrated, "page")) migrated out of CMA first" }
+        return OpResult(text: text)
+    }
+
+    /// IORING_UNREGISTER_BUFFERS: unpin and give back both charges (io_unaccount_mem, rsrc.c:64).
+    mutating func doUringUnregister(_ p: Int, buffer name: String, _ j: inout StepJournal) -> OpResult {
+        let m = state.processes[p].meta
+        guard let i = m.pins.firstIndex(where: { $0.uring && $0.buffer == name }) else {
+            return .fail(.errno("ENXIO"), "io_uring_register(IORING_UNREGISTER_BUFFERS) fails with ENXIO: \(name) is not a registered buffer")
+        }
+        let r = m.pins[i]
+        pinReset(p, m.pins.enumerated().filter { $0.offset != i }.map(\.element), &j)
+        for pfn in r.pfns { release(Int(pfn), get: false, &j) }
+        updateCounters(p, &j) { $0.pinnedVMPages -= r.chargedPages }
+        if r.userCharged > 0 { updateMachine(&j) { $0.userLockedVM[m.user, default: 0] -= r.userCharged } }
+        return OpResult(text: "io_uring_register(IORING_UNREGISTER_BUFFERS): \(plural(r.pfns.count, "page")) of \(name) unpinned; pinned_vm −\(formatSize(UInt64(r.chargedPages) << pageShift))" + (r.userCharged > 0 ? ", user \(m.user)'s locked_vm −\(formatSize(UInt64(r.userCharged) << pageShift))" : ""))
     }
 }

@@ -3,7 +3,7 @@
 extension Engine {
     mutating func doFork(_ parent: Int, child name: String, _ j: inout StepJournal) -> OpResult {
         let pm = state.processes[parent].meta
-        let decl = ProcessDecl(name: name, memlock: pm.memlockLimit, capIPCLock: pm.capIPCLock)
+        let decl = ProcessDecl(name: name, memlock: pm.memlockLimit, capIPCLock: pm.capIPCLock, user: pm.user)
         let created = createProcess(decl, &j)
         guard created.outcome == .ok else { return .fail(.errno("ENOMEM"), "fork fails with ENOMEM: " + created.text) }
         let c = state.processes.count - 1

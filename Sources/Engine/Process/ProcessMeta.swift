@@ -36,6 +36,8 @@ public struct ProcessMeta: Equatable, Sendable {
     /// RLIMIT_MEMLOCK in bytes.
     public let memlockLimit: UInt64
     public let capIPCLock: Bool
+    /// The user it runs as: io_uring charges the user's locked_vm, shared by all its processes.
+    public let user: String
     public fileprivate(set) var counters: ProcessCounters
     /// In address order.
     public fileprivate(set) var vmas: [VMA]
@@ -47,7 +49,9 @@ public struct ProcessMeta: Equatable, Sendable {
     /// What `pin` took, per buffer, until `unpin`.
     public fileprivate(set) var pins: [PinRecord] = []
 
-    init(name: String, pid: Int32, vmas: [VMA], startBrk: UInt64, mmapBase: UInt64, memlockLimit: UInt64, capIPCLock: Bool) {
+    init(name: String, pid: Int32, vmas: [VMA], startBrk: UInt64, mmapBase: UInt64, memlockLimit: UInt64, capIPCLock: Bool,
+         user: String = "user") {
+        self.user = user
         self.name = name
         self.pid = pid
         self.vmas = vmas
@@ -188,12 +192,12 @@ extension Engine {
         j.log(.pinRecord(proc: Int32(p), .inserted(at: state.processes[p].meta.pins.count - 1)))
     }
 
-    /// Removes every pin record of a buffer; returns them.
+    /// Removes every pin record of a buffer (io_uring registrations aside: uring-unregister owns them); returns them.
     mutating func pinRemoveAll(_ p: Int, buffer: String, _ j: inout StepJournal) -> [PinRecord] {
         var removed: [PinRecord] = []
         var i = state.processes[p].meta.pins.count - 1
         while i >= 0 {
-            if state.processes[p].meta.pins[i].buffer == buffer {
+            if state.processes[p].meta.pins[i].buffer == buffer && !state.processes[p].meta.pins[i].uring {
                 let old = state.processes[p].meta.pins.remove(at: i)
                 j.log(.pinRecord(proc: Int32(p), .removed(at: i, old: old)))
                 removed.insert(old, at: 0)

@@ -25,7 +25,8 @@ extension Engine {
                         anonVMA: 0, shmem: 0, shmemOffset: 0, label: "[stack]"))
         let brk = imageBase + 0x5000
         let meta = ProcessMeta(name: decl.name, pid: pid, vmas: vmas, startBrk: brk, mmapBase: mmapBaseDefault,
-                               memlockLimit: decl.memlock ?? state.config.memlock, capIPCLock: decl.capIPCLock)
+                               memlockLimit: decl.memlock ?? state.config.memlock, capIPCLock: decl.capIPCLock,
+                               user: decl.user ?? "user")
         let p = addProcess(meta, &j)
         guard let pgd = allocTablePage(p, &j) else {
             updateCounters(p, &j) {

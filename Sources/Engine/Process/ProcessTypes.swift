@@ -183,5 +183,8 @@ public struct PinRecord: Equatable, Sendable {
     public var longterm: Bool
     /// Pages charged to pinned_vm (long-term FOLL_PIN, as RDMA and io_uring charge them).
     public var chargedPages: Int
+    /// An io_uring fixed buffer: pages charged to the user's locked_vm (0 with CAP_IPC_LOCK).
+    public var uring = false
+    public var userCharged = 0
 }
 

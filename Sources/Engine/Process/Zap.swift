@@ -90,6 +90,9 @@ extension Engine {
         // Closing its files releases what the process's pins and device mappings hold.
         releaseDeviceMappings(ofProcess: p, &j)
         for r in state.processes[p].meta.pins { for pfn in r.pfns { release(Int(pfn), get: r.get, &j) } }
+        // The ring goes with the process: io_unaccount_mem gives the user back what it charged.
+        let userCharged = state.processes[p].meta.pins.reduce(0) { $0 + $1.userCharged }
+        if userCharged > 0 { updateMachine(&j) { [user = state.processes[p].meta.user] in $0.userLockedVM[user, default: 0] -= userCharged } }
         pinReset(p, [], &j)
         let held = state.processes[p].meta.buffers.filter { $0.kernelBuffer >= 0 }
         for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end, exiting: true, &j) }

@@ -125,6 +125,10 @@ extension Engine {
         w.field("kernel_reserved_frames", state.meta.kernelReservedFrames)
         if state.meta.hugeZeroPfn >= 0 { w.field("huge_zero_pfn", Int(state.meta.hugeZeroPfn)) } else { w.nullField("huge_zero_pfn") }
         w.field("huge_zero_refcount", Int(state.meta.hugeZeroRefcount))
+        // user->locked_vm as io_uring charges it, by user (users with nothing charged are left out).
+        w.beginObject("user_locked_vm_pages")
+        for (user, pages) in state.meta.userLockedVM.sorted(by: { $0.key < $1.key }) where pages > 0 { w.field(user, pages) }
+        w.endObject()
         w.field("thp", state.config.thp.rawValue)
         w.field("thp_defrag", state.config.thpDefrag.rawValue)
         w.field("kernel", state.config.kernel.rawValue)
@@ -140,6 +144,7 @@ extension Engine {
             w.beginObject()
             w.field("name", m.name)
             w.field("pid", Int(m.pid))
+            w.field("user", m.user)
             w.field("alive", m.alive)
             w.field("rss_pages", m.rssPages)
             w.field("locked_vm_pages", m.lockedVMPages)

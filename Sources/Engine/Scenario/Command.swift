@@ -80,10 +80,13 @@ public struct ProcessDecl: Hashable, Sendable {
     public var name: String
     public var memlock: UInt64?
     public var capIPCLock: Bool
-    public init(name: String, memlock: UInt64? = nil, capIPCLock: Bool = false) {
+    /// The user the process runs as (io_uring charges the user's locked_vm); nil: the one default user.
+    public var user: String?
+    public init(name: String, memlock: UInt64? = nil, capIPCLock: Bool = false, user: String? = nil) {
         self.name = name
         self.memlock = memlock
         self.capIPCLock = capIPCLock
+        self.user = user
     }
 }
 
@@ -137,6 +140,9 @@ public enum ProcessEvent: Hashable, Sendable {
     case fork(child: String)
     case exit
     case pin(buffer: String, range: BufferRange?, write: Bool, longterm: Bool, get: Bool)
+    /// io_uring_register(IORING_REGISTER_BUFFERS) / IORING_UNREGISTER_BUFFERS of a buffer.
+    case uringRegister(buffer: String)
+    case uringUnregister(buffer: String)
     case unpin(buffer: String)
     case umpAlloc(buffer: String, size: UInt64, linear: Bool)
     case umpImport(buffer: String, secureID: UInt64)
@@ -149,7 +155,7 @@ public enum ProcessEvent: Hashable, Sendable {
     public var bufferName: String? {
         switch self {
         case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
-             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .umpAlloc(b, _, _),
+             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
         case .fork, .exit, .trace:
@@ -174,6 +180,8 @@ public enum ProcessEvent: Hashable, Sendable {
         case .exit: "exit"
         case .pin: "pin"
         case .unpin: "unpin"
+        case .uringRegister: "uring-register"
+        case .uringUnregister: "uring-unregister"
         case .umpAlloc: "ump-alloc"
         case .umpImport: "ump-import"
         case .dmabufAlloc: "dmabuf-alloc"

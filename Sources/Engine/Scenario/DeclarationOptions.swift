@@ -47,6 +47,12 @@ enum DeclarationOptions {
 
     static let process: [DeclarationOption<ProcessDecl>] = [
         .init(key: "memlock") { (d: inout ProcessDecl, v: String) throws(ValueError) in d.memlock = try Literal.size(v) },
+        .init(key: "user") { (d: inout ProcessDecl, v: String) throws(ValueError) in
+            guard !v.isEmpty, v.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                throw ValueError("user takes a name of letters, digits, _ and -, got '\(v)'")
+            }
+            d.user = v
+        },
         .init(key: "cap") { (d: inout ProcessDecl, v: String) throws(ValueError) in
             switch v {
             case "ipc_lock": d.capIPCLock = true

@@ -147,6 +147,12 @@ struct EventParser {
                  longterm: a.has("longterm"), get: a.has("get"))
         },
         Verb(shape: shape("unpin", "PROC unpin BUF")) { p, a throws(LineError) in .unpin(buffer: try p.buffer(a)) },
+        Verb(shape: shape("uring-register", "PROC uring-register BUF")) { p, a throws(LineError) in
+            .uringRegister(buffer: try p.buffer(a))
+        },
+        Verb(shape: shape("uring-unregister", "PROC uring-unregister BUF")) { p, a throws(LineError) in
+            .uringUnregister(buffer: try p.buffer(a))
+        },
         Verb(shape: shape("ump-alloc", "PROC ump-alloc BUF SIZE [linear]", needs: "a buffer name and a size", required: 2,
                           flags: ["linear"])) { p, a throws(LineError) in
             .umpAlloc(buffer: try p.buffer(a), size: try p.size(a, 1), linear: a.has("linear"))
