@@ -4,6 +4,7 @@ extension Engine {
     /// Runs one statement as one step. Declarations of the machine, notes, waits and expects are
     /// not steps (the runner handles them); given here they come back as an EINVAL outcome.
     public mutating func apply(_ st: Statement, step: Int, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
+        // Without a control nothing can cancel the step, so there is always a record.
         apply(st, step: step, notes: notes, traces: traces, control: nil)!
     }
 

@@ -138,7 +138,8 @@ extension Engine {
             }
             if let table = state.processes[p].pt.tables[region], table.used > 0 {
                 for v in vpn..<vmaStop {
-                    let e = state.processes[p].pt.tables[region]!.entries[Int(v & 511)]
+                    // Re-read each entry: swapOut rewrites the table as it goes.
+                    guard let e = state.processes[p].pt.tables[region]?.entries[Int(v & 511)] else { break }
                     guard e.present, !e.isZero, state.phys.frameUse(e.number) == .anon else { continue }
                     if state.phys.mapcount[e.number] > 1 { shared += 1; continue }
                     if !swapOut(e.number, mappings: [(p, v)], swapCached: swapCached, result: &result, &j) { return (result, shared) }
