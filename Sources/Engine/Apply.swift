@@ -14,6 +14,7 @@ extension Engine {
                                control: StepControl?) -> StepRecord? {
         var j = StepJournal(control: control, step: step)
         var result = run(st.kind, traces: traces, &j)
+        j.flushData()
         if j.cancelled {
             for change in j.changes.reversed() { undo(change) }
             return nil
@@ -147,6 +148,13 @@ extension Engine {
             return doUringRegister(p, buffer: b, &j)
         case let .uringUnregister(buf):
             return doUringUnregister(p, buffer: buf, &j)
+        case let .vmsplice(buf, range, pipe):
+            guard let b = buffer else { return noBuffer(buf) }
+            return doVmsplice(p, buffer: b, range: range, pipe: pipe, &j)
+        case let .pipeRead(pipe):
+            return doPipeDrain(p, pipe: pipe, read: true, &j)
+        case let .pipeClose(pipe):
+            return doPipeDrain(p, pipe: pipe, read: false, &j)
         case let .umpAlloc(buf, size, linear):
             if buffer != nil { return exists(buf) }
             return doUMPAlloc(p, name: buf, size: size, linear: linear, &j)

@@ -25,9 +25,9 @@ public struct Engine: Sendable {
     /// Each kind of Change is undone beside the storage it logs; this switch says where.
     mutating func undo(_ change: Change) {
         switch change {
-        case .frame, .frames, .freeListInsert, .freeListRemove:
+        case .frame, .frames, .dataRun, .freeListInsert, .freeListRemove:
             state.phys.undo(change)
-        case .machine, .swapSlot, .swapCache, .shmemPage:
+        case .machine, .swapSlot, .swapCache, .swapData, .shmemPage:
             undoMachine(change)
         case .pte, .pteTableCreated, .pteTableFreed, .pmd, .upperTable:
             undoPageTable(change)

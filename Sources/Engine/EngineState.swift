@@ -68,6 +68,8 @@ public struct EngineState: Equatable, Sendable {
     public fileprivate(set) var swapMap: [UInt16]
     /// Which chunks of swapMap changed since the last snapshot (Timeline/Snapshot.swift).
     fileprivate var swapChunks: ChunkTracker<ArrayChunk<UInt16>>
+    /// What each used swap slot holds (a DataTag's raw value); slots never written are absent.
+    public fileprivate(set) var swapData: [Int32: UInt64] = [:]
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.
     public fileprivate(set) var swapCache: [Int32: Int32] = [:]
     /// shmem objects: object → (page index → frame).
@@ -88,6 +90,8 @@ public struct EngineState: Equatable, Sendable {
     public func processIndex(named name: String) -> Int? {
         processes.firstIndex { $0.meta.name == name }
     }
+
+    public func swapDataTag(_ slot: Int) -> DataTag { DataTag(rawValue: swapData[Int32(slot)] ?? 0) }
 
     public func deviceIndex(named name: String) -> Int? {
         devices.firstIndex { $0.name == name }
@@ -112,6 +116,13 @@ extension Engine {
         state.swapMap[slot] = count
     }
 
+    mutating func setSwapData(_ slot: Int, _ tag: DataTag, _ j: inout StepJournal) {
+        let old = state.swapData[Int32(slot)] ?? 0
+        guard old != tag.rawValue else { return }
+        j.log(.swapData(slot: Int32(slot), old: old))
+        state.swapData[Int32(slot)] = tag.rawValue == 0 ? nil : tag.rawValue
+    }
+
     mutating func setSwapCache(_ slot: Int, _ pfn: Int32?, _ j: inout StepJournal) {
         j.log(.swapCache(slot: Int32(slot), old: state.swapCache[Int32(slot)]))
         state.swapCache[Int32(slot)] = pfn
@@ -130,6 +141,7 @@ extension Engine {
             state.swapChunks.touch(Int(slot))
             state.swapMap[Int(slot)] = old
         case let .swapCache(slot, old): state.swapCache[slot] = old
+        case let .swapData(slot, old): state.swapData[slot] = old == 0 ? nil : old
         case let .shmemPage(object, index, old): state.setShmem(object, index, old)
         default: break
         }

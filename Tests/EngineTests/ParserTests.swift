@@ -336,7 +336,7 @@ final class ParserTests: XCTestCase {
             hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         let verbs = "process verbs: malloc, free, mmap, munmap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
-            + "uring-register, uring-unregister, ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
+            + "uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
         assertError("app mallc buf 4K", """
             demo.ump:3:5: error: unknown verb 'mallc'
             app mallc buf 4K

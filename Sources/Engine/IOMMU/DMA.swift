@@ -265,11 +265,53 @@ extension Engine {
                 j.hazards.append(Hazard(kind: .deviceSeesOldFrame, text: "the device's \(write ? "writes no longer reach" : "reads no longer see") \(ref.process).\(ref.buffer) page \(page)\(divergent.count > 1 ? " (and \(divergent.count - 1) more)" : ""): it still uses frame \(hex(UInt64(mapping.pfns[first]))), which the process no longer maps"))
             }
         }
+        var reached = ""
+        if !staleMapping && c.faults == 0 {
+            // What the DMA reached: one pass of the pattern over the frames behind the mapping.
+            var pfns: [Int] = []
+            var seen = Set<Int>()
+            let zero = Int(state.meta.zeroPfn)
+            func reach(_ va: UInt64) {
+                guard va >= mapping.va else { return }
+                let k = Int((va - mapping.va) >> pageShift)
+                guard k < mapping.pfns.count, Int(mapping.pfns[k]) != zero, seen.insert(Int(mapping.pfns[k])).inserted else { return }
+                pfns.append(Int(mapping.pfns[k]))
+            }
+            for o in offsets {
+                reach(bufStart + o)
+                if size > 1 { reach(bufStart + o + size - 1) }
+            }
+            if write {
+                let tag = DataTag.device(d, step: j.step)
+                for pfn in pfns { state.phys.setData(pfn, tag, &j) }
+                if !pfns.isEmpty { reached = "; it writes data \(state.dataName(tag) ?? "") into \(plural(pfns.count, "frame"))" }
+            } else if !pfns.isEmpty {
+                reached = "; it reads " + dataSummary(pfns)
+            }
+        }
         var result = finishDMA(d, c, what: what, &j)
+        result.text += reached
         if transient, let m = mappingIndex(d, process: ref.process, buffer: ref.buffer), preamble.hasPrefix("transient: ") {
             result.text += "; then " + unmapMapping(d, index: m, &j)
         }
         return result
+    }
+
+    /// "data app@4 on 3 pages, zero-filled data on 1": what a reader of these frames gets, in the
+    /// order it first meets each kind.
+    func dataSummary(_ pfns: [Int]) -> String {
+        var order: [DataTag] = []
+        var counts: [DataTag: Int] = [:]
+        for pfn in pfns {
+            let t = state.phys.dataTag(pfn)
+            if counts[t] == nil { order.append(t) }
+            counts[t, default: 0] += 1
+        }
+        let shown = order.prefix(3).map { t -> String in
+            let what = state.dataName(t).map { "data \($0)" } ?? "zero-filled data"
+            return "\(what) on \(plural(counts[t] ?? 0, "page"))"
+        }
+        return shown.joined(separator: ", ") + (order.count > 3 ? " and \(order.count - 3) more kinds" : "")
     }
 
     /// Page sizes present in the device's IOPTEs (the IOTLB probes only those).

@@ -64,6 +64,8 @@ extension Engine {
     /// (buddy_merge_likely), so blocks about to merge are not handed out first.
     mutating func freePages(_ start: Int, order startOrder: Int, _ j: inout StepJournal) {
         state.phys.update(start..<(start + (1 << startOrder)), &j) { _, f in f = .free }
+        // A free frame holds nothing a later owner can see (an allocation starts zero-filled).
+        for pfn in start..<(start + (1 << startOrder)) { state.phys.setData(pfn, .zero, &j) }
         var pfn = start, order = startOrder
         while order < maxPageOrder {
             let buddy = pfn ^ (1 << order)

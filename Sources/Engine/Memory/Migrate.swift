@@ -34,6 +34,7 @@ extension Engine {
     mutating func movePage(_ pfn: Int, to new: Int, _ j: inout StepJournal) {
         let old = state.phys.frame(pfn)
         state.phys.set(new, old, &j)   // the page keeps its LRU age: migration is not a new allocation
+        state.phys.setData(new, state.phys.dataTag(pfn), &j)   // folio_migrate_copy
         for m in state.mappers(of: pfn) where !m.huge {
             let e = state.processes[m.process].pt.entry(vpn: m.vpn)
             setPTE(m.process, vpn: m.vpn, .page(pfn: new, writable: e.writable), &j)

@@ -51,6 +51,9 @@ public struct PhysicalMemory: Equatable, Sendable {
     public fileprivate(set) var owner: [Int32]
     /// LRU age: the allocation clock when the frame was last allocated; reclaim takes the oldest first.
     public fileprivate(set) var stamp: [UInt32]
+    /// What the frame holds: who wrote it last and at which step (a DataTag's raw value); 0 for a
+    /// zero-filled frame. Free frames hold 0, so an allocation starts zero-filled without a write.
+    public fileprivate(set) var data: [UInt64]
 
     // The buddy allocator's free lists (zone->free_area[order]), threaded through the frames
     // as Linux threads them through struct page's lru field.
@@ -91,6 +94,7 @@ public struct PhysicalMemory: Equatable, Sendable {
         pincount = Array(repeating: 0, count: frames)
         owner = Array(repeating: 0, count: frames)
         stamp = Array(repeating: 0, count: frames)
+        data = Array(repeating: 0, count: frames)
         freeOrder = Array(repeating: -1, count: frames)
         next = Array(repeating: -1, count: frames)
         prev = Array(repeating: -1, count: frames)
@@ -181,7 +185,7 @@ public struct PhysicalMemory: Equatable, Sendable {
     }
 
     /// Bytes the arrays above hold per frame (the bench's "Engine bytes per frame" starts here).
-    public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 1
+    public static let bytesPerFrame = 1 + 1 + 4 + 4 + 4 + 4 + 4 + 8 + 1 + 4 + 4 + 1
 }
 
 // MARK: - Free lists (raw; the logged versions below are the only callers outside undo and boot)
@@ -303,9 +307,27 @@ extension PhysicalMemory {
         j.log(.freeListRemove(order: Int8(order), pfn: Int32(pfn), prev: prev))
     }
 
+    /// Says what a frame now holds. Consecutive frames that held the same thing are logged as one run
+    /// (StepJournal.logData), so a bulk write does not add a Change per page.
+    @inline(__always) mutating func setData(_ pfn: Int, _ tag: DataTag, _ j: inout StepJournal) {
+        let old = data[pfn]
+        guard old != tag.rawValue else { return }
+        j.logData(pfn: pfn, old: old)
+        chunks.touch(pfn)
+        data[pfn] = tag.rawValue
+    }
+
+    /// The frame's content as a tag.
+    @inline(__always) public func dataTag(_ pfn: Int) -> DataTag { DataTag(rawValue: data[pfn]) }
+
     /// Undoes one of the Changes above (Engine.undo routes them here).
     mutating func undo(_ change: Change) {
         switch change {
+        case let .dataRun(first, count, old):
+            for pfn in Int(first)..<Int(first) + Int(count) {
+                chunks.touch(pfn)
+                data[pfn] = old
+            }
         case let .frame(pfn, old): setFrame(Int(pfn), old)
         case let .frames(first, old): for (i, f) in old.enumerated() { setFrame(Int(first) + i, f) }
         case let .freeListInsert(order, pfn): listRemove(order: Int(order), pfn: Int(pfn))
@@ -342,9 +364,10 @@ extension PhysicalMemory {
     private static var signedBytes: [WritableKeyPath<PhysicalMemory, [Int8]>] { [\.freeOrder] }
     private static var words: [WritableKeyPath<PhysicalMemory, [Int32]>] { [\.refcount, \.mapcount, \.pincount, \.owner, \.next, \.prev] }
     private static var unsignedWords: [WritableKeyPath<PhysicalMemory, [UInt32]>] { [\.stamp] }
+    private static var longs: [WritableKeyPath<PhysicalMemory, [UInt64]>] { [\.data] }
 
     /// Bytes per frame of the chunked arrays.
-    static let bytesPerFrameArrays = bytes.count + signedBytes.count + 4 * words.count + 4 * unsignedWords.count
+    static let bytesPerFrameArrays = bytes.count + signedBytes.count + 4 * words.count + 4 * unsignedWords.count + 8 * longs.count
 
     /// Calls `visit` on each per-frame array of `m`, in chunk-layout order.
     private static func forEachArray(_ m: inout PhysicalMemory, _ visit: FrameArrayVisitor) {
@@ -352,6 +375,7 @@ extension PhysicalMemory {
         for k in signedBytes { visit.visit(&m[keyPath: k]) }
         for k in words { visit.visit(&m[keyPath: k]) }
         for k in unsignedWords { visit.visit(&m[keyPath: k]) }
+        for k in longs { visit.visit(&m[keyPath: k]) }
     }
 
     /// Swaps every per-frame array of `a` with `b`'s (moves the buffers, copies nothing).
@@ -360,6 +384,7 @@ extension PhysicalMemory {
         for k in signedBytes { swap(&a[keyPath: k], &b[keyPath: k]) }
         for k in words { swap(&a[keyPath: k], &b[keyPath: k]) }
         for k in unsignedWords { swap(&a[keyPath: k], &b[keyPath: k]) }
+        for k in longs { swap(&a[keyPath: k], &b[keyPath: k]) }
     }
 
     mutating func snapshot() -> Snapshot {

@@ -54,9 +54,12 @@ extension Engine {
     }
 
     mutating func doUnpin(_ p: Int, buffer name: String, _ j: inout StepJournal) -> OpResult {
-        guard state.processes[p].meta.pins.contains(where: { $0.buffer == name && !$0.uring }) else {
+        guard state.processes[p].meta.pins.contains(where: { $0.buffer == name && !$0.uring && $0.pipe == nil }) else {
             let uring = state.processes[p].meta.pins.contains { $0.buffer == name && $0.uring }
-            return .fail(.errno("EINVAL"), "\(state.processes[p].meta.name) holds no pin on \(name)" + (uring ? " (its io_uring registration goes with uring-unregister)" : ""))
+            let pipe = state.processes[p].meta.pins.first { $0.buffer == name && $0.pipe != nil }?.pipe
+            return .fail(.errno("EINVAL"), "\(state.processes[p].meta.name) holds no pin on \(name)"
+                         + (uring ? " (its io_uring registration goes with uring-unregister)" : "")
+                         + (pipe.map { " (pipe \($0) holds references to it: pipe-read or pipe-close releases them)" } ?? ""))
         }
         let records = pinRemoveAll(p, buffer: name, &j)
         var pages = 0, freed = 0, charged = 0
@@ -127,5 +130,102 @@ extension Engine {
         updateCounters(p, &j) { $0.pinnedVMPages -= r.chargedPages }
         if r.userCharged > 0 { updateMachine(&j) { $0.userLockedVM[m.user, default: 0] -= r.userCharged } }
         return OpResult(text: "io_uring_register(IORING_UNREGISTER_BUFFERS): \(plural(r.pfns.count, "page")) of \(name) unpinned; pinned_vm −\(formatSize(UInt64(r.chargedPages) << pageShift))" + (r.userCharged > 0 ? ", user \(m.user)'s locked_vm −\(formatSize(UInt64(r.userCharged) << pageShift))" : ""))
+    }
+}
+
+// MARK: - Pipes: vmsplice, and reading or closing what they hold
+
+/// PIPE_DEF_BUFFERS (include/linux/pipe_fs_i.h:5): a pipe holds 16 buffers, one page each from vmsplice.
+let pipeDefBuffers = 16
+
+extension Engine {
+    /// Pipe buffers `pipe` holds now.
+    func pipeBuffers(_ p: Int, _ pipe: String) -> Int {
+        state.processes[p].meta.pins.reduce(0) { $0 + ($1.pipe == pipe ? $1.pfns.count : 0) }
+    }
+
+    /// vmsplice(2) of user memory into a pipe (vmsplice_to_pipe, fs/splice.c:1542). iter_to_pipe
+    /// (fs/splice.c:1448) takes the pages 16 at a time with iov_iter_get_pages2, which calls
+    /// get_user_pages_fast without FOLL_WRITE (lib/iov_iter.c:1177): plain FOLL_GET references,
+    /// read-only, and nothing is unshared (gup_must_unshare is for FOLL_PIN only). Each page becomes
+    /// one pipe buffer. When the pipe fills, add_to_pipe fails and the rest of that batch is put back.
+    /// A pipe full from the start would block in wait_for_space (fs/splice.c:1267): here it is EAGAIN,
+    /// as with SPLICE_F_NONBLOCK, since nothing else runs to drain it.
+    mutating func doVmsplice(_ p: Int, buffer b: Buffer, range: BufferRange?, pipe: String, _ j: inout StepJournal) -> OpResult {
+        let call = "vmsplice(2) of \(b.name) into pipe \(pipe)"
+        if b.kind == .ump || b.kind == .dmabuf {
+            return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: get_user_pages_fast refuses a VM_PFNMAP mapping of kernel memory")
+        }
+        let start = b.start + (range?.offset ?? 0)
+        let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
+        let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
+        let pages = Int((end - first) >> pageShift)
+        let room = pipeDefBuffers - pipeBuffers(p, pipe)
+        guard room > 0 else {
+            return .fail(.errno("EAGAIN"), "\(call) would block: the pipe holds \(pipeDefBuffers) buffers already (PIPE_DEF_BUFFERS) and nobody reads it; with SPLICE_F_NONBLOCK it is EAGAIN (wait_for_space)")
+        }
+        // The batches GUP takes before add_to_pipe fails: every full one, and the one it fails in.
+        let taken = min(pages, (room / 16) * 16 + 16)
+        let kept = min(pages, room)
+        let r = getUserPages(p, start: first, end: first + UInt64(taken) << pageShift, flags: FollFlags(get: true), &j)
+        switch r.outcome {
+        case .ok: break
+        case .sigsegv(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
+        case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in the pages")
+        }
+        let held = Array(r.pfns.prefix(kept))
+        for pfn in r.pfns.dropFirst(kept) { release(Int(pfn), get: true, &j) }
+        pinAppend(p, PinRecord(buffer: b.name, pfns: held, get: true, longterm: false, chargedPages: 0, pipe: pipe), &j)
+        var text = "\(call): get_user_pages_fast (FOLL_GET, read-only) takes a reference on \(plural(held.count, "page")); "
+        text += "pipe \(pipe) now holds \(pipeDefBuffers - room + held.count) of its \(pipeDefBuffers) buffers. "
+        text += "A plain reference unshares nothing: a page shared since fork stays shared, and only its refcount says the pipe holds it"
+        if r.zeroPages > 0 { text += "; \(pluralIsAre(r.zeroPages, "zero page")) spliced as they are" }
+        if kept < pages {
+            text += "; the pipe filled after \(plural(kept, "page")), so vmsplice returns \(formatSize(UInt64(kept) << pageShift))"
+            if taken > kept { text += " and puts back the other \(taken - kept) its last batch took (add_to_pipe fails)" }
+        }
+        return OpResult(text: text)
+    }
+
+    /// read(2) of everything a pipe holds (pipe_read copies each buffer out, then
+    /// page_cache_pipe_buf_release puts the page), or close(2) of the pipe with it unread
+    /// (free_pipe_info releases each buffer). The data is what the frames hold now, not when spliced.
+    mutating func doPipeDrain(_ p: Int, pipe: String, read: Bool, _ j: inout StepJournal) -> OpResult {
+        let m = state.processes[p].meta
+        let records = m.pins.filter { $0.pipe == pipe }
+        guard !records.isEmpty else {
+            let call = read ? "read(2) from pipe \(pipe)" : "close(2) of pipe \(pipe)"
+            return .fail(.errno(read ? "EAGAIN" : "EBADF"), "\(call): \(m.name) has no pipe \(pipe) holding pages (vmsplice into it first)" + (read ? "; a read of an empty pipe would block (EAGAIN with O_NONBLOCK)" : ""))
+        }
+        let pfns = records.flatMap(\.pfns).map(Int.init)
+        var text: String
+        if read {
+            text = "read(2) from pipe \(pipe): pipe_read copies out \(plural(pfns.count, "page")): " + dataSummary(pfns)
+            // Private (anonymous) data of another process, written after the two parted at fork,
+            // was never in this process's address space.
+            var leaked: [DataTag] = []
+            for pfn in pfns where state.phys.frameUse(pfn) == .anon {
+                let t = state.phys.dataTag(pfn)
+                guard case let .process(pid) = t.writer, pid != m.pid,
+                      let w = state.processes.first(where: { $0.meta.pid == pid }),
+                      t.step > max(m.createdStep, w.meta.createdStep), !leaked.contains(t) else { continue }
+                leaked.append(t)
+            }
+            if let t = leaked.first, let name = state.dataName(t) {
+                let writer = name.split(separator: "@").first.map(String.init) ?? name
+                j.hazards.append(Hazard(kind: .dataLeak, text: "\(m.name) reads data \(name) through the pipe: \(writer) wrote it at step \(t.step), after \(writer) and \(m.name) parted at fork, into a page \(m.name) had spliced. It never was in \(m.name)'s address space (CVE-2020-29374: COW reused a page a GUP reference still held)"))
+            }
+            text += "; page_cache_pipe_buf_release puts each page"
+        } else {
+            text = "close(2) of pipe \(pipe): free_pipe_info releases \(plural(pfns.count, "buffer")) unread, putting each page"
+        }
+        pinReset(p, m.pins.filter { $0.pipe != pipe }, &j)
+        var freed = 0
+        for pfn in pfns {
+            if state.phys.refcount[pfn] == 1 && pfn != Int(state.meta.zeroPfn) { freed += 1 }
+            release(pfn, get: true, &j)
+        }
+        if freed > 0 { text += "; \(freed == 1 ? "1 frame only the pipe kept alive goes" : "\(freed) frames only the pipe kept alive go") back to the buddy allocator" }
+        return OpResult(text: text)
     }
 }

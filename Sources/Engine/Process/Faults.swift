@@ -56,9 +56,26 @@ extension Engine {
             let stop = min(endVPN, regionEnd, vma.end >> pageShift)
             let r = touchRegion(p, vma: v, from: vpn, to: stop, write: write, &j)
             if r != .ok { return r }
+            if write { tagWritten(p, from: vpn, to: stop, &j) }
             vpn = stop
         }
         return .ok
+    }
+
+    /// The CPU wrote pages [from, to) of one 2 MiB region, now mapped writable: each frame now holds
+    /// this process's data of this step.
+    private mutating func tagWritten(_ p: Int, from: UInt64, to: UInt64, _ j: inout StepJournal) {
+        let tag = DataTag.process(pid: state.processes[p].meta.pid, step: j.step)
+        let region = from >> 9
+        if let huge = state.processes[p].pt.hugePMDs[region], huge.present && huge.writable {
+            for vpn in from..<to { state.phys.setData(huge.number + Int(vpn & 511), tag, &j) }
+            return
+        }
+        guard let table = state.processes[p].pt.tables[region] else { return }
+        for vpn in from..<to {
+            let e = table.entries[Int(vpn & 511)]
+            if e.present && e.writable { state.phys.setData(e.number, tag, &j) }
+        }
     }
 
     /// Pages [from, to) inside one 2 MiB region and one VMA.
@@ -197,7 +214,7 @@ extension Engine {
         if !state.phys.isLarge(pfn), sole {
             state.phys.update(pfn, &j) { $0.flags |= FrameFlag.anonExclusive }
             setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
-            j.events.add(.wpPageReuse(.refcount))
+            j.events.add(.wpPageReuse(state.config.kernel == .legacy ? .mapcount : .refcount))
             return .ok
         }
         return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, &j)
@@ -211,6 +228,8 @@ extension Engine {
         guard state.processes[p].meta.alive else { return .oom }
         setPTE(p, vpn: vpn, .page(pfn: pfn, writable: state.processes[p].meta.vmas[v].flags.contains(.write)), &j)
         if let old {
+            // copy_mc_user_highpage: the new page starts as a copy (an unshare keeps it as that).
+            state.phys.setData(pfn, state.phys.dataTag(old), &j)
             touchProcess(p, &j)
             if state.phys.pincount[old] > 0 {
                 j.hazards.append(Hazard(kind: .copyAwayFromPin, text: "the device's pinned frame \(hex(old)) is no longer \(describeVA(p, vpn << pageShift)): COW gave \(state.processes[p].meta.name) frame \(hex(pfn)), so the device's writes no longer reach it"))

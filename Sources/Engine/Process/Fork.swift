@@ -147,6 +147,7 @@ extension Engine {
                 // __folio_try_dup_anon_rmap says -EBUSY: copy_present_page gives the child its own copy now.
                 guard let copy = allocPageOrReclaim(use: .anon, owner: state.processes[c].meta.pid, exclusive: true, mapcount: 1, &j) else { return false }
                 setPTE(c, vpn: vpn, .page(pfn: copy, writable: e.writable), &j)
+                state.phys.setData(copy, state.phys.dataTag(pfn), &j)
                 updateCounters(c, &j) { $0.rssPages += 1 }
                 j.events.add(.copyPresentPage)
                 eagerCopies += 1

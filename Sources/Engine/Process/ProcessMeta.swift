@@ -38,6 +38,8 @@ public struct ProcessMeta: Equatable, Sendable {
     public let capIPCLock: Bool
     /// The user it runs as: io_uring charges the user's locked_vm, shared by all its processes.
     public let user: String
+    /// The step that created it (a `process` line or a fork): private memory it sees was written by then or by itself.
+    public let createdStep: Int
     public fileprivate(set) var counters: ProcessCounters
     /// In address order.
     public fileprivate(set) var vmas: [VMA]
@@ -50,8 +52,9 @@ public struct ProcessMeta: Equatable, Sendable {
     public fileprivate(set) var pins: [PinRecord] = []
 
     init(name: String, pid: Int32, vmas: [VMA], startBrk: UInt64, mmapBase: UInt64, memlockLimit: UInt64, capIPCLock: Bool,
-         user: String = "user") {
+         user: String = "user", createdStep: Int = 0) {
         self.user = user
+        self.createdStep = createdStep
         self.name = name
         self.pid = pid
         self.vmas = vmas
@@ -197,7 +200,7 @@ extension Engine {
         var removed: [PinRecord] = []
         var i = state.processes[p].meta.pins.count - 1
         while i >= 0 {
-            if state.processes[p].meta.pins[i].buffer == buffer && !state.processes[p].meta.pins[i].uring {
+            if state.processes[p].meta.pins[i].buffer == buffer && !state.processes[p].meta.pins[i].uring && state.processes[p].meta.pins[i].pipe == nil {
                 let old = state.processes[p].meta.pins.remove(at: i)
                 j.log(.pinRecord(proc: Int32(p), .removed(at: i, old: old)))
                 removed.insert(old, at: 0)

@@ -26,7 +26,7 @@ extension Engine {
         let brk = imageBase + 0x5000
         let meta = ProcessMeta(name: decl.name, pid: pid, vmas: vmas, startBrk: brk, mmapBase: mmapBaseDefault,
                                memlockLimit: decl.memlock ?? state.config.memlock, capIPCLock: decl.capIPCLock,
-                               user: decl.user ?? "user")
+                               user: decl.user ?? "user", createdStep: j.step)
         let p = addProcess(meta, &j)
         guard let pgd = allocTablePage(p, &j) else {
             updateCounters(p, &j) {

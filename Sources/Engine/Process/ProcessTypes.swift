@@ -186,5 +186,7 @@ public struct PinRecord: Equatable, Sendable {
     /// An io_uring fixed buffer: pages charged to the user's locked_vm (0 with CAP_IPC_LOCK).
     public var uring = false
     public var userCharged = 0
+    /// Held by the pipe of this name (vmsplice): one pipe buffer per page, released by reading or closing it.
+    public var pipe: String?
 }
 

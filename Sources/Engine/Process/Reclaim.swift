@@ -170,6 +170,7 @@ extension Engine {
         }
         let exclusive = state.phys.flags[pfn] & FrameFlag.anonExclusive != 0
         setSwapSlot(slot, UInt16(mappings.count), &j)
+        setSwapData(slot, state.phys.dataTag(pfn), &j)   // swap_writepage
         for (p, vpn) in mappings {
             setPTE(p, vpn: vpn, .swapEntry(slot: slot, exclusive: exclusive), &j)
             updateCounters(p, &j) {
@@ -234,6 +235,7 @@ extension Engine {
             guard let new = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: false, &j) else { return .oom }
             guard state.processes[p].meta.alive else { return .oom }
             pfn = new
+            state.phys.setData(pfn, state.swapDataTag(slot), &j)   // swap_read_folio
             if state.swapMap[slot] > 1 {
                 // Other PTEs still name this slot: keep the page in the swap cache for them (its own reference).
                 setSwapCache(slot, Int32(pfn), &j)

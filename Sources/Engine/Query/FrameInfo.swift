@@ -50,6 +50,10 @@ public struct FrameInfo: Equatable, Sendable {
     public var mappers: [PageMapper]
     public var ioMappers: [IOMapper]
     public var kernelUsers: [KernelUser]
+    /// What it holds: who wrote it last, at which step.
+    public var data: DataTag = .zero
+    /// References GUP took and someone still holds: "pipe p of child", "pin of app.buf".
+    public var gupHolders: [String] = []
 
     /// The flags in words: PageAnonExclusive, THP head, THP tail of N.
     public var flagNames: [String] {
@@ -80,11 +84,18 @@ extension EngineState {
             for (index, f) in pages.sorted(by: { $0.key < $1.key }) where Int(f) == pfn { users.append(.shmem(object: object, index: index)) }
         }
         for (slot, f) in swapCache.sorted(by: { $0.key < $1.key }) where Int(f) == pfn { users.append(.swapCache(slot: slot)) }
+        var holders: [String] = []
+        for proc in processes where proc.meta.alive {
+            for r in proc.meta.pins where r.pfns.contains(Int32(pfn)) {
+                let what = r.pipe.map { "pipe \($0)" } ?? (r.uring ? "io_uring registration" : r.get ? "get_user_pages reference" : "pin")
+                holders.append("\(what) of \(proc.meta.name).\(r.buffer)")
+            }
+        }
         return FrameInfo(pfn: pfn, use: phys.frameUse(pfn), refcount: phys.refcount[pfn], mapcount: phys.mapcount[pfn],
                          pincount: phys.pincount[pfn], anonExclusive: flags & FrameFlag.anonExclusive != 0,
                          thpTailOf: flags & FrameFlag.tail != 0 ? phys.folioHead(pfn) : nil, thpHead: flags & FrameFlag.head != 0,
                          owner: owner, isZeroPage: Int32(pfn) == meta.zeroPfn, mappers: mappers(of: pfn),
-                         ioMappers: ioMappers(of: pfn), kernelUsers: users)
+                         ioMappers: ioMappers(of: pfn), kernelUsers: users, data: phys.dataTag(pfn), gupHolders: holders)
     }
 
     /// Every page of a live process that maps `pfn`, by process, then address.

@@ -14,6 +14,7 @@ extension KernelEvent {
         case .wpPageCopy(.sharedPage): "wp_page_copy"
         case .wpPageReuse(.exclusive): "wp_page_reuse:exclusive"
         case .wpPageReuse(.refcount): "wp_page_reuse:refcount"
+        case .wpPageReuse(.mapcount): "wp_page_reuse:mapcount"
         case .hugeAnonymousPage: "do_huge_pmd_anonymous_page"
         case .hugeZeroPageMapped: "do_huge_pmd_anonymous_page:zero"
         case .thpFallback: "thp_fault_fallback"
@@ -62,6 +63,7 @@ extension KernelEvent {
         case .wpPageCopy(.sharedPage): "do_wp_page → wp_page_copy: shared page copied (COW)"
         case .wpPageReuse(.exclusive): "do_wp_page → wp_page_reuse: PageAnonExclusive, made writable in place"
         case .wpPageReuse(.refcount): "wp_can_reuse_anon_folio: refcount back to 1, reused in place"
+        case .wpPageReuse(.mapcount): "do_wp_page → reuse_swap_page: mapped once, reused in place (before 5.9 references held elsewhere did not count)"
         case .hugeAnonymousPage: "do_huge_pmd_anonymous_page: a 2 MiB THP (one order-9 block, one PMD)"
         case .hugeZeroPageMapped: "do_huge_pmd_anonymous_page: the huge zero page mapped by a PMD"
         case .thpFallback: "THP fallback (no free order-9 block): 4 KiB pages instead"
@@ -94,7 +96,7 @@ public enum Narration {
     /// The order the counted events are told in: faults first, then fork, unmapping, page tables.
     static let order: [KernelEvent] = [
         .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageReuse(.exclusive),
-        .wpPageReuse(.refcount), .thpDirectCompaction, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
+        .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
         .swapIn, .shmemFault, .faultAround, .shmemEvict, .copyPresentPTEs, .copyZeroPTEs, .copyNonpresentPTEs,
         .copyHugePMD, .zapFreed, .zapKept, .zapZero, .zapSwap, .zapHugePMD, .pageTableAlloc, .pageTableFree,
         .directReclaim, .alreadyMapped,

@@ -18,7 +18,7 @@ public enum NoteText {
     }
 
     /// The names the step's own record fills (beside the count keys and the metrics).
-    public static let stepKeys = ["misses", "hits", "accesses", "walks", "stall", "faults", "ioptes", "ioptes.SIZE", "outcome"]
+    public static let stepKeys = ["step", "misses", "hits", "accesses", "walks", "stall", "faults", "ioptes", "ioptes.SIZE", "outcome"]
 
     /// The placeholders of a note, in order; a `{` with no `}` is a problem.
     public static func placeholders(_ note: String) throws(Problem) -> [Placeholder] {
@@ -128,6 +128,7 @@ public enum NoteText {
         let deltas = r.deviceDeltas.values
         func sum(_ f: (DeviceStats) -> Int) -> Int { deltas.reduce(0) { $0 + f($1) } }
         switch name {
+        case "step": return String(r.step)
         case "misses": return String(sum(\.misses))
         case "hits": return String(sum(\.hits))
         case "accesses": return String(sum(\.accesses))

@@ -214,6 +214,7 @@ extension Engine {
             w.field("pins", Int(phys.pincount[pfn]))
             w.field("owner", Int(phys.owner[pfn]))
             w.field("exclusive", phys.flags[pfn] & FrameFlag.anonExclusive != 0)
+            if let d = state.dataName(phys.dataTag(pfn)) { w.field("data", d) } else { w.nullField("data") }
             w.endObject()
         }
         w.endArray()

@@ -263,7 +263,7 @@ struct ScriptChecker {
         case .munmap(let b, let range):
             if use(b, in: p, s, at[2]), range == nil { remove(b, from: p, "unmapped on line \(line)") }
         case .read(let b, _), .write(let b, _), .madvise(let b, _, _), .mprotect(let b, _, _), .mlock(let b), .munlock(let b),
-             .pin(let b, _, _, _, _), .unpin(let b), .uringRegister(let b), .uringUnregister(let b):
+             .pin(let b, _, _, _, _), .unpin(let b), .uringRegister(let b), .uringUnregister(let b), .vmsplice(let b, _, _):
             use(b, in: p, s, at[2])
         case .fork(let child):
             guard declareProcess(child, s, at[2], origin: "created by fork on line \(line)"),
@@ -273,7 +273,7 @@ struct ScriptChecker {
         case .send(let b, let other):
             guard use(b, in: p, s, at[2]), requireProcess(other, s, at[3], verb: nil) else { return }
             create(b, in: other, s, at[3], origin: "received by send on line \(line)")
-        case .exit:
+        case .exit, .pipeRead, .pipeClose:
             break
         case .trace(let path, _):
             if !fileExists(path) {

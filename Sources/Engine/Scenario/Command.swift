@@ -144,6 +144,11 @@ public enum ProcessEvent: Hashable, Sendable {
     case uringRegister(buffer: String)
     case uringUnregister(buffer: String)
     case unpin(buffer: String)
+    /// vmsplice(2) of (part of) a buffer into a pipe: the pipe holds FOLL_GET references.
+    case vmsplice(buffer: String, range: BufferRange?, pipe: String)
+    /// read(2) of everything a pipe holds, releasing it; close(2) of the pipe, releasing it unread.
+    case pipeRead(pipe: String)
+    case pipeClose(pipe: String)
     case umpAlloc(buffer: String, size: UInt64, linear: Bool)
     case umpImport(buffer: String, secureID: UInt64)
     case dmabufAlloc(buffer: String, size: UInt64, heap: DMAHeap)
@@ -155,10 +160,10 @@ public enum ProcessEvent: Hashable, Sendable {
     public var bufferName: String? {
         switch self {
         case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
-             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .umpAlloc(b, _, _),
+             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .vmsplice(b, _, _), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
-        case .fork, .exit, .trace:
+        case .fork, .exit, .trace, .pipeRead, .pipeClose:
             nil
         }
     }
@@ -182,6 +187,9 @@ public enum ProcessEvent: Hashable, Sendable {
         case .unpin: "unpin"
         case .uringRegister: "uring-register"
         case .uringUnregister: "uring-unregister"
+        case .vmsplice: "vmsplice"
+        case .pipeRead: "pipe-read"
+        case .pipeClose: "pipe-close"
         case .umpAlloc: "ump-alloc"
         case .umpImport: "ump-import"
         case .dmabufAlloc: "dmabuf-alloc"

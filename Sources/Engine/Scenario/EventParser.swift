@@ -153,6 +153,19 @@ struct EventParser {
         Verb(shape: shape("uring-unregister", "PROC uring-unregister BUF")) { p, a throws(LineError) in
             .uringUnregister(buffer: try p.buffer(a))
         },
+        Verb(shape: shape("vmsplice", "PROC vmsplice BUF [OFFSET SIZE] [pipe=NAME]", optional: 2, options: ["pipe"])) { p, a throws(LineError) in
+            .vmsplice(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "vmsplice"),
+                      pipe: try p.line.option(a, "pipe") { (v: String) throws(ValueError) in
+                          guard Literal.isName(v) else { throw ValueError("expected a pipe name, got '\(v)'", hint: Literal.nameRule) }
+                          return v
+                      } ?? "pipe")
+        },
+        Verb(shape: shape("pipe-read", "PROC pipe-read NAME", needs: "a pipe name")) { p, a throws(LineError) in
+            .pipeRead(pipe: try p.line.name(a.positionals[0], "a pipe name"))
+        },
+        Verb(shape: shape("pipe-close", "PROC pipe-close NAME", needs: "a pipe name")) { p, a throws(LineError) in
+            .pipeClose(pipe: try p.line.name(a.positionals[0], "a pipe name"))
+        },
         Verb(shape: shape("ump-alloc", "PROC ump-alloc BUF SIZE [linear]", needs: "a buffer name and a size", required: 2,
                           flags: ["linear"])) { p, a throws(LineError) in
             .umpAlloc(buffer: try p.buffer(a), size: try p.size(a, 1), linear: a.has("linear"))

@@ -13,6 +13,8 @@ public enum Change: Sendable {
     case frame(pfn: Int32, old: PhysicalMemory.Frame)
     /// A run of frames (first, first + old.count) before a bulk change.
     case frames(first: Int32, old: [PhysicalMemory.Frame])
+    /// What frames [first, first + count) held before the step wrote them; all held `old`.
+    case dataRun(first: Int32, count: Int32, old: UInt64)
     /// A free block was put on free_area[order].
     case freeListInsert(order: Int8, pfn: Int32)
     /// A free block was taken off free_area[order]; it sat after `prev` (-1: at the head).
@@ -23,6 +25,8 @@ public enum Change: Sendable {
     indirect case machine(old: MachineMeta)
     /// A swap slot's use count before the change.
     case swapSlot(slot: Int32, old: UInt16)
+    /// What a swap slot held (a DataTag's raw value) before the change.
+    case swapData(slot: Int32, old: UInt64)
     /// The swap cache entry of a slot before the change.
     case swapCache(slot: Int32, old: Int32?)
     /// A shared-memory (shmem) object's page before the change.

@@ -27,6 +27,8 @@ public struct ChangeIndex: Sendable {
                 frames.insert(Int(pfn))
             case let .frames(first, old):
                 frames.insert(range: Int(first)..<Int(first) + old.count)
+            case let .dataRun(first, count, _):
+                frames.insert(range: Int(first)..<Int(first) + Int(count))
             case let .pte(proc, vpn, _):
                 pages[Int(proc), default: PageSet()].insert(vpn)
             case let .pmd(proc, region, _):

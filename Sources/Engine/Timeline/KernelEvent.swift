@@ -89,8 +89,10 @@ public enum WPCopySource: Hashable, Sendable {
 public enum WPReuseReason: Hashable, Sendable {
     /// PageAnonExclusive: the page is this process's alone.
     case exclusive
-    /// wp_can_reuse_anon_folio: the refcount is back to 1 (before 5.9: the mapcount).
+    /// wp_can_reuse_anon_folio: the refcount is back to 1.
     case refcount
+    /// Before 5.9 (kernel=legacy): reuse_swap_page saw one mapping, whatever references others held.
+    case mapcount
 }
 
 /// The FOLL_* flags of one get_user_pages / pin_user_pages call.
@@ -141,6 +143,8 @@ public struct Hazard: Hashable, Sendable, CustomStringConvertible {
         case staleIOTLB
         /// DMA to pinned frames the process no longer maps.
         case deviceSeesOldFrame
+        /// A reader got private data another process wrote after they parted at fork (CVE-2020-29374).
+        case dataLeak
     }
 
     public var kind: Kind

@@ -35,6 +35,28 @@ public struct StepJournal: Sendable {
 
     @inline(__always) mutating func log(_ change: Change) { changes.append(change) }
 
+    /// The data run being gathered: frames [first, first + count) that all held `old`.
+    private var dataRun: (first: Int32, count: Int32, old: UInt64)?
+
+    /// Logs that frame `pfn` held `old` before a write. A frame right after the run being gathered,
+    /// that held the same, extends it. Data Changes touch nothing but the data array, so a run
+    /// logged later than the Changes around it undoes the same.
+    @inline(__always) mutating func logData(pfn: Int, old: UInt64) {
+        if let r = dataRun, Int(r.first) + Int(r.count) == pfn, r.old == old, r.count < Int32.max {
+            dataRun = (r.first, r.count + 1, old)
+            return
+        }
+        flushData()
+        dataRun = (Int32(pfn), 1, old)
+    }
+
+    /// Logs the run being gathered. Engine.apply calls it before it reads the Changes.
+    mutating func flushData() {
+        guard let r = dataRun else { return }
+        changes.append(.dataRun(first: r.first, count: r.count, old: r.old))
+        dataRun = nil
+    }
+
     /// Tells the control how far a long loop has got (`total` 0: not known ahead, as for a
     /// streamed trace); false once the step is to stop. Loops call it every so many units of work,
     /// at points that depend on the work alone, so a run that is not cancelled is the same run.

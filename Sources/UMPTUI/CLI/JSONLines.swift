@@ -86,7 +86,7 @@ enum JSONLines {
         w.field("anonymous", counts["do_anonymous_page"] ?? 0)
         w.field("zero_page_copied", counts["wp_page_copy:zero"] ?? 0)
         w.field("cow", counts["wp_page_copy"] ?? 0)
-        w.field("reuse", (counts["wp_page_reuse:exclusive"] ?? 0) + (counts["wp_page_reuse:refcount"] ?? 0))
+        w.field("reuse", (counts["wp_page_reuse:exclusive"] ?? 0) + (counts["wp_page_reuse:refcount"] ?? 0) + (counts["wp_page_reuse:mapcount"] ?? 0))
         w.field("thp", counts["do_huge_pmd_anonymous_page"] ?? 0)
         w.field("swap_in", counts["do_swap_page"] ?? 0)
         w.field("text_pages", t.textPages)

@@ -112,6 +112,12 @@ enum Inspector {
         case let .process(pid, name): owner = name.map { "\($0) (pid \(pid))" } ?? "pid \(pid)"
         }
         out.append(("allocated for: \(owner)", .normal))
+        if f.use != .free && f.use != .kernel && f.use != .pagetable && f.use != .iopagetable {
+            out.append(("holds: " + state.describeData(f.data), f.data == .zero ? .dim : .normal))
+        }
+        if !f.gupHolders.isEmpty {
+            out.append(("referenced by: " + f.gupHolders.prefix(4).joined(separator: "; ") + (f.gupHolders.count > 4 ? " and \(f.gupHolders.count - 4) more" : ""), .normal))
+        }
         var mappers: [String] = []
         for p in Set(f.mappers.map(\.process)).sorted() {
             let vas = f.mappers.filter { $0.process == p }.prefix(4).map { hex($0.vpn << pageShift) }
