@@ -114,6 +114,9 @@ extension Engine {
         case let .munmap(buf, range):
             guard let b = buffer else { return noBuffer(buf) }
             return doMunmap(p, buffer: b, range: range, &j)
+        case let .mremap(buf, size, move):
+            guard let b = buffer else { return noBuffer(buf) }
+            return doMremap(p, buffer: b, newSize: size, mayMove: move, &j)
         case let .read(buf, range), let .write(buf, range):
             guard let b = buffer else { return noBuffer(buf) }
             var write = false

@@ -155,7 +155,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:5:1: error: 'app' is a process, and 'map' is a device verb
             app map app.b
             ^
-            hint: process verbs: malloc, free, mmap, munmap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send
+            hint: process verbs: malloc, free, mmap, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send
             demo.ump:6:12: error: 'gpu' is a device, not a process
             app send b gpu
                        ^

@@ -335,7 +335,7 @@ final class ParserTests: XCTestCase {
             ^
             hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
-        let verbs = "process verbs: malloc, free, mmap, munmap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
+        let verbs = "process verbs: malloc, free, mmap, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
             + "uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
         assertError("app mallc buf 4K", """
             demo.ump:3:5: error: unknown verb 'mallc'
@@ -521,7 +521,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:15: error: unknown value 'dontned' for madvise
             app madvise b dontned
                           ^
-            hint: did you mean 'dontneed'? madvise is one of dontneed, dontfork, dofork, hugepage, nohugepage, pageout
+            hint: did you mean 'dontneed'? madvise is one of dontneed, dontfork, dofork, hugepage, nohugepage, pageout, collapse
             """)
     }
 

@@ -24,7 +24,7 @@ struct ScriptGenerator {
     mutating func line(procs: [String], bufs: [String]) -> String {
         let p = pick(procs), b = pick(bufs)
         let d = pick(["d1", "d2"])
-        switch rng.next() % 38 {
+        switch rng.next() % 39 {
         case 22: return "\(d) map \(p).\(b)" + (chance(30) ? " read" : "") + (chance(15) ? " iova=\(pick(["0x100000", "0x1000", "0x123000"]))" : "")
         case 23: return "\(d) unmap \(p).\(b)"
         case 24, 25: return "\(d) dma \(p).\(b) \(pick(["read", "write"])) pattern=\(pick(["seq", "random", "stride:8K", "tile:256x16@4096"])) size=\(pick(["64", "4096"])) count=\(pick(["1", "100", "500"]))" + (chance(20) ? " transient" : "")
@@ -40,13 +40,14 @@ struct ScriptGenerator {
         case 35: return "\(p) vmsplice \(b)\(range().isEmpty ? "" : " 0 8K")" + (chance(50) ? " pipe=\(pick(["p", "q"]))" : "")
         case 36: return "\(p) \(pick(["pipe-read", "pipe-close"])) \(pick(["pipe", "p", "q"]))"
         case 37: return "\(p) \(pick(["uring-register", "uring-unregister"])) \(b)"
+        case 38: return "\(p) mremap \(b) \(size())" + (chance(60) ? " move" : "")
         case 0, 1: return "\(p) malloc \(b) \(size())"
         case 2, 3: return "\(p) mmap \(b) \(size())" + (chance(20) ? " shared" : "") + (chance(20) ? " populate" : "") + (chance(10) ? " locked" : "") + (chance(30) ? " hugepage" : "")
         case 4, 5, 6: return "\(p) write \(b)\(range())"
         case 7, 8: return "\(p) read \(b)\(range())"
         case 9: return "\(p) free \(b)"
         case 10: return "\(p) munmap \(b)" + (chance(50) ? " 4K 8K" : "")
-        case 11: return "\(p) madvise \(b) \(pick(["dontneed", "dontfork", "dofork", "hugepage", "nohugepage", "pageout"]))" + (chance(40) ? " 0 8K" : "")
+        case 11: return "\(p) madvise \(b) \(pick(["dontneed", "dontfork", "dofork", "hugepage", "nohugepage", "pageout", "collapse"]))" + (chance(40) ? " 0 8K" : "")
         case 12: return "\(p) fork \(pick(procs))"
         case 13: return "\(p) exit"
         case 14: return "\(p) \(pick(["mlock", "munlock"])) \(b)"

@@ -211,6 +211,11 @@ extension Engine {
         j.log(.deviceMapping(device: Int32(d), .inserted(at: state.devices[d].mappings.count - 1)))
     }
 
+    mutating func mappingReplace(_ d: Int, at i: Int, _ m: IOMapping, _ j: inout StepJournal) {
+        j.log(.deviceMapping(device: Int32(d), .replaced(at: i, old: state.devices[d].mappings[i])))
+        state.devices[d].mappings[i] = m
+    }
+
     mutating func mappingRemove(_ d: Int, at i: Int, _ j: inout StepJournal) -> IOMapping {
         let old = state.devices[d].mappings.remove(at: i)
         j.log(.deviceMapping(device: Int32(d), .removed(at: i, old: old)))

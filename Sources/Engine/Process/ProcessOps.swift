@@ -180,6 +180,13 @@ extension Engine {
                 return .fail(.errno("ENOMEM"), what + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
             }
             return OpResult(text: "madvise(\(hex(start)), \(formatSize(end - start))) " + what)
+        case .collapse:
+            var r = madviseCollapse(p, start: start, end: end, &j)
+            if r.outcome == .ok && unmapped > 0 {
+                r = .fail(.errno("ENOMEM"), r.text + "; but \(formatSize(unmapped)) of the range is not mapped, so madvise returns ENOMEM")
+            }
+            r.text = "madvise(\(hex(start)), \(formatSize(end - start))) " + r.text
+            return r
         }
         let what: String
         switch advice {
@@ -187,7 +194,7 @@ extension Engine {
         case .dontfork: what = "MADV_DONTFORK sets VM_DONTCOPY: a child of fork gets no mapping here"
         case .dofork: what = "MADV_DOFORK clears VM_DONTCOPY"
         case .hugepage: what = "MADV_HUGEPAGE sets VM_HUGEPAGE: with thp=madvise, faults in whole 2 MiB-aligned ranges map THPs"
-        case .pageout: what = ""
+        case .pageout, .collapse: what = ""
         case .nohugepage: what = "MADV_NOHUGEPAGE sets VM_NOHUGEPAGE (and clears VM_HUGEPAGE): no THP faults here even with thp=always; THPs already mapped stay"
         }
         if unmapped > 0 {

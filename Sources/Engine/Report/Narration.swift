@@ -19,6 +19,7 @@ extension KernelEvent {
         case .hugeZeroPageMapped: "do_huge_pmd_anonymous_page:zero"
         case .thpFallback: "thp_fault_fallback"
         case .thpDirectCompaction: "thp:direct_compaction"
+        case .collapseHugePage: "collapse_huge_page"
         case .hugeWPPageReuse: "do_huge_pmd_wp_page:reuse"
         case .splitHugePMD: "__split_huge_pmd"
         case .swapIn: "do_swap_page"
@@ -67,6 +68,7 @@ extension KernelEvent {
         case .hugeAnonymousPage: "do_huge_pmd_anonymous_page: a 2 MiB THP (one order-9 block, one PMD)"
         case .hugeZeroPageMapped: "do_huge_pmd_anonymous_page: the huge zero page mapped by a PMD"
         case .thpFallback: "THP fallback (no free order-9 block): 4 KiB pages instead"
+        case .collapseHugePage: "collapse_huge_page: a new THP, the small pages copied in (none and zero PTEs zero-filled), one PMD; the old pages released"
         case .thpDirectCompaction: "THP fault with no free order-9 block: direct compaction (then, if that was not enough, one round of direct reclaim and compaction again), as thp-defrag allows (__GFP_DIRECT_RECLAIM, __alloc_pages_slowpath)"
         case .hugeWPPageReuse: "do_huge_pmd_wp_page: whole THP reused"
         case .splitHugePMD: "__split_huge_pmd: a PMD becomes 512 PTEs"
@@ -96,7 +98,7 @@ public enum Narration {
     /// The order the counted events are told in: faults first, then fork, unmapping, page tables.
     static let order: [KernelEvent] = [
         .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageReuse(.exclusive),
-        .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
+        .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .collapseHugePage, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
         .swapIn, .shmemFault, .faultAround, .shmemEvict, .copyPresentPTEs, .copyZeroPTEs, .copyNonpresentPTEs,
         .copyHugePMD, .zapFreed, .zapKept, .zapZero, .zapSwap, .zapHugePMD, .pageTableAlloc, .pageTableFree,
         .directReclaim, .alreadyMapped,

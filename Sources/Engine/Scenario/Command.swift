@@ -57,7 +57,7 @@ public enum Protection: String, Hashable, Sendable, CaseIterable, Codable {
 }
 
 public enum MadviseAdvice: String, Hashable, Sendable, CaseIterable, Codable {
-    case dontneed, dontfork, dofork, hugepage, nohugepage, pageout
+    case dontneed, dontfork, dofork, hugepage, nohugepage, pageout, collapse
 }
 
 /// `machine ...`: every option is nil when the script did not give it.
@@ -131,6 +131,8 @@ public enum ProcessEvent: Hashable, Sendable {
     case free(buffer: String)
     case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, prot: Protection = .rw)
     case munmap(buffer: String, range: BufferRange?)
+    /// mremap(2): shrink, grow in place, or (with MREMAP_MAYMOVE) move.
+    case mremap(buffer: String, size: UInt64, move: Bool)
     case read(buffer: String, range: BufferRange?)
     case write(buffer: String, range: BufferRange?)
     case madvise(buffer: String, advice: MadviseAdvice, range: BufferRange?)
@@ -159,7 +161,7 @@ public enum ProcessEvent: Hashable, Sendable {
     /// The buffer the event names first (the one it creates or acts on), if any.
     public var bufferName: String? {
         switch self {
-        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .read(b, _), let .write(b, _),
+        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .mremap(b, _, _), let .read(b, _), let .write(b, _),
              let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .vmsplice(b, _, _), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
@@ -175,6 +177,7 @@ public enum ProcessEvent: Hashable, Sendable {
         case .free: "free"
         case .mmap: "mmap"
         case .munmap: "munmap"
+        case .mremap: "mremap"
         case .read: "read"
         case .write: "write"
         case .madvise: "madvise"

@@ -113,13 +113,17 @@ struct EventParser {
         Verb(shape: shape("munmap", "PROC munmap BUF [OFFSET SIZE]", optional: 2)) { p, a throws(LineError) in
             .munmap(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "munmap"))
         },
+        Verb(shape: shape("mremap", "PROC mremap BUF NEWSIZE [move]", needs: "a buffer name and a new size", required: 2,
+                          flags: ["move"])) { p, a throws(LineError) in
+            .mremap(buffer: try p.buffer(a), size: try p.size(a, 1), move: a.has("move"))
+        },
         Verb(shape: shape("read", "PROC read BUF [OFFSET [SIZE]]", optional: 2)) { p, a throws(LineError) in
             .read(buffer: try p.buffer(a), range: try p.offsetRange(a, from: 1))
         },
         Verb(shape: shape("write", "PROC write BUF [OFFSET [SIZE]]", optional: 2)) { p, a throws(LineError) in
             .write(buffer: try p.buffer(a), range: try p.offsetRange(a, from: 1))
         },
-        Verb(shape: shape("madvise", "PROC madvise BUF dontneed|dontfork|dofork|hugepage|nohugepage|pageout [OFFSET SIZE]",
+        Verb(shape: shape("madvise", "PROC madvise BUF dontneed|dontfork|dofork|hugepage|nohugepage|pageout|collapse [OFFSET SIZE]",
                           needs: "a buffer name and an advice", required: 2, optional: 2)) { p, a throws(LineError) in
             .madvise(buffer: try p.buffer(a),
                      advice: try p.line.value(a.positionals[1]) { (v: String) throws(ValueError) in try Literal.choice(v, for: "madvise") },

@@ -22,6 +22,8 @@ public enum KernelEvent: Hashable, Sendable {
     case thpFallback
     /// No free order-9 block, and thp-defrag lets the fault compact and reclaim first.
     case thpDirectCompaction
+    /// collapse_huge_page (MADV_COLLAPSE): 512 PTEs' pages copied into a new THP mapped by one PMD.
+    case collapseHugePage
     /// do_huge_pmd_wp_page reused the whole THP.
     case hugeWPPageReuse
     /// __split_huge_pmd.
