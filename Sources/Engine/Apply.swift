@@ -56,6 +56,8 @@ extension Engine {
             return createProcess(decl, &j)
         case let .device(decl):
             return createDevice(decl, &j)
+        case let .file(name, size):
+            return createFile(name: name, size: size, &j)
         case let .processEvent(name, event):
             guard let p = state.processIndex(named: name) else {
                 return .fail(.errno("ESRCH"), "there is no process named \(name)")
@@ -108,9 +110,15 @@ extension Engine {
                 return OpResult(text: "\(b.kind == .ump ? "ump_reference_release" : "close(fd)"): \(name) unmaps \(buf) and lets go of it; \(freed ? "nobody holds it any more, so its frames are freed" : "others still hold it (a process or a device mapping), so the memory stays")")
             }
             return doFree(p, buffer: b, &j)
-        case let .mmap(buf, size, shared, populate, locked, hugepage, prot):
+        case let .mmap(buf, size, shared, populate, locked, hugepage, prot, file):
             if buffer != nil { return exists(buf) }
+            if let file {
+                return doMmapFile(p, name: buf, size: size, file: file, shared: shared, populate: populate, locked: locked, prot: prot, &j)
+            }
             return doMmap(p, name: buf, size: size, shared: shared, populate: populate, locked: locked, hugepage: hugepage, prot: prot, &j)
+        case let .memfd(buf, size):
+            if buffer != nil { return exists(buf) }
+            return doMemfd(p, name: buf, size: size, &j)
         case let .munmap(buf, range):
             guard let b = buffer else { return noBuffer(buf) }
             return doMunmap(p, buffer: b, range: range, &j)
@@ -185,6 +193,10 @@ extension Engine {
         if case let .sigsegv(reason) = r {
             exitProcess(p, reason: "killed by SIGSEGV", &j)
             return .fail(.signal("SIGSEGV"), what + ": SIGSEGV, " + reason + "; the default action kills \(state.processes[p].meta.name)")
+        }
+        if case let .sigbus(reason) = r {
+            exitProcess(p, reason: "killed by SIGBUS", &j)
+            return .fail(.signal("SIGBUS"), what + ": SIGBUS, " + reason + "; the default action kills \(state.processes[p].meta.name)")
         }
         return faultOutcome(r, text: what)
     }

@@ -27,7 +27,7 @@ public struct Engine: Sendable {
         switch change {
         case .frame, .frames, .dataRun, .freeListInsert, .freeListRemove:
             state.phys.undo(change)
-        case .machine, .swapSlot, .swapCache, .swapData, .shmemPage:
+        case .machine, .swapSlot, .swapCache, .swapData, .shmemPage, .fileAdded:
             undoMachine(change)
         case .pte, .pteTableCreated, .pteTableFreed, .pmd, .upperTable:
             undoPageTable(change)

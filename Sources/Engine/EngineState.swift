@@ -56,6 +56,17 @@ public struct MachineMeta: Equatable, Sendable {
     public internal(set) var userLockedVM: [String: Int] = [:]
 }
 
+/// A file: a regular one (its pages read in from disk on a page-cache miss) or a memfd (shmem: zero-filled).
+public struct FileObject: Equatable, Sendable {
+    public var name: String
+    public var size: UInt64
+    /// Its page cache, a key of EngineState.shmem.
+    public var object: Int32
+    /// A memfd (tmpfs): no disk behind it, no dirty tracking.
+    public var shmem: Bool
+    public var pages: UInt64 { (size + pageSize - 1) >> pageShift }
+}
+
 public struct EngineState: Equatable, Sendable {
     public let config: MachineConfig
     public internal(set) var phys: PhysicalMemory
@@ -72,8 +83,11 @@ public struct EngineState: Equatable, Sendable {
     public fileprivate(set) var swapData: [Int32: UInt64] = [:]
     /// Swap cache: slot → frame still holding the page after a swap-in shared by several PTEs.
     public fileprivate(set) var swapCache: [Int32: Int32] = [:]
-    /// shmem objects: object → (page index → frame).
+    /// Page caches: object → (page index → frame). The objects of shared anonymous mappings and
+    /// memfds (shmem), and of regular files.
     public fileprivate(set) var shmem: [Int32: [UInt64: Int32]] = [:]
+    /// Files: regular files (`file NAME SIZE`) and memfds, in the order they were made.
+    public fileprivate(set) var files: [FileObject] = []
 
     /// The machine as it boots: memory handed to the buddy allocator, the zero page reserved.
     init(config: MachineConfig) {
@@ -92,6 +106,11 @@ public struct EngineState: Equatable, Sendable {
     }
 
     public func swapDataTag(_ slot: Int) -> DataTag { DataTag(rawValue: swapData[Int32(slot)] ?? 0) }
+
+    public func fileIndex(named name: String) -> Int? { files.firstIndex { $0.name == name } }
+
+    /// The file whose page cache is `object`.
+    public func fileIndex(object: Int32) -> Int? { files.firstIndex { $0.object == object } }
 
     public func deviceIndex(named name: String) -> Int? {
         devices.firstIndex { $0.name == name }
@@ -128,6 +147,11 @@ extension Engine {
         state.swapCache[Int32(slot)] = pfn
     }
 
+    mutating func addFile(_ f: FileObject, _ j: inout StepJournal) {
+        state.files.append(f)
+        j.log(.fileAdded)
+    }
+
     mutating func setShmemPage(_ object: Int32, _ index: UInt64, _ pfn: Int32?, _ j: inout StepJournal) {
         j.log(.shmemPage(object: object, index: index, old: state.shmem[object]?[index]))
         state.setShmem(object, index, pfn)
@@ -143,6 +167,7 @@ extension Engine {
         case let .swapCache(slot, old): state.swapCache[slot] = old
         case let .swapData(slot, old): state.swapData[slot] = old == 0 ? nil : old
         case let .shmemPage(object, index, old): state.setShmem(object, index, old)
+        case .fileAdded: state.files.removeLast()
         default: break
         }
     }

@@ -96,11 +96,11 @@ final class CheckerTests: XCTestCase {
             demo.ump:7:9: error: 'last' is a reserved word
             process last
                     ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
+            hint: pick another name; reserved words: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
             demo.ump:8:8: error: 'note' is a reserved word
             device note
                    ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
+            hint: pick another name; reserved words: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
             """)
     }
 
@@ -155,7 +155,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:5:1: error: 'app' is a process, and 'map' is a device verb
             app map app.b
             ^
-            hint: process verbs: malloc, free, mmap, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send
+            hint: process verbs: malloc, free, mmap, memfd, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send
             demo.ump:6:12: error: 'gpu' is a device, not a process
             app send b gpu
                        ^
@@ -245,7 +245,7 @@ final class CheckerTests: XCTestCase {
             demo.ump:10:10: error: 'last' is a reserved word
             app fork last
                      ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
+            hint: pick another name; reserved words: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
             """)
     }
 

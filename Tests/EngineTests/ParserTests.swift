@@ -321,21 +321,21 @@ final class ParserTests: XCTestCase {
             demo.ump:3:1: error: unknown command 'compat'
             compat
             ^
-            hint: did you mean 'compact'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
+            hint: did you mean 'compact'? commands: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         assertError("machin ram=1G", """
             demo.ump:3:1: error: unknown command 'machin'
             machin ram=1G
             ^
-            hint: did you mean 'machine'? commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
+            hint: did you mean 'machine'? commands: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
         assertError("1app malloc b 4K", """
             demo.ump:3:1: error: expected a command or a process or device name, got '1app'
             1app malloc b 4K
             ^
-            hint: commands: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
+            hint: commands: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz
             """)
-        let verbs = "process verbs: malloc, free, mmap, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
+        let verbs = "process verbs: malloc, free, mmap, memfd, munmap, mremap, read, write, madvise, mprotect, mlock, munlock, fork, exit, pin, unpin, "
             + "uring-register, uring-unregister, vmsplice, pipe-read, pipe-close, ump-alloc, ump-import, dmabuf-alloc, trace, send; device verbs: map, unmap, dma, dma-trace"
         assertError("app mallc buf 4K", """
             demo.ump:3:5: error: unknown verb 'mallc'
@@ -374,7 +374,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:14: error: 'mmap' needs a buffer name and a size
             app mmap buf shared=1
                          ^
-            hint: usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]
+            hint: usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none] [file=NAME]
             """)
         assertError("app munmap buf 4K", """
             demo.ump:3:18: error: 'munmap' needs a size after the offset
@@ -429,7 +429,7 @@ final class ParserTests: XCTestCase {
             demo.ump:3:15: error: unknown flag 'shard' for 'mmap'
             app mmap b 4K shard
                           ^
-            hint: did you mean 'shared'? usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]
+            hint: did you mean 'shared'? usage: PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none] [file=NAME]
             """)
         assertError("app malloc b 4K extra", """
             demo.ump:3:17: error: too many arguments for 'malloc'

@@ -249,7 +249,7 @@ final class TimelineTests: XCTestCase {
             c.ump:1:9: error: 'select' is a reserved word
             process select
                     ^
-            hint: pick another name; reserved words: machine, process, device, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
+            hint: pick another name; reserved words: machine, process, device, file, pressure, compact, note, wait, expect, back, set, unset, select, inspect, quiz, last, pfn, w
             """])
         for word in ["set", "unset", "back", "inspect", "w"] {
             XCTAssertEqual(problems("device \(word)").first?.components(separatedBy: "\n").first,

@@ -24,7 +24,7 @@ struct ScriptGenerator {
     mutating func line(procs: [String], bufs: [String]) -> String {
         let p = pick(procs), b = pick(bufs)
         let d = pick(["d1", "d2"])
-        switch rng.next() % 39 {
+        switch rng.next() % 41 {
         case 22: return "\(d) map \(p).\(b)" + (chance(30) ? " read" : "") + (chance(15) ? " iova=\(pick(["0x100000", "0x1000", "0x123000"]))" : "")
         case 23: return "\(d) unmap \(p).\(b)"
         case 24, 25: return "\(d) dma \(p).\(b) \(pick(["read", "write"])) pattern=\(pick(["seq", "random", "stride:8K", "tile:256x16@4096"])) size=\(pick(["64", "4096"])) count=\(pick(["1", "100", "500"]))" + (chance(20) ? " transient" : "")
@@ -41,6 +41,8 @@ struct ScriptGenerator {
         case 36: return "\(p) \(pick(["pipe-read", "pipe-close"])) \(pick(["pipe", "p", "q"]))"
         case 37: return "\(p) \(pick(["uring-register", "uring-unregister"])) \(b)"
         case 38: return "\(p) mremap \(b) \(size())" + (chance(60) ? " move" : "")
+        case 39: return "\(p) mmap \(b) \(size()) file=f" + (chance(50) ? " shared" : "") + (chance(20) ? " populate" : "")
+        case 40: return "\(p) memfd \(b) \(pick(["16K", "64K", "1M"]))"
         case 0, 1: return "\(p) malloc \(b) \(size())"
         case 2, 3: return "\(p) mmap \(b) \(size())" + (chance(20) ? " shared" : "") + (chance(20) ? " populate" : "") + (chance(10) ? " locked" : "") + (chance(30) ? " hugepage" : "")
         case 4, 5, 6: return "\(p) write \(b)\(range())"
@@ -69,6 +71,7 @@ struct ScriptGenerator {
         let procs = ["a", "b", "c"]
         let bufs = ["x", "y", "z"]
         var lines = ["machine ram=\(pick(["4M", "16M", "64M"])) thp=\(pick(["never", "madvise", "always"])) swap=\(pick(["0", "1M", "8M"])) fragment=\(pick(["0", "30", "100"])) seed=\(rng.next() % 5) kernel=\(pick(["6.12", "legacy"])) cma=\(pick(["0", "4M"])) ump-limit=\(pick(["none", "memlock"]))"]
+        lines.append("file f \(pick(["16K", "64K", "1M"]))")
         lines.append("process a")
         lines.append("device d1 iommu=\(pick(["vtd", "arm-v7s", "amd-v1", "arm-lpae"])) iotlb=\(pick(["4", "16", "64"])) ways=\(pick(["full", "4"])) pagesizes=\(pick(["4K,2M,1G,1M,64K,16M", "64K,1M", "1M"])) policy=\(pick(["lru", "fifo", "random"])) flush=\(pick(["strict", "lazy"]))")
         lines.append("device d2 iommu=\(pick(["sva", "none", "vtd"])) pagesizes=\(pick(["4K", "4K,2M"]))")
@@ -84,13 +87,13 @@ struct FuzzTraces: TraceProvider {
 }
 
 final class UndoFuzzTests: XCTestCase {
-    /// 300 generated scripts (10,000 with UMPTUI_LONG_TESTS=1) through parse, check and run: no
+    /// 200 generated scripts (10,000 with UMPTUI_LONG_TESTS=1) through parse, check and run: no
     /// crash. Each one that parses is run step by step; after every step the step is undone and the
     /// whole state compared with the state before it, then redone.
     func testGeneratedScriptsRunAndUndoExactly() throws {
         var generator = ScriptGenerator(seed: 2026)
         var parsed = 0, steps = 0, undoChecked = 0
-        let count = ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 300
+        let count = ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 200
         for i in 0..<count {
             let text = generator.script()
             guard let script = try? parseScript(text, fileName: "gen\(i).ump") else { continue }

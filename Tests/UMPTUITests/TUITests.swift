@@ -107,7 +107,7 @@ final class TUITests: XCTestCase {
         _ = app.press(.char(":"))
         app.type("app m")
         _ = app.press(.tab)
-        XCTAssertEqual(app.editor?.choices.sorted(), ["madvise", "malloc", "mlock", "mmap", "mprotect", "mremap", "munlock", "munmap"])
+        XCTAssertEqual(app.editor?.choices.sorted(), ["madvise", "malloc", "memfd", "mlock", "mmap", "mprotect", "mremap", "munlock", "munmap"])
     }
 
     func testHistoryWithUpAndDown() throws {

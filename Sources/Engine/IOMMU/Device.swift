@@ -193,7 +193,7 @@ extension Engine {
         let r = getUserPages(p, start: first, end: end, flags: FollFlags(write: writable, longterm: true, get: false), &j)
         switch r.outcome {
         case .ok: break
-        case .sigsegv(let reason): return .failure(MapRefused(result: .fail(.errno("EFAULT"), "\(devName) map: pin_user_pages fails with EFAULT: \(reason)")))
+        case .sigsegv(let reason), .sigbus(let reason): return .failure(MapRefused(result: .fail(.errno("EFAULT"), "\(devName) map: pin_user_pages fails with EFAULT: \(reason)")))
         case .oom: return .failure(MapRefused(result: .fail(.errno("ENOMEM"), "\(devName) map: pin_user_pages fails with ENOMEM")))
         }
         updateCounters(p, &j) { $0.lockedVMPages += pages }

@@ -2,7 +2,7 @@
 // never as an object per frame: a 16 GiB machine is 4M frames.
 
 public enum FrameUse: UInt8, Sendable, CaseIterable {
-    case free = 0, anon, zero, kernel, pagetable, ump, dmabuf, shmem, iopagetable
+    case free = 0, anon, zero, kernel, pagetable, ump, dmabuf, shmem, iopagetable, file
 
     /// The name used in JSON and on screen.
     public var name: String {
@@ -16,6 +16,7 @@ public enum FrameUse: UInt8, Sendable, CaseIterable {
         case .dmabuf: "dmabuf"
         case .shmem: "shmem"
         case .iopagetable: "iopagetable"
+        case .file: "file"
         }
     }
 }

@@ -20,6 +20,17 @@ extension Engine {
     mutating func getUserPages(_ p: Int, start: UInt64, end: UInt64, flags: FollFlags, _ j: inout StepJournal) -> GUPResult {
         var result = GUPResult()
         let first = start >> pageShift, last = (end + pageSize - 1) >> pageShift
+        // check_vma_flags → writable_file_mapping_allowed (mm/gup.c:1252, :1294): a long-term
+        // writable pin of a shared mapping of a file that needs dirty tracking (not shmem) is refused.
+        if flags.write && flags.longterm && !flags.get {
+            for vma in state.processes[p].meta.vmas where vma.start < last << pageShift && vma.end > first << pageShift
+                && vma.kind == .file && vma.flags.contains(.shared) {
+                if let f = state.fileIndex(object: vma.shmem), !state.files[f].shmem {
+                    result.outcome = .sigsegv(reason: "\(state.files[f].name) is mapped shared and needs dirty tracking, so a long-term writable pin is refused (check_vma_flags: writable_file_mapping_allowed)")
+                    return result
+                }
+            }
+        }
         // faultin_page: FOLL_WRITE takes write faults (breaking COW, replacing the zero page).
         let touch = touchRange(p, start: first << pageShift, end: last << pageShift, write: flags.write, &j)
         if touch != .ok {
@@ -80,7 +91,14 @@ extension Engine {
         guard state.config.kernel == .v6_12, !e.writable else { return false }
         if e.isZero { return longterm }
         let pfn = e.number
-        guard state.phys.frameUse(pfn) == .anon else { return false }
+        let use = state.phys.frameUse(pfn)
+        if use == .file || use == .shmem {
+            // Not anonymous: only a long-term R/O pin of a private (COW) mapping needs its own copy
+            // (gup_must_unshare, mm/internal.h:1373); a short-term one cannot see later changes anyway.
+            guard longterm, let v = state.processes[p].meta.vmaIndex(containing: vpn << pageShift) else { return false }
+            return !state.processes[p].meta.vmas[v].flags.contains(.shared)
+        }
+        guard use == .anon else { return false }
         return state.phys.flags[pfn] & FrameFlag.anonExclusive == 0
     }
 

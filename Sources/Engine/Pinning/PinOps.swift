@@ -32,7 +32,7 @@ extension Engine {
         let r = getUserPages(p, start: first, end: end, flags: flags, &j)
         switch r.outcome {
         case .ok: break
-        case .sigsegv(let reason):
+        case .sigsegv(let reason), .sigbus(let reason):
             return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
         case .oom:
             return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
@@ -104,7 +104,7 @@ extension Engine {
         let r = getUserPages(p, start: first, end: end, flags: flags, &j)
         switch r.outcome {
         case .ok: break
-        case .sigsegv(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
+        case .sigsegv(let reason), .sigbus(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
         case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
         }
         pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: false, longterm: true, chargedPages: pages, uring: true, userCharged: charge), &j)
@@ -170,7 +170,7 @@ extension Engine {
         let r = getUserPages(p, start: first, end: first + UInt64(taken) << pageShift, flags: FollFlags(get: true), &j)
         switch r.outcome {
         case .ok: break
-        case .sigsegv(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
+        case .sigsegv(let reason), .sigbus(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
         case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in the pages")
         }
         let held = Array(r.pfns.prefix(kept))

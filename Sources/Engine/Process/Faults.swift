@@ -6,6 +6,8 @@
 enum FaultResult: Equatable {
     case ok
     case sigsegv(reason: String)
+    /// A file mapping touched past the end of its file (filemap_fault: VM_FAULT_SIGBUS).
+    case sigbus(reason: String)
     case oom
 }
 
@@ -108,7 +110,7 @@ extension Engine {
         let region = from >> 9
         guard ensurePTETable(p, region: region, &j) else { return .oom }
         let vma = state.processes[p].meta.vmas[v]
-        let privateAnon = !vma.flags.contains(.shared)
+        let privateAnon = !vma.flags.contains(.shared) && vma.kind != .file
         let writable = vma.flags.contains(.write)
         let pid = state.processes[p].meta.pid
         let proc = Int32(p)
@@ -166,6 +168,7 @@ extension Engine {
         let e = state.processes[p].pt.tables[region]!.entries[i]
         if e.isNone {
             if vma.kind == .device { return .sigsegv(reason: "\(hex(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
+            if vma.kind == .file { return fileFault(p, vma: v, vpn: vpn, write: write, &j) }
             if vma.flags.contains(.shared) { return shmemFault(p, vma: v, vpn: vpn, write: write, &j) }
             // do_anonymous_page, write: a zeroed exclusive page (alloc failed on the fast path: reclaim or OOM).
             anonVMAPrepare(p, vma: v, &j)
@@ -197,10 +200,16 @@ extension Engine {
             return wpPageCopy(p, vma: v, vpn: vpn, from: nil, &j)
         }
         let pfn = e.number
-        if state.phys.frameUse(pfn) == .shmem {
-            setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
-            j.events.add(.alreadyMapped)
-            return .ok
+        let use = state.phys.frameUse(pfn)
+        if use == .shmem || use == .file {
+            if state.processes[p].meta.vmas[v].flags.contains(.shared) {
+                // wp_page_shared (mm/memory.c:3546): a shared page-cache page becomes writable (and dirty) in place.
+                setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
+                j.events.add(use == .file ? .wpPageShared : .alreadyMapped)
+                return .ok
+            }
+            // A private mapping of a file: only anonymous pages are ever reused; this one is copied.
+            return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, &j)
         }
         if state.phys.flags[pfn] & FrameFlag.anonExclusive != 0 {
             setPTE(p, vpn: vpn, .page(pfn: pfn, writable: writable), &j)
@@ -223,6 +232,7 @@ extension Engine {
     /// wp_page_copy: a new exclusive page (zeroed when copying from the zero page), the PTE switched
     /// to it, then the old page's mapping and reference dropped (folio_remove_rmap_pte, folio_put).
     mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, _ j: inout StepJournal) -> FaultResult {
+        let fromCache = old.map { state.phys.frameUse($0) == .file || state.phys.frameUse($0) == .shmem } ?? false
         anonVMAPrepare(p, vma: v, &j)
         guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true, mapcount: 1, &j) else { return .oom }
         guard state.processes[p].meta.alive else { return .oom }
@@ -239,7 +249,7 @@ extension Engine {
         } else {
             updateCounters(p, &j) { $0.rssPages += 1 }
         }
-        j.events.add(.wpPageCopy(old == nil ? .zeroPage : .sharedPage))
+        j.events.add(.wpPageCopy(old == nil ? .zeroPage : fromCache ? .pageCache : .sharedPage))
         return .ok
     }
 
@@ -281,13 +291,14 @@ extension Engine {
         let lo = max(vpn & ~(window - 1), vma.start >> pageShift, (vpn >> 9) << 9)
         let hi = min(lo + window, vma.end >> pageShift, ((vpn >> 9) + 1) << 9)
         var mapped = 0
+        let writable = faultAroundWritable(vma)
         for n in lo..<hi where n != vpn {
             guard state.processes[p].pt.tables[n >> 9]!.entries[Int(n & 511)].isNone else { continue }
             let index = vma.shmemOffset + (n - (vma.start >> pageShift))
             guard let cached = state.shmem[vma.shmem]?[index] else { continue }
             let pfn = Int(cached)
             state.phys.update(pfn, &j) { $0.refcount += 1; $0.mapcount += 1 }
-            setPTE(p, vpn: n, .page(pfn: pfn, writable: vma.flags.contains(.write)), &j)
+            setPTE(p, vpn: n, .page(pfn: pfn, writable: writable), &j)
             mapped += 1
         }
         if mapped > 0 {
@@ -299,6 +310,8 @@ extension Engine {
     /// The last VMA of a shmem object is gone: the object (its page cache) is released with it.
     mutating func releaseUnusedShmem(_ j: inout StepJournal) {
         for obj in state.shmem.keys.sorted() {
+            // A regular file's page cache outlives its mappings.
+            if let f = state.fileIndex(object: obj), !state.files[f].shmem { continue }
             let used = state.processes.contains { $0.meta.alive && $0.meta.vmas.contains { $0.shmem == obj } }
             guard !used, let pages = state.shmem[obj] else { continue }
             for (index, pfn) in pages.sorted(by: { $0.key < $1.key }) {

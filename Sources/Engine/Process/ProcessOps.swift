@@ -122,6 +122,7 @@ extension Engine {
         switch r {
         case .ok: OpResult(text: text)
         case let .sigsegv(reason): .fail(.signal("SIGSEGV"), text + "; SIGSEGV: " + reason)
+        case let .sigbus(reason): .fail(.signal("SIGBUS"), text + "; SIGBUS: " + reason)
         case .oom: .fail(.oom, text + "; out of memory")
         }
     }

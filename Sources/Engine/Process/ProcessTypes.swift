@@ -107,6 +107,8 @@ public enum VMAKind: UInt8, Equatable, Sendable {
     case anon
     /// A kernel buffer mapped into the process (ump, dma-buf): VM_IO|VM_PFNMAP-like.
     case device
+    /// A mapping of a file (`mmap ... file=NAME`) or a memfd: its pages live in the page cache.
+    case file
 }
 
 public struct VMA: Equatable, Sendable {
@@ -148,6 +150,8 @@ public struct VMA: Equatable, Sendable {
 public enum BufferKind: String, Equatable, Sendable {
     /// `trace`: a VMA a `PROC trace` made.
     case heap, mmap, ump, dmabuf, trace
+    /// A file or memfd mapping.
+    case file
 }
 
 /// A buffer the script named: what the program holds a pointer to.

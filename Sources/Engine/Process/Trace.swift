@@ -212,6 +212,9 @@ extension Engine {
         case let .sigsegv(reason):
             exitProcess(p, reason: "killed by SIGSEGV", &j)
             return .fail(.signal("SIGSEGV"), "\(write ? "a store" : "a load") at \(hex(va)): SIGSEGV, \(reason)")
+        case let .sigbus(reason):
+            exitProcess(p, reason: "killed by SIGBUS", &j)
+            return .fail(.signal("SIGBUS"), "\(write ? "a store" : "a load") at \(hex(va)): SIGBUS, \(reason)")
         case .oom:
             return .fail(.oom, "a touch at \(hex(va)): out of memory")
         }

@@ -23,7 +23,7 @@ extension EngineState {
         var pinned = 0
         var owner: Int32 = -1
         let block = PhysicalMemory.summaryBlockFrames
-        let anon = FrameUse.anon.rawValue, shmemUse = FrameUse.shmem.rawValue
+        let anon = FrameUse.anon.rawValue, shmemUse = FrameUse.shmem.rawValue, fileUse = FrameUse.file.rawValue
         if n >= block && range.lowerBound % block == 0 && (range.upperBound % block == 0 || range.upperBound == phys.frameCount) {
             for b in (range.lowerBound / block)..<((range.upperBound + block - 1) / block) {
                 for u in 0..<PhysicalMemory.useCount { counts[u] += Int(phys.blockUseCounts[b * PhysicalMemory.useCount + u]) }
@@ -34,14 +34,14 @@ extension EngineState {
             var pfn = range.lowerBound
             while pfn < range.upperBound && owner < 0 {
                 let u = phys.use[pfn]
-                if u == anon || u == shmemUse { owner = phys.owner[pfn] }
+                if u == anon || u == shmemUse || u == fileUse { owner = phys.owner[pfn] }
                 pfn += step
             }
         } else {
             for pfn in range {
                 counts[Int(phys.use[pfn])] += 1
                 if phys.pincount[pfn] > 0 { pinned += 1 }
-                if owner < 0, phys.use[pfn] == anon || phys.use[pfn] == shmemUse { owner = phys.owner[pfn] }
+                if owner < 0, phys.use[pfn] == anon || phys.use[pfn] == shmemUse || phys.use[pfn] == fileUse { owner = phys.owner[pfn] }
             }
         }
         if pinned > 0 { return .pinned }
@@ -59,7 +59,7 @@ extension EngineState {
         switch best {
         case .free:
             return .free
-        case .anon, .shmem:
+        case .anon, .shmem, .file:
             let used = n - counts[Int(FrameUse.free.rawValue)]
             return .processMemory(best, owner: owner, fullness: n == 1 ? nil : min(3, max(0, (used * 4 - 1) / n)))
         default:

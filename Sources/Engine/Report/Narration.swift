@@ -12,6 +12,11 @@ extension KernelEvent {
         case .anonymousPage: "do_anonymous_page"
         case .wpPageCopy(.zeroPage): "wp_page_copy:zero"
         case .wpPageCopy(.sharedPage): "wp_page_copy"
+        case .wpPageCopy(.pageCache): "wp_page_copy:file"
+        case .pageCacheHit: "filemap_fault"
+        case .pageCacheRead: "filemap_fault:read"
+        case .cowFault: "do_cow_fault"
+        case .wpPageShared: "wp_page_shared"
         case .wpPageReuse(.exclusive): "wp_page_reuse:exclusive"
         case .wpPageReuse(.refcount): "wp_page_reuse:refcount"
         case .wpPageReuse(.mapcount): "wp_page_reuse:mapcount"
@@ -62,6 +67,11 @@ extension KernelEvent {
         case .zeroPageMapped: "do_anonymous_page: the shared zero page, read-only, no reference taken"
         case .wpPageCopy(.zeroPage): "do_wp_page → wp_page_copy: zero page replaced by a new zeroed page"
         case .wpPageCopy(.sharedPage): "do_wp_page → wp_page_copy: shared page copied (COW)"
+        case .wpPageCopy(.pageCache): "do_wp_page → wp_page_copy: a private copy of the file's page-cache page (the page cache keeps its own)"
+        case .pageCacheHit: "filemap_fault: the page was in the page cache, mapped from there"
+        case .pageCacheRead: "filemap_fault: a page-cache miss, read from the file (filemap_read_folio)"
+        case .cowFault: "do_cow_fault: a write to a private file mapping, an anonymous copy of the file's page"
+        case .wpPageShared: "wp_page_shared: a shared file page mapped read-only for dirty tracking, now writable and dirty"
         case .wpPageReuse(.exclusive): "do_wp_page → wp_page_reuse: PageAnonExclusive, made writable in place"
         case .wpPageReuse(.refcount): "wp_can_reuse_anon_folio: refcount back to 1, reused in place"
         case .wpPageReuse(.mapcount): "do_wp_page → reuse_swap_page: mapped once, reused in place (before 5.9 references held elsewhere did not count)"
@@ -97,7 +107,7 @@ extension KernelEvent {
 public enum Narration {
     /// The order the counted events are told in: faults first, then fork, unmapping, page tables.
     static let order: [KernelEvent] = [
-        .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageReuse(.exclusive),
+        .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageCopy(.pageCache), .pageCacheHit, .pageCacheRead, .cowFault, .wpPageShared, .wpPageReuse(.exclusive),
         .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .collapseHugePage, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
         .swapIn, .shmemFault, .faultAround, .shmemEvict, .copyPresentPTEs, .copyZeroPTEs, .copyNonpresentPTEs,
         .copyHugePMD, .zapFreed, .zapKept, .zapZero, .zapSwap, .zapHugePMD, .pageTableAlloc, .pageTableFree,

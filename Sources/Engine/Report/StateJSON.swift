@@ -286,6 +286,17 @@ extension Engine {
             w.endObject()
         }
         w.endArray()
+        // Files and memfds, with how much of each the page cache holds.
+        w.beginArray("files")
+        for f in state.files {
+            w.beginObject()
+            w.field("name", f.name)
+            w.field("size", f.size)
+            w.field("shmem", f.shmem)
+            w.field("cached_pages", state.shmem[f.object]?.count ?? 0)
+            w.endObject()
+        }
+        w.endArray()
         w.endObject()
     }
 }

@@ -42,6 +42,8 @@ struct ScriptChecker {
     /// that never received the fd is a runtime EBADF (the lesson), not a script error.
     private var dmabufNames = Set<String>()
     private var deviceOrder: [String] = []
+    /// Files declared so far (`file NAME SIZE`), with the line that made each.
+    private var files: [String: Int] = [:]
     private var machineLine: Int?
     private var firstEventLine: Int?
     /// The machine, process and device declarations so far (what a `set` line may change).
@@ -66,11 +68,12 @@ struct ScriptChecker {
         var dmabufNames: Set<String>
         var deviceOrder: [String]
         var declarations: [Statement]
+        var files: [String: Int]
     }
 
     private var names: Names {
         get { Names(processes: processes, processOrder: processOrder, devices: devices, dmabufNames: dmabufNames,
-                    deviceOrder: deviceOrder, declarations: declarations) }
+                    deviceOrder: deviceOrder, declarations: declarations, files: files) }
         set {
             processes = newValue.processes
             processOrder = newValue.processOrder
@@ -78,6 +81,7 @@ struct ScriptChecker {
             dmabufNames = newValue.dmabufNames
             deviceOrder = newValue.deviceOrder
             declarations = newValue.declarations
+            files = newValue.files
         }
     }
 
@@ -120,6 +124,13 @@ struct ScriptChecker {
             checkDeviceEvent(event, s, at, fileExists: fileExists)
         case .pressure, .compact:
             markEvent(line)
+        case .file(let name, _):
+            markEvent(line)
+            if let first = files[name] {
+                report(s, at[1], "a file named '\(name)' is declared twice", hint: "the first is on line \(first)")
+            } else {
+                files[name] = line
+            }
         case .note(let text):
             checkNote(text, s)
         case .wait, .inspect:
@@ -253,7 +264,13 @@ struct ScriptChecker {
     private mutating func checkProcessEvent(_ p: String, _ event: ProcessEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
         let line = s.location.line
         switch event {
-        case .malloc(let b, _), .mmap(let b, _, _, _, _, _, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
+        case .mmap(let b, _, _, _, _, _, _, let file?):
+            if files[file] == nil {
+                report(s, at.column(ofOption: "file", in: s), "no file named '\(file)' is declared before this line",
+                       hint: files.isEmpty ? "declare it first: file \(file) SIZE" : "files here: " + files.keys.sorted().joined(separator: ", "))
+            }
+            create(b, in: p, s, at[2], origin: "created on line \(line)")
+        case .malloc(let b, _), .mmap(let b, _, _, _, _, _, _, _), .memfd(let b, _), .umpAlloc(let b, _, _), .umpImport(let b, _):
             create(b, in: p, s, at[2], origin: "created on line \(line)")
         case .dmabufAlloc(let b, _, _):
             create(b, in: p, s, at[2], origin: "created on line \(line)")
@@ -448,8 +465,17 @@ private struct Columns {
     init(_ s: Statement) {
         let tokens = (try? Lexer.lex(s.text))?.tokens ?? []
         columns = tokens.map { $0.column + s.location.column - 1 }
+        texts = tokens.map(\.raw)
         fallback = s.location.column
     }
 
+    private let texts: [String]
+
     subscript(_ i: Int) -> Int { columns.indices.contains(i) ? columns[i] : fallback }
+
+    /// The column of the value of option `key=` (where the statement gives it).
+    func column(ofOption key: String, in s: Statement) -> Int {
+        guard let i = texts.firstIndex(where: { $0.hasPrefix(key + "=") }) else { return fallback }
+        return columns[i] + key.count + 1
+    }
 }

@@ -129,7 +129,9 @@ public enum DMAPattern: Hashable, Sendable {
 public enum ProcessEvent: Hashable, Sendable {
     case malloc(buffer: String, size: UInt64)
     case free(buffer: String)
-    case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, prot: Protection = .rw)
+    case mmap(buffer: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool, prot: Protection = .rw, file: String? = nil)
+    /// memfd_create + ftruncate(SIZE) + mmap(MAP_SHARED): a shmem file of its own.
+    case memfd(buffer: String, size: UInt64)
     case munmap(buffer: String, range: BufferRange?)
     /// mremap(2): shrink, grow in place, or (with MREMAP_MAYMOVE) move.
     case mremap(buffer: String, size: UInt64, move: Bool)
@@ -161,7 +163,7 @@ public enum ProcessEvent: Hashable, Sendable {
     /// The buffer the event names first (the one it creates or acts on), if any.
     public var bufferName: String? {
         switch self {
-        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _), let .munmap(b, _), let .mremap(b, _, _), let .read(b, _), let .write(b, _),
+        case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _, _), let .memfd(b, _), let .munmap(b, _), let .mremap(b, _, _), let .read(b, _), let .write(b, _),
              let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .vmsplice(b, _, _), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
@@ -176,6 +178,7 @@ public enum ProcessEvent: Hashable, Sendable {
         case .malloc: "malloc"
         case .free: "free"
         case .mmap: "mmap"
+        case .memfd: "memfd"
         case .munmap: "munmap"
         case .mremap: "mremap"
         case .read: "read"
@@ -264,6 +267,8 @@ public enum StatementKind: Hashable, Sendable {
     case machine(MachineDecl)
     case process(ProcessDecl)
     case device(DeviceDecl)
+    /// `file NAME SIZE`: a regular file of SIZE bytes on disk, none of it in the page cache yet.
+    case file(name: String, size: UInt64)
     case processEvent(process: String, ProcessEvent)
     case deviceEvent(device: String, DeviceEvent)
     case pressure(UInt64)

@@ -103,12 +103,19 @@ struct EventParser {
             .malloc(buffer: try p.buffer(a), size: try p.size(a, 1))
         },
         Verb(shape: shape("free", "PROC free BUF")) { p, a throws(LineError) in .free(buffer: try p.buffer(a)) },
-        Verb(shape: shape("mmap", "PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none]",
+        Verb(shape: shape("mmap", "PROC mmap BUF SIZE [shared] [populate] [locked] [hugepage] [prot=r|rw|none] [file=NAME]",
                           needs: "a buffer name and a size", required: 2,
-                          flags: ["shared", "populate", "locked", "hugepage"], options: ["prot"])) { p, a throws(LineError) in
+                          flags: ["shared", "populate", "locked", "hugepage"], options: ["prot", "file"])) { p, a throws(LineError) in
             .mmap(buffer: try p.buffer(a), size: try p.size(a, 1), shared: a.has("shared"), populate: a.has("populate"),
                   locked: a.has("locked"), hugepage: a.has("hugepage"),
-                  prot: try p.line.option(a, "prot") { (v: String) throws(ValueError) in try Literal.choice(v, for: "prot") } ?? .rw)
+                  prot: try p.line.option(a, "prot") { (v: String) throws(ValueError) in try Literal.choice(v, for: "prot") } ?? .rw,
+                  file: try p.line.option(a, "file") { (v: String) throws(ValueError) in
+                      guard Literal.isName(v) else { throw ValueError("expected a file name, got '\(v)'", hint: Literal.nameRule) }
+                      return v
+                  })
+        },
+        Verb(shape: shape("memfd", "PROC memfd BUF SIZE", needs: "a buffer name and a size", required: 2)) { p, a throws(LineError) in
+            .memfd(buffer: try p.buffer(a), size: try p.size(a, 1))
         },
         Verb(shape: shape("munmap", "PROC munmap BUF [OFFSET SIZE]", optional: 2)) { p, a throws(LineError) in
             .munmap(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "munmap"))

@@ -39,7 +39,7 @@ public func scenarioSourceLines(_ source: String) -> [String] {
 
 /// The words that start a statement rather than naming a process or device.
 enum Keyword {
-    static let statements = ["machine", "process", "device", "pressure", "compact", "note", "wait", "expect",
+    static let statements = ["machine", "process", "device", "file", "pressure", "compact", "note", "wait", "expect",
                              "back", "set", "unset", "select", "inspect", "quiz"]
     /// Words no process or device may be called: the statements, `last` (an expect target),
     /// `pfn` (a select target) and the TUI's prompt command `w`.
@@ -57,6 +57,10 @@ struct LineParser {
         case "machine": return .machine(try machine())
         case "process": return .process(try process())
         case "device": return .device(try device())
+        case "file":
+            let args = try arguments(CommandShape(name: "file", subject: "'file'", usage: "file NAME SIZE",
+                                                  needs: "a file name and a size", required: 2))
+            return .file(name: try name(args.positionals[0], "a file name"), size: try value(args.positionals[1], Literal.addressSpaceSize))
         case "pressure":
             let args = try arguments(CommandShape(name: "pressure", subject: "'pressure'", usage: "pressure SIZE",
                                                   needs: "a size", required: 1))

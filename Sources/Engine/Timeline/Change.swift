@@ -29,6 +29,8 @@ public enum Change: Sendable {
     case swapData(slot: Int32, old: UInt64)
     /// The swap cache entry of a slot before the change.
     case swapCache(slot: Int32, old: Int32?)
+    /// A file was made (a `file` declaration or a memfd).
+    case fileAdded
     /// A shared-memory (shmem) object's page before the change.
     case shmemPage(object: Int32, index: UInt64, old: Int32?)
 

@@ -12,6 +12,14 @@ public enum KernelEvent: Hashable, Sendable {
     case anonymousPage
     /// do_wp_page → wp_page_copy.
     case wpPageCopy(WPCopySource)
+    /// filemap_fault found the page in the page cache.
+    case pageCacheHit
+    /// filemap_fault missed: the page is read from the file into the page cache.
+    case pageCacheRead
+    /// do_cow_fault: a write to a private file mapping gets an anonymous copy of the file's page.
+    case cowFault
+    /// wp_page_shared: a write to a shared file page mapped read-only for dirty tracking.
+    case wpPageShared
     /// do_wp_page → wp_page_reuse.
     case wpPageReuse(WPReuseReason)
     /// do_huge_pmd_anonymous_page: a THP.
@@ -86,6 +94,8 @@ public enum WPCopySource: Hashable, Sendable {
     case zeroPage
     /// A shared (COW) page.
     case sharedPage
+    /// A page of the page cache, in a private file mapping.
+    case pageCache
 }
 
 public enum WPReuseReason: Hashable, Sendable {

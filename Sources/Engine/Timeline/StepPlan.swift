@@ -62,7 +62,7 @@ public struct StepPlan: Sendable {
     public static func isStep(_ kind: StatementKind) -> Bool {
         switch kind {
         case .machine, .note, .wait, .expect, .back, .set, .unset, .select, .inspect, .quiz: false
-        case .process, .device, .processEvent, .deviceEvent, .pressure, .compact: true
+        case .process, .device, .file, .processEvent, .deviceEvent, .pressure, .compact: true
         }
     }
 
@@ -96,7 +96,7 @@ public struct StepPlan: Sendable {
             case let .unset(key):
                 items.append(.unset(ScriptStep(statement: st, cues: cues), key: key))
                 cues = []
-            case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
+            case .process, .device, .file, .processEvent, .deviceEvent, .pressure, .compact:
                 items.append(.step(ScriptStep(statement: st, notes: notes, cues: cues, quiz: quiz)))
                 notes = []; cues = []; quiz = nil
             }

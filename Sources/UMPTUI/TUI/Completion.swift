@@ -4,7 +4,7 @@ import Engine
 
 enum Completion {
     static let statements = ["process", "device", "pressure", "compact", "note", "expect"]
-    static let processVerbs = ["malloc", "free", "mmap", "munmap", "mremap", "read", "write", "madvise", "mprotect", "mlock", "munlock",
+    static let processVerbs = ["malloc", "free", "mmap", "memfd", "munmap", "mremap", "read", "write", "madvise", "mprotect", "mlock", "munlock",
                                "fork", "exit", "pin", "unpin", "uring-register", "uring-unregister", "vmsplice", "pipe-read", "pipe-close", "ump-alloc", "ump-import", "dmabuf-alloc", "send"]
     static let deviceVerbs = ["map", "unmap", "dma", "dma-trace"]
     static let processOptions: [String: [String]] = [

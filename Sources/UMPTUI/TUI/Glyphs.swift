@@ -20,6 +20,8 @@ struct Glyphs: Sendable {
     var pageTable: Character
     var ioPageTable: Character
     var shmem: Character
+    /// A page of the page cache of a regular file.
+    var file: Character
     /// Frames in use per cell: a quarter, half, three quarters, all.
     var fill: [Character]
     /// Sparkline levels, lowest first.
@@ -51,7 +53,7 @@ struct Glyphs: Sendable {
 
     static let unicode = Glyphs(
         untouched: "·", zero: "0", privatePage: "█", shared: "▒", pinned: "P", pinnedShared: "p", swapped: "S", huge: "H",
-        free: "·", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s",
+        free: "·", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s", file: "f",
         fill: ["░", "▒", "▓", "█"], spark: ["▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"],
         hline: "─", vline: "│", topLeft: "┌", topRight: "┐", bottomLeft: "└", bottomRight: "┘",
         teeDown: "┬", teeUp: "┴", ellipsis: "…", arrow: "→", playing: "▶ playing", paused: "❚❚ paused",
@@ -59,7 +61,7 @@ struct Glyphs: Sendable {
 
     static let ascii = Glyphs(
         untouched: ".", zero: "0", privatePage: "#", shared: "%", pinned: "P", pinnedShared: "p", swapped: "S", huge: "H",
-        free: ".", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s",
+        free: ".", kernel: "K", ump: "U", dmabuf: "D", pageTable: "T", ioPageTable: "I", shmem: "s", file: "f",
         fill: ["-", "+", "*", "#"], spark: ["_", "_", ".", "-", "-", "=", "^", "#"],
         hline: "-", vline: "|", topLeft: "+", topRight: "+", bottomLeft: "+", bottomRight: "+",
         teeDown: "+", teeUp: "+", ellipsis: "~", arrow: "->", playing: "> playing", paused: "|| paused",

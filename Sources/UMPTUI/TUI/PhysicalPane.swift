@@ -135,6 +135,7 @@ struct PhysicalPanel: Panel {
         func size(_ u: FrameUse) -> String { formatSizeCompact(UInt64(totals[u] ?? 0) << pageShift) }
         var parts = ["free \(size(.free))", "anon \(size(.anon))"]
         if totals[.shmem, default: 0] > 0 { parts.append("shmem \(size(.shmem))") }
+        if totals[.file, default: 0] > 0 { parts.append("file \(size(.file))") }
         parts.append("pt \(size(.pagetable))")
         if totals[.ump, default: 0] > 0 { parts.append("ump \(size(.ump))") }
         if totals[.dmabuf, default: 0] > 0 { parts.append("dma-buf \(size(.dmabuf))") }
@@ -154,6 +155,7 @@ struct PhysicalPanel: Panel {
             (g.pageTable, .frameTable, "page table"), (g.pinned, .framePinned, "pinned"),
             (g.ump, .frameUMP, "UMP"), (g.dmabuf, .frameDmabuf, "dma-buf"), (g.ioPageTable, .frameTable, "IO pt"),
         ]
+        if ctx.state.frameTotals()[.file, default: 0] > 0 { items.append((g.file, .normal, "file page")) }
         for (p, proc) in ctx.state.processes.enumerated() where proc.meta.alive {
             items.append((g.fill[3], Role.owner(p), proc.meta.name))
         }
@@ -175,7 +177,7 @@ struct PhysicalPanel: Panel {
         case .zeroPage, .kernelMemory(.zero): return FrameCellLook(glyph: g.zero, role: .frameZero)
         case let .processMemory(use, owner, fullness):
             let role = owners[owner].map { Role.owner($0) } ?? .normal
-            guard let fullness else { return FrameCellLook(glyph: use == .shmem ? g.shmem : g.fill[3], role: role) }
+            guard let fullness else { return FrameCellLook(glyph: use == .shmem ? g.shmem : use == .file ? g.file : g.fill[3], role: role) }
             return FrameCellLook(glyph: g.fill[fullness], role: role)
         case .kernelMemory(.pagetable): return FrameCellLook(glyph: g.pageTable, role: .frameTable)
         case .kernelMemory(.iopagetable): return FrameCellLook(glyph: g.ioPageTable, role: .frameTable)

@@ -337,7 +337,7 @@ struct Session {
         case .expect:
             let failures = timeline.check([candidate], last: lastRecord)
             return .info(failures.isEmpty ? "expect holds" : "expect failed: " + failures.map(\.message).joined(separator: "; "))
-        case .process, .device, .processEvent, .deviceEvent, .pressure, .compact:
+        case .process, .device, .file, .processEvent, .deviceEvent, .pressure, .compact:
             let step = ScriptStep(statement: statement, notes: pendingNotes, quiz: pendingQuiz)
             let (record, _, dropped) = timeline.insert(step)
             pendingNotes = []
