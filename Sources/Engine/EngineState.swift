@@ -14,6 +14,8 @@ public struct MachineConfig: Equatable, Sendable {
     public var umpLimit: UMPLimit = .none
     public var seed: UInt64 = 1
     public var fragment: Int = 0
+    /// Multi-size THP orders enabled (`always`) for anonymous faults, as a bit set; 0 by default, as in 6.12.
+    public var mthpOrders: UInt16 = 0
 
     public init() {}
 
@@ -29,6 +31,7 @@ public struct MachineConfig: Equatable, Sendable {
         if let v = d.umpLimit { umpLimit = v }
         if let v = d.seed { seed = v }
         if let v = d.fragment { fragment = v }
+        if let v = d.mthpOrders { mthpOrders = v }
     }
 
     public var frames: Int { Int(ram >> pageShift) }

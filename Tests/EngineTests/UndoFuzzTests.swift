@@ -70,7 +70,7 @@ struct ScriptGenerator {
     mutating func script() -> String {
         let procs = ["a", "b", "c"]
         let bufs = ["x", "y", "z"]
-        var lines = ["machine ram=\(pick(["4M", "16M", "64M"])) thp=\(pick(["never", "madvise", "always"])) swap=\(pick(["0", "1M", "8M"])) fragment=\(pick(["0", "30", "100"])) seed=\(rng.next() % 5) kernel=\(pick(["6.12", "legacy"])) cma=\(pick(["0", "4M"])) ump-limit=\(pick(["none", "memlock"]))"]
+        var lines = ["machine ram=\(pick(["4M", "16M", "64M"])) thp=\(pick(["never", "madvise", "always"])) swap=\(pick(["0", "1M", "8M"])) fragment=\(pick(["0", "30", "100"])) seed=\(rng.next() % 5) kernel=\(pick(["6.12", "legacy"])) cma=\(pick(["0", "4M"])) ump-limit=\(pick(["none", "memlock"])) mthp=\(pick(["none", "none", "16K,64K", "32K,1M"]))"]
         lines.append("file f \(pick(["16K", "64K", "1M"]))")
         lines.append("process a")
         lines.append("device d1 iommu=\(pick(["vtd", "arm-v7s", "amd-v1", "arm-lpae"])) iotlb=\(pick(["4", "16", "64"])) ways=\(pick(["full", "4"])) pagesizes=\(pick(["4K,2M,1G,1M,64K,16M", "64K,1M", "1M"])) policy=\(pick(["lru", "fifo", "random"])) flush=\(pick(["strict", "lazy"]))")

@@ -303,8 +303,9 @@ final class TUITests: XCTestCase {
     func testCursorStaysOnScreenInEveryPane() throws {
         var app = try makeApp(Tour.source, steps: 100, width: 80, height: 24)
         for pane in 0..<3 {
-            for key in Array(repeating: Key.down, count: 40) + Array(repeating: Key.right, count: 30)
-                + Array(repeating: Key.pageDown, count: 3) + Array(repeating: Key.up, count: 60) + [Key.pageUp, .pageUp] {
+            // Each run of keys goes past a pane's 80x24 height or width at least once.
+            for key in Array(repeating: Key.down, count: 24) + Array(repeating: Key.right, count: 20)
+                + Array(repeating: Key.pageDown, count: 3) + Array(repeating: Key.up, count: 36) + [Key.pageUp, .pageUp] {
                 let screen = app.press(key)
                 XCTAssertTrue(TextDriver.marks(screen).contains("s"), "pane \(pane) after \(key): no selected cell on screen")
             }

@@ -37,12 +37,13 @@ extension Engine {
 
     /// Allocates 2^order frames for `use` on behalf of `owner`, refcount 1 on each page.
     /// An order-9 anonymous allocation becomes a THP folio (head + tails).
-    mutating func allocPages(order: Int, use: FrameUse, owner: Int32, avoidCMA: Bool = false, _ j: inout StepJournal) -> Int? {
+    /// `largeFolio` makes any order a folio (multi-size THP); by default only an order-9 anonymous one is.
+    mutating func allocPages(order: Int, use: FrameUse, owner: Int32, avoidCMA: Bool = false, largeFolio: Bool = false, _ j: inout StepJournal) -> Int? {
         guard let pfn = rmqueue(order: order, use: use, avoidCMA: avoidCMA, &j) else { return nil }
         let stamp = nextStamp(&j)
-        let folio = order == pmdOrder && (use == .anon || use == .zero)
+        let folio = order > 0 && (largeFolio || order == pmdOrder && (use == .anon || use == .zero))
         state.phys.update(pfn..<(pfn + (1 << order)), &j) { p, f in
-            let flags = folio ? (p == pfn ? FrameFlag.head : FrameFlag.tail) : 0
+            let flags = folio ? FrameFlag.folio(order: order, head: p == pfn) : 0
             f = PhysicalMemory.Frame(use: use, flags: flags, refcount: 1, owner: owner, stamp: stamp)
         }
         return pfn
@@ -109,10 +110,10 @@ extension Engine {
         state.phys.update(pfn, &j) { $0.refcount -= 1 }
         guard state.phys.refcount[pfn] == 0 else { return }
         if state.phys.isLarge(pfn) {
-            // A THP folio is freed whole, once no subpage is referenced.
-            let head = state.phys.folioHead(pfn)
-            for i in 0..<pagesPerPMD where state.phys.refcount[head + i] != 0 { return }
-            freePages(head, order: pmdOrder, &j)
+            // A large folio is freed whole, once no subpage is referenced.
+            let head = state.phys.folioHead(pfn), order = state.phys.folioOrder(pfn)
+            for i in 0..<(1 << order) where state.phys.refcount[head + i] != 0 { return }
+            freePages(head, order: order, &j)
         } else {
             freePages(pfn, order: 0, &j)
         }

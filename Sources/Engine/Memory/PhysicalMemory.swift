@@ -27,8 +27,16 @@ public enum FrameFlag {
     public static let anonExclusive: UInt8 = 1 << 0
     /// First page of an order-9 THP folio.
     public static let head: UInt8 = 1 << 1
-    /// Any other page of an order-9 THP folio; its head is pfn & ~511.
+    /// Any other page of a large folio; its head is pfn rounded down to the folio's size.
     public static let tail: UInt8 = 1 << 2
+    /// Bits 3-6 of a multi-size THP's pages: its order (2...8). A THP's (order 9) are 0, so its
+    /// flags read as they always have.
+    public static let orderShift: UInt8 = 3
+    public static let orderMask: UInt8 = 0xf << 3
+    /// The flags of a page of a large folio of `order`.
+    public static func folio(order: Int, head: Bool) -> UInt8 {
+        (head ? FrameFlag.head : FrameFlag.tail) | (order == pmdOrder ? 0 : UInt8(order) << orderShift)
+    }
 }
 
 public let pageSize: UInt64 = 4096
@@ -125,7 +133,14 @@ public struct PhysicalMemory: Equatable, Sendable {
 
     /// The THP head of a frame, or the frame itself when it is a small page.
     @inline(__always) public func folioHead(_ pfn: Int) -> Int {
-        flags[pfn] & FrameFlag.tail != 0 ? pfn & ~(pagesPerPMD - 1) : pfn
+        flags[pfn] & FrameFlag.tail != 0 ? pfn & ~((1 << folioOrder(pfn)) - 1) : pfn
+    }
+
+    /// The order of the folio the frame belongs to (0 for a small page).
+    @inline(__always) public func folioOrder(_ pfn: Int) -> Int {
+        guard isLarge(pfn) else { return 0 }
+        let bits = Int((flags[pfn] & FrameFlag.orderMask) >> FrameFlag.orderShift)
+        return bits == 0 ? pmdOrder : bits
     }
 
     @inline(__always) public func isLarge(_ pfn: Int) -> Bool {

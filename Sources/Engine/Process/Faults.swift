@@ -80,6 +80,36 @@ extension Engine {
         }
     }
 
+    /// The multi-size THP orders a write fault in this VMA may use (`machine mthp=`, each size set to
+    /// `always`): anonymous private memory without VM_NOHUGEPAGE (thp_vma_allowable_orders).
+    func mthpOrders(_ vma: VMA) -> UInt16 {
+        guard state.config.mthpOrders != 0, vma.kind == .anon || vma.kind == .heap, !vma.flags.contains(.shared),
+              !vma.flags.contains(.nohugepage) else { return 0 }
+        return state.config.mthpOrders
+    }
+
+    /// alloc_anon_folio (mm/memory.c:4617): the highest enabled order whose aligned range lies inside
+    /// the VMA (thp_vma_suitable_orders) with every PTE none (pte_range_none); then that order or the
+    /// next lower ones until the buddy allocator has a block. nil: fall back to one small page.
+    private mutating func allocAnonFolio(_ vma: VMA, pid: Int32, vpn: UInt64, orders: UInt16, table: PTETable, _ j: inout StepJournal) -> (base: UInt64, order: Int, pfn: Int)? {
+        var candidates = (2...8).reversed().filter { orders & (1 << UInt16($0)) != 0 }.filter { order in
+            let base = vpn & ~((1 << UInt64(order)) - 1)
+            return base >= vma.start >> pageShift && base + (1 << UInt64(order)) <= vma.end >> pageShift
+        }
+        // The first order whose range is all none; lower orders' ranges lie inside it.
+        while let order = candidates.first {
+            let base = Int(vpn & ~((1 << UInt64(order)) - 1)) & 511
+            if (base..<(base + (1 << order))).allSatisfy({ table.entries[$0].isNone }) { break }
+            candidates.removeFirst()
+        }
+        for order in candidates {
+            if let pfn = allocPages(order: order, use: .anon, owner: pid, largeFolio: true, &j) {
+                return (vpn & ~((1 << UInt64(order)) - 1), order, pfn)
+            }
+        }
+        return nil
+    }
+
     /// Pages [from, to) inside one 2 MiB region and one VMA.
     private mutating func touchRegion(_ p: Int, vma v: Int, from: UInt64, to: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let region = from >> 9
@@ -116,6 +146,9 @@ extension Engine {
         let proc = Int32(p)
         let zero = Int(state.meta.zeroPfn)
         if write && privateAnon { anonVMAPrepare(p, vma: v, &j) }
+        let mthp = write && privateAnon ? mthpOrders(vma) : 0
+        var mthpPages = 0
+        var mthpFolios: [Int: Int] = [:]
         var mapped = 0, zeroMapped = 0, fresh = 0, freshTotal = 0
         // ensurePTETable made sure it exists.
         var table = takePTETable(p, region: region)!
@@ -130,6 +163,20 @@ extension Engine {
             } else if e.isNone && privateAnon && !write {
                 table.set(i, .page(pfn: zero, writable: false, zero: true), proc: proc, vpn: vpn, &j)
                 zeroMapped += 1
+            } else if e.isNone && mthp != 0, let (base, order, first) = allocAnonFolio(vma, pid: pid, vpn: vpn, orders: mthp, table: table, &j) {
+                // alloc_anon_folio: a multi-size THP, mapped whole by PTEs (set_ptes), exclusive.
+                let pages = 1 << order
+                state.phys.update(first..<(first + pages), &j) { _, f in
+                    f.mapcount = 1
+                    f.flags |= FrameFlag.anonExclusive
+                }
+                for k in 0..<UInt64(pages) {
+                    table.set(Int((base + k) & 511), .page(pfn: first + Int(k), writable: writable), proc: proc, vpn: base + k, &j)
+                }
+                mthpPages += pages
+                mthpFolios[order, default: 0] += 1
+                vpn = base + UInt64(pages)
+                continue
             } else if e.isNone && privateAnon, let pfn = allocPage(use: .anon, owner: pid, exclusive: true, mapcount: 1, &j) {
                 table.set(i, .page(pfn: pfn, writable: writable), proc: proc, vpn: vpn, &j)
                 fresh += 1
@@ -147,6 +194,8 @@ extension Engine {
         }
         if tableOut { putBackPTETable(p, region: region, table) }
         flushFresh(p, &fresh, &freshTotal, &j)
+        if mthpPages > 0 { updateCounters(p, &j) { $0.rssPages += mthpPages } }
+        for (order, n) in mthpFolios.sorted(by: { $0.key > $1.key }) { j.events.add(.mthpAnonymousFolio(order: Int8(order)), n) }
         j.events.add(.alreadyMapped, mapped)
         j.events.add(.zeroPageMapped, zeroMapped)
         j.events.add(.anonymousPage, freshTotal)

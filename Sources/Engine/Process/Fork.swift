@@ -113,7 +113,7 @@ extension Engine {
     /// folio_maybe_dma_pinned: an exact pin count for large folios, refcount ≥ 1024 for small ones.
     func folioMaybePinned(_ pfn: Int) -> Bool {
         let head = state.phys.folioHead(pfn)
-        if state.phys.isLarge(pfn) { return (0..<pagesPerPMD).contains { state.phys.pincount[head + $0] > 0 } }
+        if state.phys.isLarge(pfn) { return (0..<(1 << state.phys.folioOrder(pfn))).contains { state.phys.pincount[head + $0] > 0 } }
         return state.phys.pincount[pfn] > 0 || state.phys.refcount[pfn] >= 1024
     }
 

@@ -101,6 +101,13 @@ extension Engine {
             }
             guard let maps = small[pfn] else { continue }
             if maps.contains(where: { locked($0.0, $0.1 << pageShift) }) { result.skippedLocked += 1; continue }
+            // A PTE-mapped large folio (multi-size THP, or a THP whose PMD was split) is split first
+            // (split_folio_to_list), and its pages go one by one.
+            // A pin anywhere in the folio keeps it whole (folio_maybe_dma_pinned counts the folio's pins).
+            if state.phys.isLarge(pfn) {
+                if folioMaybePinned(pfn) { result.skippedPinned += 1; continue }
+                splitFolio(state.phys.folioHead(pfn), &j)
+            }
             if !swapOut(pfn, mappings: maps, swapCached: swapCached, result: &result, &j) { return result }
         }
         return result
@@ -142,6 +149,11 @@ extension Engine {
                     guard let e = state.processes[p].pt.tables[region]?.entries[Int(v & 511)] else { break }
                     guard e.present, !e.isZero, state.phys.frameUse(e.number) == .anon else { continue }
                     if state.phys.mapcount[e.number] > 1 { shared += 1; continue }
+                    // madvise_cold_or_pageout_pte_range splits a large folio the process alone maps.
+                    if state.phys.isLarge(e.number) {
+                        if folioMaybePinned(e.number) { result.skippedPinned += 1; continue }
+                        splitFolio(state.phys.folioHead(e.number), &j)
+                    }
                     if !swapOut(e.number, mappings: [(p, v)], swapCached: swapCached, result: &result, &j) { return (result, shared) }
                 }
             }

@@ -140,10 +140,11 @@ extension Engine {
         if let pfn = removePTETable(p, region: region, &j) { releaseTablePage(p, Int(pfn), &j) }
     }
 
-    /// split_folio: a THP that no PMD maps any more becomes 512 small folios; unreferenced subpages are freed.
+    /// split_folio: a large folio that no PMD maps any more becomes small folios; unreferenced subpages are freed.
     mutating func splitFolio(_ head: Int, _ j: inout StepJournal) {
-        state.phys.update(head..<(head + pagesPerPMD), &j) { _, f in f.flags &= ~(FrameFlag.head | FrameFlag.tail) }
-        for i in 0..<pagesPerPMD where state.phys.refcount[head + i] == 0 {
+        let pages = 1 << state.phys.folioOrder(head)
+        state.phys.update(head..<(head + pages), &j) { _, f in f.flags &= ~(FrameFlag.head | FrameFlag.tail | FrameFlag.orderMask) }
+        for i in 0..<pages where state.phys.refcount[head + i] == 0 {
             freePages(head + i, order: 0, &j)
         }
     }

@@ -10,6 +10,7 @@ extension KernelEvent {
         case .alreadyMapped: "mapped"
         case .zeroPageMapped: "do_anonymous_page:zero"
         case .anonymousPage: "do_anonymous_page"
+        case let .mthpAnonymousFolio(order): "do_anonymous_page:" + formatSizeCompact(pageSize << UInt64(order))
         case .wpPageCopy(.zeroPage): "wp_page_copy:zero"
         case .wpPageCopy(.sharedPage): "wp_page_copy"
         case .wpPageCopy(.pageCache): "wp_page_copy:file"
@@ -64,6 +65,7 @@ extension KernelEvent {
     public var phrase: String? {
         switch self {
         case .anonymousPage: "do_anonymous_page: new zeroed exclusive page"
+        case let .mthpAnonymousFolio(order): "do_anonymous_page → alloc_anon_folio: \(formatSize(pageSize << UInt64(order))) folios (order \(order), multi-size THP), each mapped whole by \(1 << Int(order)) PTEs"
         case .zeroPageMapped: "do_anonymous_page: the shared zero page, read-only, no reference taken"
         case .wpPageCopy(.zeroPage): "do_wp_page → wp_page_copy: zero page replaced by a new zeroed page"
         case .wpPageCopy(.sharedPage): "do_wp_page → wp_page_copy: shared page copied (COW)"
@@ -107,6 +109,8 @@ extension KernelEvent {
 public enum Narration {
     /// The order the counted events are told in: faults first, then fork, unmapping, page tables.
     static let order: [KernelEvent] = [
+        .mthpAnonymousFolio(order: 8), .mthpAnonymousFolio(order: 7), .mthpAnonymousFolio(order: 6), .mthpAnonymousFolio(order: 5),
+        .mthpAnonymousFolio(order: 4), .mthpAnonymousFolio(order: 3), .mthpAnonymousFolio(order: 2),
         .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageCopy(.pageCache), .pageCacheHit, .pageCacheRead, .cowFault, .wpPageShared, .wpPageReuse(.exclusive),
         .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .collapseHugePage, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
         .swapIn, .shmemFault, .faultAround, .shmemEvict, .copyPresentPTEs, .copyZeroPTEs, .copyNonpresentPTEs,

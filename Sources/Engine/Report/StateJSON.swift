@@ -215,6 +215,7 @@ extension Engine {
             w.field("owner", Int(phys.owner[pfn]))
             w.field("exclusive", phys.flags[pfn] & FrameFlag.anonExclusive != 0)
             if let d = state.dataName(phys.dataTag(pfn)) { w.field("data", d) } else { w.nullField("data") }
+            if phys.isLarge(pfn) { w.field("folio_order", phys.folioOrder(pfn)) }
             w.endObject()
         }
         w.endArray()

@@ -72,6 +72,8 @@ public struct MachineDecl: Hashable, Sendable {
     public var umpLimit: UMPLimit?
     public var seed: UInt64?
     public var fragment: Int?
+    /// `mthp=16K,64K,...`: the multi-size THP orders set to `always` (2...8), as a bit set.
+    public var mthpOrders: UInt16?
     public init() {}
 }
 

@@ -43,6 +43,24 @@ enum DeclarationOptions {
         .init(key: "fragment") { (d: inout MachineDecl, v: String) throws(ValueError) in
             d.fragment = try Literal.percent(v, "fragment")
         },
+        .init(key: "mthp") { (d: inout MachineDecl, v: String) throws(ValueError) in
+            // /sys/kernel/mm/transparent_hugepage/hugepages-<size>kB/enabled = always, per size listed.
+            var orders: UInt16 = 0
+            guard v != "none" else { d.mthpOrders = 0; return }
+            var offset = 0
+            for part in v.split(separator: ",", omittingEmptySubsequences: false) {
+                let size: UInt64
+                do throws(ValueError) { size = try Literal.size(String(part)) } catch { throw ValueError(error.message, hint: error.hint, offset: offset + error.offset) }
+                let order = size.nonzeroBitCount == 1 ? size.trailingZeroBitCount - Int(pageShift) : -1
+                guard (2...8).contains(order) else {
+                    throw ValueError("mthp sizes are 16K, 32K, 64K, 128K, 256K, 512K or 1M, got '\(part)'",
+                                     hint: "2M is the PMD size, which thp= sets", offset: offset)
+                }
+                orders |= 1 << UInt16(order)
+                offset += part.count + 1
+            }
+            d.mthpOrders = orders
+        },
     ]
 
     static let process: [DeclarationOption<ProcessDecl>] = [
@@ -84,7 +102,8 @@ enum DeclarationOptions {
     static let machineShape = CommandShape(
         name: "machine", subject: "machine",
         usage: "machine [ram=SIZE] [thp=never|madvise|always] [kernel=6.12|legacy] [memlock=SIZE] [swap=SIZE] "
-            + "[cma=SIZE] [ump-limit=none|memlock] [seed=N] [fragment=PERCENT]",
+            + "[cma=SIZE] [ump-limit=none|memlock] [seed=N] [fragment=PERCENT] [mthp=16K,64K,...] "
+            + "[thp-defrag=always|defer|defer+madvise|madvise|never]",
         options: keys(machine))
     static let processShape = CommandShape(
         name: "process", subject: "process", usage: "process NAME [memlock=SIZE] [cap=ipc_lock|none]",

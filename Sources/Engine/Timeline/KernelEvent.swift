@@ -10,6 +10,8 @@ public enum KernelEvent: Hashable, Sendable {
     case zeroPageMapped
     /// do_anonymous_page on a write: a new zeroed exclusive page.
     case anonymousPage
+    /// do_anonymous_page → alloc_anon_folio: a multi-size THP of this order, mapped by PTEs.
+    case mthpAnonymousFolio(order: Int8)
     /// do_wp_page → wp_page_copy.
     case wpPageCopy(WPCopySource)
     /// filemap_fault found the page in the page cache.
