@@ -145,7 +145,7 @@ extension Engine {
     }
 
     /// vmsplice(2) of user memory into a pipe (vmsplice_to_pipe, fs/splice.c:1542). iter_to_pipe
-    /// (fs/splice.c:1448) takes the pages 16 at a time with iov_iter_get_pages2, which calls
+    /// (fs/splice.c:1451) takes the pages 16 at a time with iov_iter_get_pages2, which calls
     /// get_user_pages_fast without FOLL_WRITE (lib/iov_iter.c:1177): plain FOLL_GET references,
     /// read-only, and nothing is unshared (gup_must_unshare is for FOLL_PIN only). Each page becomes
     /// one pipe buffer. When the pipe fills, add_to_pipe fails and the rest of that batch is put back.
@@ -158,7 +158,8 @@ extension Engine {
         }
         let start = b.start + (range?.offset ?? 0)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
-        let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
+        guard size > 0 else { return OpResult(text: "\(call) of 0 bytes splices nothing and returns 0") }
+        let first = start & ~(pageSize - 1), end = alignUp(start + size, pageSize)
         let pages = Int((end - first) >> pageShift)
         let room = pipeDefBuffers - pipeBuffers(p, pipe)
         guard room > 0 else {

@@ -60,8 +60,8 @@ extension Engine {
                 let why = vma.flags.contains(.nohugepage) ? "VM_NOHUGEPAGE" : vma.kind == .device ? "a VM_PFNMAP mapping (VM_NO_KHUGEPAGED)" : "the program image, a file mapping this model gives no pages"
                 return .fail(.errno("EINVAL"), "MADV_COLLAPSE fails with EINVAL: \(hex(vma.start))-\(hex(vma.end)) is \(why) (thp_vma_allowable_order)")
             }
-            if vma.flags.contains(.shared) {
-                return .fail(.errno("EINVAL"), "MADV_COLLAPSE of shared memory collapses shmem pages (hpage_collapse_scan_file), which this model does not do: its shmem has no THPs")
+            if vma.flags.contains(.shared) || vma.kind == .file {
+                return .fail(.errno("EINVAL"), "MADV_COLLAPSE of a file or shared mapping collapses page-cache pages (hpage_collapse_scan_file), which this model does not do: its page cache has no THPs")
             }
             // thp_vma_suitable_order: some 2 MiB aligned range lies wholly inside the VMA.
             if alignUp(vma.start, pmdSize) + pmdSize > vma.end {

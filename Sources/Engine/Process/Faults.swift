@@ -34,8 +34,9 @@ extension Engine {
     }
 
     /// Touches every page of [start, end) as the CPU would, faulting as needed.
-    /// Stops at the first SIGSEGV or OOM.
-    mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
+    /// Stops at the first SIGSEGV or OOM. `stores`: the CPU writes data there (the pages then hold
+    /// this process's data of this step); a write fault taken for GUP or populate writes nothing.
+    mutating func touchRange(_ p: Int, start: UInt64, end: UInt64, write: Bool, stores: Bool = false, _ j: inout StepJournal) -> FaultResult {
         var vpn = start >> pageShift
         let first = vpn
         let endVPN = (end + pageSize - 1) >> pageShift
@@ -58,7 +59,7 @@ extension Engine {
             let stop = min(endVPN, regionEnd, vma.end >> pageShift)
             let r = touchRegion(p, vma: v, from: vpn, to: stop, write: write, &j)
             if r != .ok { return r }
-            if write { tagWritten(p, from: vpn, to: stop, &j) }
+            if write && stores { tagWritten(p, from: vpn, to: stop, &j) }
             vpn = stop
         }
         return .ok

@@ -14,6 +14,7 @@ extension Engine {
     /// memfd_create(2), ftruncate(SIZE), mmap(MAP_SHARED): a shmem file of its own (mm/memfd.c),
     /// mapped shared; its pages are zero-filled on the first touch, as for shared anonymous memory.
     mutating func doMemfd(_ p: Int, name: String, size: UInt64, _ j: inout StepJournal) -> OpResult {
+        guard size > 0 else { return .fail(.errno("EINVAL"), "mmap of the memfd fails with EINVAL: a length of 0") }
         let len = alignUp(max(size, 1), pageSize)
         guard let addr = getUnmappedArea(p, length: len, thpAlign: false) else {
             return .fail(.errno("ENOMEM"), "mmap of the memfd: no gap of \(formatSize(len)) left in the address space")
@@ -33,7 +34,8 @@ extension Engine {
         guard let f = state.fileIndex(named: file) else {
             return .fail(.errno("EBADF"), "mmap fails with EBADF: there is no file named \(file) (declare it with `file \(file) SIZE`)")
         }
-        let len = alignUp(max(size, 1), pageSize)
+        guard size > 0 else { return .fail(.errno("EINVAL"), "mmap fails with EINVAL: a length of 0") }
+        let len = alignUp(size, pageSize)
         if locked, memlockCheck(p, pages: Int(len >> pageShift)) != nil {
             return .fail(.errno("EAGAIN"), "mmap(MAP_LOCKED) refused with EAGAIN (mlock_future_ok): " + memlockMessage(p, request: Int(len >> pageShift), counter: "locked_vm", current: state.processes[p].meta.lockedVMPages))
         }

@@ -84,6 +84,13 @@ extension Engine {
             for (i, m) in state.devices[d].mappings.enumerated() where m.process == state.processes[p].meta.name && m.buffer == b.name {
                 var n = m
                 n.va = m.va &- start &+ to
+                if state.devices[d].info.format == .sva {
+                    // An SVA bind is the process's address space: it covers the buffer where it now is,
+                    // and the move's mmu_notifier invalidation flushed the device TLB of the old range.
+                    n.iova = n.va
+                    n.size = newLen
+                    _ = updateIOTLB(d, &j) { $0.invalidate(iova: start, size: oldLen) }
+                }
                 mappingReplace(d, at: i, n, &j)
             }
         }

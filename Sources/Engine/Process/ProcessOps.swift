@@ -122,7 +122,9 @@ extension Engine {
         switch r {
         case .ok: OpResult(text: text)
         case let .sigsegv(reason): .fail(.signal("SIGSEGV"), text + "; SIGSEGV: " + reason)
-        case let .sigbus(reason): .fail(.signal("SIGBUS"), text + "; SIGBUS: " + reason)
+        // Populating (mlock, MAP_LOCKED, mremap of a locked VMA) sends no signal: faultin_page turns
+        // VM_FAULT_SIGBUS into EFAULT, which the call reports as ENOMEM (__mlock_posix_error_return).
+        case let .sigbus(reason): .fail(.errno("ENOMEM"), text + "; but " + reason + ", so populating fails with ENOMEM (no signal is sent)")
         case .oom: .fail(.oom, text + "; out of memory")
         }
     }

@@ -15,6 +15,8 @@ struct ReclaimResult {
     var unmappedHeld = 0
     var skippedLocked = 0
     var swapFull = false
+    /// Clean page-cache pages of regular files that nothing mapped, dropped (counted in `reclaimed` too).
+    var droppedCache = 0
 }
 
 extension Engine {
@@ -59,7 +61,10 @@ extension Engine {
     /// shrink_inactive_list → try_to_unmap → swap out: the oldest unpinned, unlocked anonymous pages first.
     mutating func reclaim(pages wanted: Int, _ j: inout StepJournal) -> ReclaimResult {
         var result = ReclaimResult()
-        guard wanted > 0, !state.swapMap.isEmpty else {
+        guard wanted > 0 else { return result }
+        dropCleanPageCache(wanted, &result, &j)
+        guard result.reclaimed < wanted else { return result }
+        guard !state.swapMap.isEmpty else {
             result.swapFull = true
             return result
         }
@@ -113,6 +118,30 @@ extension Engine {
         return result
     }
 
+    /// Clean, unmapped pages of regular files go first, oldest first: the page cache holds the only
+    /// reference and the file has the same data, so __remove_mapping frees them without writeback.
+    /// A page written through a shared mapping is dirty, and a mapped one needs try_to_unmap: both
+    /// stay (this model has no writeback and does not unmap file pages).
+    private mutating func dropCleanPageCache(_ wanted: Int, _ result: inout ReclaimResult, _ j: inout StepJournal) {
+        var clean: [(pfn: Int, object: Int32, index: UInt64)] = []
+        for (object, pages) in state.shmem {
+            guard let f = state.fileIndex(object: object), !state.files[f].shmem else { continue }
+            for (index, pfn32) in pages {
+                let pfn = Int(pfn32)
+                if state.phys.mapcount[pfn] == 0, state.phys.refcount[pfn] == 1, state.phys.dataTag(pfn) == .file(f) {
+                    clean.append((pfn, object, index))
+                }
+            }
+        }
+        clean.sort { (state.phys.stamp[$0.pfn], $0.pfn) < (state.phys.stamp[$1.pfn], $1.pfn) }
+        for c in clean where result.reclaimed < wanted {
+            setShmemPage(c.object, c.index, nil, &j)
+            putPage(c.pfn, &j)
+            result.reclaimed += 1
+            result.droppedCache += 1
+        }
+    }
+
     /// MADV_PAGEOUT over [start, end) of process p: madvise_cold_or_pageout_pte_range, then
     /// reclaim_pages. Pages another process maps too are left (folio_likely_mapped_shared); a THP
     /// the process alone maps is split (PMD, then folio) and its subpages go; each page then meets
@@ -131,7 +160,12 @@ extension Engine {
         while vpn < endVPN {
             let region = vpn >> 9
             let stop = min(endVPN, (region + 1) << 9)
-            guard let v = state.processes[p].meta.vmaIndex(containing: vpn << pageShift) else { vpn = stop; continue }
+            guard let v = state.processes[p].meta.vmaIndex(containing: vpn << pageShift) else {
+                // A hole: go on at the next VMA (madvise walks every VMA of the range).
+                let next = state.processes[p].meta.vmas.first { $0.start > vpn << pageShift }.map { $0.start >> pageShift } ?? endVPN
+                vpn = min(endVPN, next)
+                continue
+            }
             let vma = state.processes[p].meta.vmas[v]
             let vmaStop = min(stop, vma.end >> pageShift)
             if vma.flags.contains(.locked) || vma.kind != .anon && vma.kind != .heap || vma.flags.contains(.shared) {

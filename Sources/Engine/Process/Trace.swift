@@ -204,7 +204,7 @@ extension Engine {
             // A store into what the trace took for text: that page is data after all.
             carveTraceData(p, va: va, &j)
         }
-        let r = touchRange(p, start: va, end: va + 1, write: write, &j)
+        let r = touchRange(p, start: va, end: va + 1, write: write, stores: write, &j)
         switch r {
         case .ok:
             lastWritable = state.processes[p].pt.entry(vpn: vpn).writable

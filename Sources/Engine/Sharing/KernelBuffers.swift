@@ -107,8 +107,10 @@ extension Engine {
     mutating func allocKernelPages(pages: Int, use: FrameUse, owner: Int32, contiguous: Bool, cma: Bool, _ j: inout StepJournal) -> [Int32]? {
         if contiguous {
             // Aligned to the size (up to 16 MiB, what a v7s supersection needs) where such a run
-            // exists, else to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs.
-            let natural = Int(min(roundUpPow2(UInt64(pages)), 4096))
+            // exists, else to 2 MiB: enough for 1 MiB sections and 2 MiB IOPTEs. The dma-buf CMA heap
+            // aligns to the size only up to CONFIG_CMA_ALIGNMENT, order 8 by default: 1 MiB
+            // (cma_heap_allocate, drivers/dma-buf/heaps/cma_heap.c:299).
+            let natural = Int(min(roundUpPow2(UInt64(pages)), use == .dmabuf && cma ? 256 : 4096))
             let start = allocContig(count: pages, align: natural, cma: cma, use: use, owner: owner, &j)
                 ?? (natural > pagesPerPMD ? allocContig(count: pages, align: pagesPerPMD, cma: cma, use: use, owner: owner, &j) : nil)
             guard let start else { return nil }
