@@ -200,7 +200,28 @@ found:
 struct rings {
     int fd[UMPTUI_PROBE_MAX_PINS];
     int n;
+    /// Pipes VMSPLICE ops filled, read and write ends; closed with the rings.
+    int pipes[UMPTUI_PROBE_MAX_PINS][2];
+    int npipes;
 };
+
+// VMSPLICE: a new pipe, the range spliced into it. Returns 0 or an errno value.
+static int splice_range(char *start, size_t len, struct rings *rings) {
+    if (rings->npipes >= UMPTUI_PROBE_MAX_PINS) return EMFILE;
+    int fds[2];
+    if (pipe(fds) != 0) return errno ? errno : EMFILE;
+    struct iovec iov = {.iov_base = start, .iov_len = len};
+    if (vmsplice(fds[1], &iov, 1, SPLICE_F_NONBLOCK) < 0) {
+        int err = errno ? errno : EINVAL;
+        close(fds[0]);
+        close(fds[1]);
+        return err;
+    }
+    rings->pipes[rings->npipes][0] = fds[0];
+    rings->pipes[rings->npipes][1] = fds[1];
+    rings->npipes++;
+    return 0;
+}
 
 // PIN: a new ring with the range registered as one fixed buffer. Returns 0 or an errno value.
 static int pin_range(char *start, size_t len, struct rings *rings) {
@@ -229,6 +250,11 @@ static void release_rings(struct rings *rings) {
         close(rings->fd[i]);
     }
     rings->n = 0;
+    for (int i = 0; i < rings->npipes; i++) {
+        close(rings->pipes[i][0]);
+        close(rings->pipes[i][1]);
+    }
+    rings->npipes = 0;
 }
 
 // An errno from a PIN op that means io_uring itself is unavailable (not built in, seccomp,
@@ -259,6 +285,14 @@ static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct 
         return 0;
     case UMPTUI_PROBE_PIN:
         return pin_range(start, (size_t)op->count * ps, rings);
+    case UMPTUI_PROBE_MPROTECT_R:
+    case UMPTUI_PROBE_MPROTECT_RW:
+        if (op->count == 0) return 0;
+        if (mprotect(start, (size_t)op->count * ps, op->kind == UMPTUI_PROBE_MPROTECT_R ? PROT_READ : PROT_READ | PROT_WRITE) != 0)
+            return errno ? errno : EINVAL;
+        return 0;
+    case UMPTUI_PROBE_VMSPLICE:
+        return splice_range(start, (size_t)op->count * ps, rings);
     default:
         return EINVAL;
     }
@@ -350,6 +384,7 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
     char tok;
     struct rings rings;  // the child's own rings; the parent's are inherited as fds and left alone
     rings.n = 0;
+    rings.npipes = 0;
     for (int i = fork_index + 1; i < nops; i++) {
         int actor = ops[i].actor;
         if (actor != holder) {
@@ -436,9 +471,16 @@ static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, 
             if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
                 return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN ops by one process", i, UMPTUI_PROBE_MAX_PINS);
             __attribute__((fallthrough));  // and the range check
+        case UMPTUI_PROBE_VMSPLICE:
+            if (op->count < 1 || op->count > 16) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: VMSPLICE takes 1 to 16 pages", i);
+            if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
+                return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN and VMSPLICE ops by one process", i, UMPTUI_PROBE_MAX_PINS);
+            __attribute__((fallthrough));
         case UMPTUI_PROBE_READ:
         case UMPTUI_PROBE_WRITE:
         case UMPTUI_PROBE_DONTNEED:
+        case UMPTUI_PROBE_MPROTECT_R:
+        case UMPTUI_PROBE_MPROTECT_RW:
             if (op->first < 0 || op->count < 0 || (uint64_t)op->first + (uint64_t)op->count > npages)
                 return fail(out, UMPTUI_PROBE_EINVAL, "op %d: pages %lld+%lld outside the %zu-page buffer", i,
                             (long long)op->first, (long long)op->count, npages);

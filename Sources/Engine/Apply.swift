@@ -154,9 +154,9 @@ extension Engine {
             return doPin(p, buffer: b, range: range, flags: FollFlags(write: write, longterm: longterm, get: get), &j)
         case let .unpin(buf):
             return doUnpin(p, buffer: buf, &j)
-        case let .uringRegister(buf):
+        case let .uringRegister(buf, range):
             guard let b = buffer else { return noBuffer(buf) }
-            return doUringRegister(p, buffer: b, &j)
+            return doUringRegister(p, buffer: b, range: range, &j)
         case let .uringUnregister(buf):
             return doUringUnregister(p, buffer: buf, &j)
         case let .vmsplice(buf, range, pipe):

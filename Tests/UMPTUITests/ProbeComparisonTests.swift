@@ -179,7 +179,7 @@ final class ProbeComparisonTests: XCTestCase {
             parent mmap buf 64K
             parent write buf 0 24K  # pages 0-5
             parent read buf 24K 8K  # pages 6-7
-            parent pin buf 12K 28K write longterm  # pages 3-9
+            parent uring-register buf 12K 28K  # pages 3-9
             parent read buf 40K 8K  # pages 10-11
             parent fork child
             child write buf 16K 4K  # page 4

@@ -26,6 +26,11 @@ enum umptui_probe_op_kind {
     /// pin_user_pages(FOLL_WRITE|FOLL_LONGTERM), charged to the actor's mm->pinned_vm. Each PIN op
     /// gets its own ring, kept open (buffers registered) until after the final snapshot.
     UMPTUI_PROBE_PIN = 5,
+    UMPTUI_PROBE_MPROTECT_R = 6,   ///< mprotect(PROT_READ) on the range
+    UMPTUI_PROBE_MPROTECT_RW = 7,  ///< mprotect(PROT_READ|PROT_WRITE) on the range
+    /// vmsplice(2) of the range into a new pipe (FOLL_GET references the pipe holds), kept open
+    /// until after the final snapshot; at most 16 pages (PIPE_DEF_BUFFERS), SPLICE_F_NONBLOCK.
+    UMPTUI_PROBE_VMSPLICE = 8,
 };
 
 /// At most this many PIN ops per process (parent, child) in one script.

@@ -84,17 +84,20 @@ extension Engine {
     /// CAP_IPC_LOCK, the *user's* locked_vm is checked against RLIMIT_MEMLOCK and raised
     /// (__io_account_mem, io_uring/rsrc.c:44; ctx->user, io_uring/io_uring.c:3683): two processes
     /// of one user share that budget. pinned_vm is raised too, with no check (rsrc.c:73).
-    mutating func doUringRegister(_ p: Int, buffer b: Buffer, _ j: inout StepJournal) -> OpResult {
+    /// A range registers that part of the buffer (one iovec); each registration stands for a ring of its own.
+    mutating func doUringRegister(_ p: Int, buffer b: Buffer, range: BufferRange? = nil, _ j: inout StepJournal) -> OpResult {
         let m = state.processes[p].meta
         let call = "io_uring_register(IORING_REGISTER_BUFFERS) of \(b.name)"
         if b.kind == .ump || b.kind == .dmabuf {
             return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: a VM_PFNMAP mapping of kernel memory cannot be pinned")
         }
-        if m.pins.contains(where: { $0.uring && $0.buffer == b.name }) {
-            return .fail(.errno("EBUSY"), "\(call) fails with EBUSY: \(b.name) is registered already (one table of fixed buffers per ring)")
-        }
-        let first = b.start & ~(pageSize - 1), end = alignUp(b.start + max(b.size, 1), pageSize)
+        let start = b.start + (range?.offset ?? 0)
+        let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
+        let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
         let pages = Int((end - first) >> pageShift)
+        if m.pins.contains(where: { $0.uring && $0.buffer == b.name && $0.start == first && $0.pfns.count == pages }) {
+            return .fail(.errno("EBUSY"), "\(call) fails with EBUSY: that range is registered already (one table of fixed buffers per ring)")
+        }
         let userLocked = state.meta.userLockedVM[m.user] ?? 0
         let charge = m.capIPCLock ? 0 : pages
         if charge > 0, UInt64(userLocked + charge) << pageShift > m.memlockLimit {
@@ -107,7 +110,7 @@ extension Engine {
         case .sigsegv(let reason), .sigbus(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
         case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
         }
-        pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: false, longterm: true, chargedPages: pages, uring: true, userCharged: charge), &j)
+        pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: false, longterm: true, chargedPages: pages, uring: true, userCharged: charge, start: first), &j)
         updateCounters(p, &j) { $0.pinnedVMPages += pages }
         if charge > 0 { updateMachine(&j) { $0.userLockedVM[m.user, default: 0] += charge } }
         var text = "\(call): pin_user_pages(FOLL_WRITE|FOLL_LONGTERM) pins \(plural(pages, "page")); pinned_vm +\(formatSize(UInt64(pages) << pageShift)) (not checked)"

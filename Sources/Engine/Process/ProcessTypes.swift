@@ -192,5 +192,7 @@ public struct PinRecord: Equatable, Sendable {
     public var userCharged = 0
     /// Held by the pipe of this name (vmsplice): one pipe buffer per page, released by reading or closing it.
     public var pipe: String?
+    /// The address of the first page taken (an io_uring registration of part of a buffer).
+    public var start: UInt64 = 0
 }
 

@@ -280,7 +280,7 @@ struct ScriptChecker {
         case .munmap(let b, let range):
             if use(b, in: p, s, at[2]), range == nil { remove(b, from: p, "unmapped on line \(line)") }
         case .read(let b, _), .write(let b, _), .mremap(let b, _, _), .madvise(let b, _, _), .mprotect(let b, _, _), .mlock(let b), .munlock(let b),
-             .pin(let b, _, _, _, _), .unpin(let b), .uringRegister(let b), .uringUnregister(let b), .vmsplice(let b, _, _):
+             .pin(let b, _, _, _, _), .unpin(let b), .uringRegister(let b, _), .uringUnregister(let b), .vmsplice(let b, _, _):
             use(b, in: p, s, at[2])
         case .fork(let child):
             guard declareProcess(child, s, at[2], origin: "created by fork on line \(line)"),

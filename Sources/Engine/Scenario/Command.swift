@@ -147,7 +147,7 @@ public enum ProcessEvent: Hashable, Sendable {
     case exit
     case pin(buffer: String, range: BufferRange?, write: Bool, longterm: Bool, get: Bool)
     /// io_uring_register(IORING_REGISTER_BUFFERS) / IORING_UNREGISTER_BUFFERS of a buffer.
-    case uringRegister(buffer: String)
+    case uringRegister(buffer: String, range: BufferRange? = nil)
     case uringUnregister(buffer: String)
     case unpin(buffer: String)
     /// vmsplice(2) of (part of) a buffer into a pipe: the pipe holds FOLL_GET references.
@@ -166,7 +166,7 @@ public enum ProcessEvent: Hashable, Sendable {
     public var bufferName: String? {
         switch self {
         case let .malloc(b, _), let .free(b), let .mmap(b, _, _, _, _, _, _, _), let .memfd(b, _), let .munmap(b, _), let .mremap(b, _, _), let .read(b, _), let .write(b, _),
-             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b), let .uringUnregister(b), let .vmsplice(b, _, _), let .umpAlloc(b, _, _),
+             let .madvise(b, _, _), let .mprotect(b, _, _), let .mlock(b), let .munlock(b), let .pin(b, _, _, _, _), let .unpin(b), let .uringRegister(b, _), let .uringUnregister(b), let .vmsplice(b, _, _), let .umpAlloc(b, _, _),
              let .umpImport(b, _), let .dmabufAlloc(b, _, _), let .send(b, _):
             b
         case .fork, .exit, .trace, .pipeRead, .pipeClose:

@@ -158,8 +158,8 @@ struct EventParser {
                  longterm: a.has("longterm"), get: a.has("get"))
         },
         Verb(shape: shape("unpin", "PROC unpin BUF")) { p, a throws(LineError) in .unpin(buffer: try p.buffer(a)) },
-        Verb(shape: shape("uring-register", "PROC uring-register BUF")) { p, a throws(LineError) in
-            .uringRegister(buffer: try p.buffer(a))
+        Verb(shape: shape("uring-register", "PROC uring-register BUF [OFFSET SIZE]", optional: 2)) { p, a throws(LineError) in
+            .uringRegister(buffer: try p.buffer(a), range: try p.pairRange(a, from: 1, "uring-register"))
         },
         Verb(shape: shape("uring-unregister", "PROC uring-unregister BUF")) { p, a throws(LineError) in
             .uringUnregister(buffer: try p.buffer(a))

@@ -4,7 +4,7 @@ import Foundation
 
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Do the actions of fork-and-write scripts for real (mmap, touches, fork, MADV_DONTNEED, io_uring buffer registration pins) and compare /proc/self/pagemap and VmPin with the Engine, page by page.",
+        abstract: "Do the actions of fork-and-write scripts for real (mmap, touches, fork, MADV_DONTNEED, mprotect, vmsplice, io_uring buffer registration pins) and compare /proc/self/pagemap and VmPin with the Engine, page by page.",
         discussion: "Needs Linux and root (pagemap hides frame numbers otherwise). Scripts that pin are skipped where io_uring is unavailable. Exit 0 when the Engine agrees with the kernel, 1 when it does not, 2 when the probe cannot run.")
 
     @Flag(help: "One JSON object per script: name, agrees, mismatches.")

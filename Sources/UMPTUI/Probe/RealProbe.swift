@@ -14,6 +14,7 @@ public enum ProbeActor: String, Sendable, Hashable, CaseIterable {
 public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case read, write, fork, dontneed, pin
+        case mprotectR = "mprotect-r", mprotectRW = "mprotect-rw", vmsplice
     }
 
     public var kind: Kind
@@ -44,6 +45,14 @@ public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     /// pin lasts until the final snapshot. Scenario text: `PROC pin BUF OFFSET SIZE write longterm`.
     public static func pin(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
         ProbeOp(.pin, by: actor, pages: pages)
+    }
+    /// mprotect(PROT_READ) / mprotect(PROT_READ|PROT_WRITE) on the pages.
+    public static func mprotect(_ pages: Range<Int>, writable: Bool, by actor: ProbeActor = .parent) -> ProbeOp {
+        ProbeOp(writable ? .mprotectRW : .mprotectR, by: actor, pages: pages)
+    }
+    /// vmsplice(2) of the pages (at most 16) into a new pipe held open to the end: FOLL_GET references.
+    public static func vmsplice(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
+        ProbeOp(.vmsplice, by: actor, pages: pages)
     }
     /// The parent forks the child (at most once per script).
     public static let fork = ProbeOp(.fork)
@@ -85,6 +94,7 @@ public struct ProbeScript: Sendable, Hashable {
         lines.append("machine ram=64M thp=never")
         lines.append("process \(ProbeActor.parent.rawValue)")
         lines.append("\(ProbeActor.parent.rawValue) mmap \(bufferName) \(Self.bytesText(npages))")
+        var pipes = 0
         for op in ops {
             let who = op.actor.rawValue
             let range = "\(Self.bytesText(op.pages.lowerBound)) \(Self.bytesText(op.pages.count))"
@@ -99,7 +109,15 @@ public struct ProbeScript: Sendable, Hashable {
             case .dontneed:
                 lines.append("\(who) madvise \(bufferName) dontneed \(range)" + comment)
             case .pin:
-                lines.append("\(who) pin \(bufferName) \(range) write longterm" + comment)
+                // The C side registers the range with io_uring, a ring of its own per op.
+                lines.append("\(who) uring-register \(bufferName) \(range)" + comment)
+            case .mprotectR:
+                lines.append("\(who) mprotect \(bufferName) \(range) r" + comment)
+            case .mprotectRW:
+                lines.append("\(who) mprotect \(bufferName) \(range) rw" + comment)
+            case .vmsplice:
+                pipes += 1
+                lines.append("\(who) vmsplice \(bufferName) \(range) pipe=p\(pipes)" + comment)
             }
         }
         return lines.joined(separator: "\n") + "\n"
@@ -178,7 +196,45 @@ public struct ProbeScript: Sendable, Hashable {
         ]
     )
 
-    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork, pinBeforeFork]
+    /// mprotect after fork: taking write away and giving it back leaves the pages fork shared
+    /// read-only (can_change_pte_writable only makes PageAnonExclusive pages writable), so the
+    /// next writes still copy; a page the parent alone had written since is reused in place.
+    public static let mprotectAfterFork = ProbeScript(
+        name: "mprotect-after-fork",
+        summary: "mprotect r then rw after fork: shared pages stay COW, written pages stay exclusive",
+        npages: 16,
+        ops: [
+            .write(0..<8),                       // 0-7: private pages
+            .read(8..<10),                       // 8-9: zero page
+            .fork,                               // 0-7 shared read-only; 8-9 zero in both
+            .write(6..<8),                       // 6-7: the parent copies; both exclusive
+            .mprotect(0..<10, writable: false),  // the parent's range read-only
+            .mprotect(0..<10, writable: true),   // and writable again: 6-7 writable at once, 0-5 still COW
+            .write(0..<2, by: .child),           // 0-1: the child copies
+            .write(2..<4),                       // 2-3: the parent copies
+            .write(8..<9),                       // 8: a zero-page PTE: a fresh page for the parent
+            // 4-5 shared; 9 zero in both; 10-15 never touched
+        ]
+    )
+
+    /// The CVE-2020-29374 shape with vmsplice: the child splices two shared pages into a pipe
+    /// and drops its mapping; the parent's writes then copy (6.x: the pipe's references keep
+    /// the refcount up) and the pipe keeps the old pages.
+    public static let vmspliceAfterFork = ProbeScript(
+        name: "vmsplice-after-fork",
+        summary: "the child vmsplices shared pages and drops them; the parent's write copies",
+        npages: 8,
+        ops: [
+            .write(0..<4),                   // 0-3: private pages
+            .fork,                           // shared read-only
+            .vmsplice(0..<2, by: .child),    // the pipe takes references (FOLL_GET); nothing unshared
+            .dontneed(0..<2, by: .child),    // the child's mapping goes; the pipe still holds the pages
+            .write(0..<2),                   // 0-1: the parent copies (refcount 2: the pipe's)
+            // 2-3 shared; 4-7 never touched
+        ]
+    )
+
+    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork, pinBeforeFork, mprotectAfterFork, vmspliceAfterFork]
 }
 
 /// One page as the kernel's pagemap shows it.
@@ -345,6 +401,9 @@ public enum RealProbe {
             case .fork: kind = Int32(UMPTUI_PROBE_FORK.rawValue)
             case .dontneed: kind = Int32(UMPTUI_PROBE_DONTNEED.rawValue)
             case .pin: kind = Int32(UMPTUI_PROBE_PIN.rawValue)
+            case .mprotectR: kind = Int32(UMPTUI_PROBE_MPROTECT_R.rawValue)
+            case .mprotectRW: kind = Int32(UMPTUI_PROBE_MPROTECT_RW.rawValue)
+            case .vmsplice: kind = Int32(UMPTUI_PROBE_VMSPLICE.rawValue)
             }
             let actor = op.actor == .parent ? Int32(UMPTUI_PROBE_PARENT.rawValue) : Int32(UMPTUI_PROBE_CHILD.rawValue)
             return umptui_probe_op(kind: kind, actor: actor, first: Int64(op.pages.lowerBound), count: Int64(op.pages.count))
