@@ -121,19 +121,12 @@ extension Engine {
         }
         if !writable { return .pageRO }
         // collapse_huge_page: alloc_charge_folio with GFP_TRANSHUGE (direct compaction and reclaim).
-        let pid = state.processes[p].meta.pid
-        var got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-        if got == nil {
-            j.events.add(.thpDirectCompaction)
-            compactZone(untilOrder9Free: true, &j)
-            got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-            if got == nil {
-                _ = reclaim(pages: pagesPerPMD, &j)
-                compactZone(untilOrder9Free: true, &j)
-                got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-            }
+        guard let head = allocTHP(owner: state.processes[p].meta.pid, directReclaim: true, &j) else { return .allocFail }
+        guard state.processes[p].meta.alive else {
+            // Direct reclaim ended in the OOM killer choosing this process.
+            freePages(head, order: pmdOrder, &j)
+            return .allocFail
         }
-        guard let head = got, state.processes[p].meta.alive else { return .allocFail }
         // __collapse_huge_page_swapin: swap entries are read back first.
         for i in 0..<pagesPerPMD where state.processes[p].pt.tables[region]?.entries[i].isSwap == true {
             guard doSwapPage(p, vma: v, vpn: region << 9 | UInt64(i), write: false, &j) == .ok else {

@@ -25,20 +25,7 @@ extension Engine {
         }
         let pid = state.processes[p].meta.pid
         // vma_alloc_folio(vma_thp_gfp_mask(vma), HPAGE_PMD_ORDER); failure means fall back.
-        var got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-        if got == nil, thpDirectReclaim(state.processes[p].meta.vmas[v]) {
-            // __alloc_pages_slowpath: direct compaction; then one round of direct reclaim and
-            // compaction again (a costly order does not loop further).
-            j.events.add(.thpDirectCompaction)
-            compactZone(untilOrder9Free: true, &j)
-            got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-            if got == nil {
-                _ = reclaim(pages: pagesPerPMD, &j)
-                compactZone(untilOrder9Free: true, &j)
-                got = allocPages(order: pmdOrder, use: .anon, owner: pid, &j)
-            }
-        }
-        guard let head = got else {
+        guard let head = allocTHP(owner: pid, directReclaim: thpDirectReclaim(state.processes[p].meta.vmas[v]), &j) else {
             j.events.add(.thpFallback)
             return .ok
         }
@@ -54,6 +41,20 @@ extension Engine {
         updateCounters(p, &j) { $0.rssPages += pagesPerPMD }
         j.events.add(.hugeAnonymousPage)
         return .ok
+    }
+
+    /// An order-9 anonymous folio. With `directReclaim` (__GFP_DIRECT_RECLAIM), when none is free,
+    /// __alloc_pages_slowpath compacts, then does one round of direct reclaim and compacts again
+    /// (a costly order does not loop further).
+    mutating func allocTHP(owner: Int32, directReclaim: Bool, _ j: inout StepJournal) -> Int? {
+        if let head = allocPages(order: pmdOrder, use: .anon, owner: owner, &j) { return head }
+        guard directReclaim else { return nil }
+        j.events.add(.thpDirectCompaction)
+        compactZone(untilOrder9Free: true, &j)
+        if let head = allocPages(order: pmdOrder, use: .anon, owner: owner, &j) { return head }
+        _ = reclaim(pages: pagesPerPMD, &j)
+        compactZone(untilOrder9Free: true, &j)
+        return allocPages(order: pmdOrder, use: .anon, owner: owner, &j)
     }
 
     /// A touch of a page under a huge PMD; a write to a write-protected one is do_huge_pmd_wp_page.
