@@ -206,8 +206,9 @@ extension Engine {
     private mutating func doPressure(_ bytes: UInt64, _ j: inout StepJournal) -> OpResult {
         let wanted = Int((bytes + pageSize - 1) >> pageShift)
         let r = reclaim(pages: wanted, &j)
-        var text = "memory pressure asks for \(formatSize(bytes)): shrink_folio_list swaps out \(plural(r.reclaimed - r.droppedCache, "anonymous page")), oldest first (add_to_swap, try_to_unmap)"
+        var text = "memory pressure asks for \(formatSize(bytes)): shrink_folio_list swaps out \(plural(r.reclaimed - r.droppedCache - (r.freedHugeZero ? pagesPerPMD : 0), "anonymous page")), oldest first (add_to_swap, try_to_unmap)"
         if r.droppedCache > 0 { text += "; first it drops \(plural(r.droppedCache, "clean page-cache page")) nothing maps (__remove_mapping)" }
+        if r.freedHugeZero { text += "; the huge zero folio's shrinker frees it, as no mm maps it any more (shrink_huge_zero_page_scan)" }
         if r.skippedPinned > 0 { text += "; \(plural(r.skippedPinned, "page")) that may be pinned (folio_maybe_dma_pinned) or sit in the swap cache cannot be reclaimed" }
         if r.unmappedHeld > 0 {
             text += "; \(pluralIsAre(r.unmappedHeld, "page")) held by get_user_pages references (no pin): unmapped to swap entries, but the extra reference keeps __remove_mapping from freeing them, so they stay in the swap cache"

@@ -315,7 +315,20 @@ final class HugeZeroFolioTests: XCTestCase {
         XCTAssertEqual(r.state.meta.hugeZeroRefcount, 2, "mm_put_huge_zero_folio at exit")
         _ = r.step("app exit")
         XCTAssertEqual(r.state.meta.hugeZeroRefcount, 1, "only the folio's own: what the shrinker waits for")
-        assertEveryStepUndoes(setup + "\napp pin buf 0 8K\napp fork child\nchild read buf\nchild exit\napp unpin buf\napp exit")
+        // Memory pressure runs the shrinker: the folio goes back to the buddy allocator.
+        let head = Int(r.state.meta.hugeZeroPfn)
+        let p = r.step("pressure 4K")
+        XCTAssertTrue(p.text.contains("shrink_huge_zero_page_scan"), p.text)
+        XCTAssertEqual(r.state.meta.hugeZeroPfn, -1)
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 0)
+        XCTAssertEqual(r.state.phys.frameUse(head), .free)
+        // The next huge zero read allocates it again.
+        _ = r.step("process again")
+        _ = r.step("again mmap z 4M hugepage")
+        XCTAssertEqual(r.step("again read z").events[.hugeZeroPageMapped], 2)
+        XCTAssertGreaterThanOrEqual(r.state.meta.hugeZeroPfn, 0)
+        XCTAssertEqual(r.state.meta.hugeZeroRefcount, 2)
+        assertEveryStepUndoes(setup + "\napp pin buf 0 8K\napp fork child\nchild read buf\nchild exit\napp unpin buf\napp exit\npressure 4K\nprocess b\nb mmap z 2M hugepage\nb read z")
     }
 }
 

@@ -89,7 +89,7 @@ extension Engine {
         return state.config.mthpOrders
     }
 
-    /// alloc_anon_folio (mm/memory.c:4617): the highest enabled order whose aligned range lies inside
+    /// alloc_anon_folio (mm/memory.c:4654): the highest enabled order whose aligned range lies inside
     /// the VMA (thp_vma_suitable_orders) with every PTE none (pte_range_none); then that order or the
     /// next lower ones until the buddy allocator has a block. nil: fall back to one small page.
     private mutating func allocAnonFolio(_ vma: VMA, pid: Int32, vpn: UInt64, orders: UInt16, table: PTETable, _ j: inout StepJournal) -> (base: UInt64, order: Int, pfn: Int)? {

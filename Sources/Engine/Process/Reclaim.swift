@@ -17,6 +17,8 @@ struct ReclaimResult {
     var swapFull = false
     /// Clean page-cache pages of regular files that nothing mapped, dropped (counted in `reclaimed` too).
     var droppedCache = 0
+    /// The huge zero folio's shrinker freed it (its 512 pages are in `reclaimed`).
+    var freedHugeZero = false
 }
 
 extension Engine {
@@ -63,6 +65,7 @@ extension Engine {
         var result = ReclaimResult()
         guard wanted > 0 else { return result }
         dropCleanPageCache(wanted, &result, &j)
+        shrinkHugeZeroFolio(&result, &j)
         guard result.reclaimed < wanted else { return result }
         guard !state.swapMap.isEmpty else {
             result.swapFull = true
@@ -116,6 +119,21 @@ extension Engine {
             if !swapOut(pfn, mappings: maps, swapCached: swapCached, result: &result, &j) { return result }
         }
         return result
+    }
+
+    /// The huge zero folio's shrinker (shrink_huge_zero_page_scan, mm/huge_memory.c:308): once no
+    /// mm holds it (huge_zero_refcount is back to its own 1), reclaim frees it. A pin on one of its
+    /// pages keeps that frame allocated until the pin goes, but it is no longer the huge zero folio.
+    private mutating func shrinkHugeZeroFolio(_ result: inout ReclaimResult, _ j: inout StepJournal) {
+        guard state.meta.hugeZeroRefcount == 1, state.meta.hugeZeroPfn >= 0 else { return }
+        let head = Int(state.meta.hugeZeroPfn)
+        updateMachine(&j) {
+            $0.hugeZeroRefcount = 0
+            $0.hugeZeroPfn = -1
+        }
+        for i in 0..<pagesPerPMD { putPage(head + i, &j) }
+        result.reclaimed += pagesPerPMD
+        result.freedHugeZero = true
     }
 
     /// Clean, unmapped pages of regular files go first, oldest first: the page cache holds the only
