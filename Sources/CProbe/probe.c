@@ -293,6 +293,14 @@ static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct 
         return 0;
     case UMPTUI_PROBE_VMSPLICE:
         return splice_range(start, (size_t)op->count * ps, rings);
+    case UMPTUI_PROBE_PAGEOUT:
+#ifdef MADV_PAGEOUT
+        if (op->count == 0) return 0;
+        if (madvise(start, (size_t)op->count * ps, MADV_PAGEOUT) != 0) return errno ? errno : EINVAL;
+        return 0;
+#else
+        return ENOSYS;
+#endif
     default:
         return EINVAL;
     }
@@ -481,6 +489,7 @@ static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, 
         case UMPTUI_PROBE_DONTNEED:
         case UMPTUI_PROBE_MPROTECT_R:
         case UMPTUI_PROBE_MPROTECT_RW:
+        case UMPTUI_PROBE_PAGEOUT:
             if (op->first < 0 || op->count < 0 || (uint64_t)op->first + (uint64_t)op->count > npages)
                 return fail(out, UMPTUI_PROBE_EINVAL, "op %d: pages %lld+%lld outside the %zu-page buffer", i,
                             (long long)op->first, (long long)op->count, npages);

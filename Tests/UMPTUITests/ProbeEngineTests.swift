@@ -10,6 +10,8 @@ final class ProbeEngineTests: XCTestCase {
     func testEngineAgreesWithKernelPagemap() throws {
         var skipped: [String] = []
         for script in ProbeScript.all {
+            // Without swap MADV_PAGEOUT does nothing for real; the probe command says so and skips it.
+            if script.needsSwap && !Probe.hasSwap { continue }
             let real: RealProbeResult
             do {
                 real = try RealProbe.run(script)

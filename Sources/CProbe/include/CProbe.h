@@ -31,6 +31,7 @@ enum umptui_probe_op_kind {
     /// vmsplice(2) of the range into a new pipe (FOLL_GET references the pipe holds), kept open
     /// until after the final snapshot; at most 16 pages (PIPE_DEF_BUFFERS), SPLICE_F_NONBLOCK.
     UMPTUI_PROBE_VMSPLICE = 8,
+    UMPTUI_PROBE_PAGEOUT = 9,      ///< madvise(MADV_PAGEOUT) on the range (needs swap to do anything)
 };
 
 /// At most this many PIN ops per process (parent, child) in one script.

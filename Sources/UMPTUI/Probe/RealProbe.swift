@@ -14,7 +14,7 @@ public enum ProbeActor: String, Sendable, Hashable, CaseIterable {
 public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
         case read, write, fork, dontneed, pin
-        case mprotectR = "mprotect-r", mprotectRW = "mprotect-rw", vmsplice
+        case mprotectR = "mprotect-r", mprotectRW = "mprotect-rw", vmsplice, pageout
     }
 
     public var kind: Kind
@@ -54,6 +54,10 @@ public struct ProbeOp: Sendable, Hashable, CustomStringConvertible {
     public static func vmsplice(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
         ProbeOp(.vmsplice, by: actor, pages: pages)
     }
+    /// madvise(MADV_PAGEOUT) on the pages: reclaim them to swap now.
+    public static func pageout(_ pages: Range<Int>, by actor: ProbeActor = .parent) -> ProbeOp {
+        ProbeOp(.pageout, by: actor, pages: pages)
+    }
     /// The parent forks the child (at most once per script).
     public static let fork = ProbeOp(.fork)
 
@@ -86,12 +90,14 @@ public struct ProbeScript: Sendable, Hashable {
     public var forks: Bool { ops.contains { $0.kind == .fork } }
     /// The script pins pages (needs io_uring for real).
     public var pins: Bool { ops.contains { $0.kind == .pin } }
+    /// The script pages out (needs swap for real, and the twin machine gets some).
+    public var needsSwap: Bool { ops.contains { $0.kind == .pageout } }
 
     /// The same actions in the UMPTUI scenario language (SCENARIO.md), for `umptui run`.
     public var scenarioText: String {
         var lines: [String] = []
         lines.append("# probe script \"\(name)\"" + (summary.isEmpty ? "" : ": \(summary)"))
-        lines.append("machine ram=64M thp=never")
+        lines.append("machine ram=64M thp=never" + (needsSwap ? " swap=64M" : ""))
         lines.append("process \(ProbeActor.parent.rawValue)")
         lines.append("\(ProbeActor.parent.rawValue) mmap \(bufferName) \(Self.bytesText(npages))")
         var pipes = 0
@@ -115,6 +121,8 @@ public struct ProbeScript: Sendable, Hashable {
                 lines.append("\(who) mprotect \(bufferName) \(range) r" + comment)
             case .mprotectRW:
                 lines.append("\(who) mprotect \(bufferName) \(range) rw" + comment)
+            case .pageout:
+                lines.append("\(who) madvise \(bufferName) pageout \(range)" + comment)
             case .vmsplice:
                 pipes += 1
                 lines.append("\(who) vmsplice \(bufferName) \(range) pipe=p\(pipes)" + comment)
@@ -234,7 +242,23 @@ public struct ProbeScript: Sendable, Hashable {
         ]
     )
 
-    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork, pinBeforeFork, mprotectAfterFork, vmspliceAfterFork]
+    /// MADV_PAGEOUT after fork: a page the parent alone maps goes to swap; one the child maps
+    /// too stays (folio_likely_mapped_shared); a zero page has nothing to swap.
+    public static let pageoutAfterFork = ProbeScript(
+        name: "pageout-after-fork",
+        summary: "MADV_PAGEOUT: private pages go to swap, pages shared since fork stay",
+        npages: 8,
+        ops: [
+            .write(0..<4),                // 0-3: private pages
+            .read(4..<5),                 // 4: zero page
+            .fork,                        // 0-3 shared
+            .write(0..<2),                // 0-1: the parent copies: its own again
+            .pageout(0..<5),              // 0-1 swapped out; 2-3 shared, left; 4 the zero page
+            // 5-7 never touched
+        ]
+    )
+
+    public static let all: [ProbeScript] = [standard, readOnlyBeforeFork, pinBeforeFork, mprotectAfterFork, vmspliceAfterFork, pageoutAfterFork]
 }
 
 /// One page as the kernel's pagemap shows it.
@@ -404,6 +428,7 @@ public enum RealProbe {
             case .mprotectR: kind = Int32(UMPTUI_PROBE_MPROTECT_R.rawValue)
             case .mprotectRW: kind = Int32(UMPTUI_PROBE_MPROTECT_RW.rawValue)
             case .vmsplice: kind = Int32(UMPTUI_PROBE_VMSPLICE.rawValue)
+            case .pageout: kind = Int32(UMPTUI_PROBE_PAGEOUT.rawValue)
             }
             let actor = op.actor == .parent ? Int32(UMPTUI_PROBE_PARENT.rawValue) : Int32(UMPTUI_PROBE_CHILD.rawValue)
             return umptui_probe_op(kind: kind, actor: actor, first: Int64(op.pages.lowerBound), count: Int64(op.pages.count))
