@@ -136,10 +136,14 @@ extension Engine {
         }
         // __collapse_huge_page_copy: each subpage gets the old page's data, or zeroes for a none or
         // zero PTE; the old pages lose this mapping and their reference.
+        guard state.processes[p].meta.alive, state.processes[p].pt.tables[region] != nil else {
+            freePages(head, order: pmdOrder, &j)
+            return .allocFail
+        }
         var added = 0
         for i in 0..<pagesPerPMD {
             let vpn = region << 9 | UInt64(i)
-            let e = state.processes[p].pt.tables[region]!.entries[i]
+            let e = state.processes[p].pt.tables[region]?.entries[i] ?? .none
             if e.present && !e.isZero {
                 state.phys.setData(head + i, state.phys.dataTag(e.number), &j)
                 setPTE(p, vpn: vpn, .none, &j)
