@@ -86,7 +86,7 @@ extension Engine {
         }
         let shared = vma.flags.contains(.shared)
         if !write { faultAround(p, vma: v, vpn: vpn, &j) }
-        guard state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)].isNone else {
+        guard state.processes[p].pt.tables[vpn >> 9]?.entries[Int(vpn & 511)].isNone ?? false else {
             j.events.add(.alreadyMapped)
             return .ok
         }
