@@ -11,9 +11,17 @@
 // child's mm with pinned_vm = 0. VmPin in /proc/self/status is mm->pinned_vm in kB; it is read
 // right after each pagemap snapshot.
 //
-// Layout: one anonymous private mapping of npages pages, placed between two PROT_NONE guard pages
-// so that it never merges with a neighbouring anonymous VMA (a merged VMA could inherit an
-// anon_vma, and whether fork() copies page tables depends on the VMA having one).
+// Layout: one mapping (anonymous private, or a memfd mapped shared) of initial_pages pages inside a
+// PROT_NONE reservation of npages + 2 (+ alignment) pages, at least one guard page below it and the
+// rest of the reservation above it, so that it never merges with a neighbouring anonymous VMA (a
+// merged VMA could inherit an anon_vma, and whether fork() copies page tables depends on the VMA
+// having one) and never grows in place (MREMAP either moves it or fails). Each process tracks
+// where its mapping is and how long (struct region); a snapshot reads that many pagemap entries
+// and reports the rest of the npages as not present.
+//
+// Folio sizes come from /proc/kpageflags (KPF_COMPOUND_HEAD/TAIL around the PFN, one 512-entry
+// window per 2 MiB of PFNs), AnonHugePages from /proc/self/smaps, both read with open/pread/read so
+// the child can read its own.
 //
 // After FORK the parent and the child run the remaining ops in the script's global order. A turn
 // token travels over one AF_UNIX socketpair (a bidirectional pipe; the parent sends with
@@ -59,9 +67,20 @@
 #define PM_SWAPPED (UINT64_C(1) << 62)
 #define PM_PRESENT (UINT64_C(1) << 63)
 
+// /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h).
+#define KPF_COMPOUND_HEAD 15
+#define KPF_COMPOUND_TAIL 16
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+
 // Bytes on the socket.
 #define TOK_TURN 'T'   // "your turn" (ops, and for the child also "take your snapshot")
-#define TOK_DATA 'D'   // child -> parent: npages raw pagemap entries, then an int64 VmPin (kB), follow
+#define TOK_DATA 'D'   // child -> parent: npages raw pagemap entries, npages uint32 folio sizes, int64 VmPin (kB), int64 AnonHugePages (kB)
 #define TOK_ERR 'E'    // child -> parent: int32 errno, int32 op index follow
 
 // How long the parent waits for the child at one step before giving up and killing it.
@@ -196,6 +215,125 @@ found:
     return 0;
 }
 
+// Where one process's view of the buffer is now (MREMAP moves and resizes it).
+struct region {
+    char *buf;
+    size_t pages;
+};
+
+// Pages in the folio that holds `pfn`, from /proc/kpageflags (fd kpf; -1: unknown, 0 returned).
+// `window` caches 512 entries starting at *window_base (UINT64_MAX: empty).
+static uint32_t folio_pages(int kpf, uint64_t pfn, uint64_t *window, uint64_t *window_base, size_t *window_len) {
+    if (kpf < 0) return 0;
+    uint64_t base = pfn & ~(uint64_t)511;
+    if (*window_base != base) {
+        *window_base = UINT64_MAX;
+        *window_len = 0;
+        char *p = (char *)window;
+        size_t want = 512 * sizeof(uint64_t), got = 0;
+        while (got < want) {
+            ssize_t n = pread(kpf, p + got, want - got, (off_t)(base * sizeof(uint64_t) + got));
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                return 0;
+            }
+            if (n == 0) break;
+            got += (size_t)n;
+        }
+        *window_base = base;
+        *window_len = got / sizeof(uint64_t);
+    }
+    size_t i = (size_t)(pfn - base), len = *window_len;
+    if (i >= len) return 0;
+    const uint64_t head = UINT64_C(1) << KPF_COMPOUND_HEAD, tail = UINT64_C(1) << KPF_COMPOUND_TAIL;
+    if (!(window[i] & (head | tail))) return 1;
+    size_t h = i;
+    while (h > 0 && (window[h] & tail)) h--;
+    if (!(window[h] & head)) return 0;  // a folio larger than the window: not one the Engine models
+    size_t n = 1;
+    while (h + n < len && (window[h + n] & tail)) n++;
+    return (uint32_t)n;
+}
+
+// Folio sizes for decoded pagemap entries (0 for absent pages and the zero page).
+static void folio_sizes(int kpf, const uint64_t *raw, size_t npages, uint64_t zero_pfn, uint32_t *folio) {
+    uint64_t window[512];
+    uint64_t base = UINT64_MAX;
+    size_t len = 0;
+    for (size_t i = 0; i < npages; i++) {
+        uint64_t e = raw[i];
+        uint64_t pfn = e & PM_PFN_MASK;
+        folio[i] = (e & PM_PRESENT) && pfn != zero_pfn ? folio_pages(kpf, pfn, window, &base, &len) : 0;
+    }
+}
+
+// AnonHugePages (kB) summed over the VMAs of /proc/self/smaps that overlap [lo, hi), parsed by
+// hand with open/read (async-signal-safe). Returns 0 and *kb, or an errno value.
+static int read_anon_huge_kb(uintptr_t lo, uintptr_t hi, int64_t *kb) {
+    static const char key[] = "AnonHugePages:";
+    int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno ? errno : EIO;
+    char chunk[4096], line[160];
+    size_t ll = 0;
+    int overlap = 0, truncated = 0;
+    int64_t total = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int err = errno;
+            close(fd);
+            return err ? err : EIO;
+        }
+        if (n == 0) break;
+        for (ssize_t k = 0; k < n; k++) {
+            char c = chunk[k];
+            if (c != '\n') {
+                if (ll < sizeof line - 1) line[ll++] = c; else truncated = 1;
+                continue;
+            }
+            line[ll] = 0;
+            // A VMA header starts "start-end " in hex; a field line "Name:".
+            uint64_t a = 0, b = 0;
+            size_t j = 0;
+            int digits = 0;
+            for (; j < ll; j++) {
+                char d = line[j];
+                int v = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : -1;
+                if (v < 0) break;
+                a = a * 16 + (uint64_t)v;
+                digits++;
+            }
+            if (digits > 0 && j < ll && line[j] == '-') {
+                for (j++; j < ll; j++) {
+                    char d = line[j];
+                    int v = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 : -1;
+                    if (v < 0) break;
+                    b = b * 16 + (uint64_t)v;
+                }
+                overlap = a < hi && b > lo;
+            } else if (overlap && ll >= sizeof key - 1) {
+                int match = 1;
+                for (size_t q = 0; q < sizeof key - 1; q++) if (line[q] != key[q]) { match = 0; break; }
+                if (match) {
+                    int64_t value = 0;
+                    for (j = sizeof key - 1; j < ll; j++) {
+                        if (line[j] >= '0' && line[j] <= '9') value = value * 10 + (line[j] - '0');
+                        else if (line[j] != ' ' && line[j] != '\t') break;
+                    }
+                    total += value;
+                }
+            }
+            ll = 0;
+            truncated = 0;
+        }
+    }
+    (void)truncated;
+    close(fd);
+    *kb = total;
+    return 0;
+}
+
 // The io_uring rings one process holds (one per PIN op), open until the end of the script.
 struct rings {
     int fd[UMPTUI_PROBE_MAX_PINS];
@@ -263,9 +401,11 @@ static int io_uring_unavailable(int kind, int err) {
     return kind == UMPTUI_PROBE_PIN && (err == ENOSYS || err == EPERM || err == EACCES);
 }
 
-// Performs one non-FORK op. Returns 0 or an errno value.
-static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct rings *rings) {
-    char *start = buf + (size_t)op->first * ps;
+// Performs one non-FORK op on the actor's region. Returns 0 or an errno value.
+static int do_op(const struct umptui_probe_op *op, struct region *region, size_t ps, struct rings *rings) {
+    char *start = region->buf + (size_t)op->first * ps;
+    if (op->kind != UMPTUI_PROBE_MREMAP && (uint64_t)op->first + (uint64_t)op->count > region->pages)
+        return ERANGE;  // past the mapping's current end (after a shrinking MREMAP)
     switch (op->kind) {
     case UMPTUI_PROBE_READ:
         for (int64_t i = 0; i < op->count; i++) {
@@ -301,6 +441,24 @@ static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct 
 #else
         return ENOSYS;
 #endif
+    case UMPTUI_PROBE_MREMAP: {
+        void *moved = mremap(region->buf, region->pages * ps, (size_t)op->count * ps, op->first ? MREMAP_MAYMOVE : 0);
+        if (moved == MAP_FAILED) return errno ? errno : ENOMEM;
+        region->buf = moved;
+        region->pages = (size_t)op->count;
+        return 0;
+    }
+    case UMPTUI_PROBE_COLLAPSE:
+        if (op->count == 0) return 0;
+        // EAGAIN is transient (a page briefly off the LRU): try again a few times.
+        for (int tries = 0;; tries++) {
+            if (madvise(start, (size_t)op->count * ps, MADV_COLLAPSE) == 0) return 0;
+            if (errno != EAGAIN || tries == 4) return errno ? errno : EINVAL;
+        }
+    case UMPTUI_PROBE_DONTFORK:
+        if (op->count == 0) return 0;
+        if (madvise(start, (size_t)op->count * ps, MADV_DONTFORK) != 0) return errno ? errno : EINVAL;
+        return 0;
     default:
         return EINVAL;
     }
@@ -308,7 +466,8 @@ static int do_op(const struct umptui_probe_op *op, char *buf, size_t ps, struct 
 
 // ---- parent-side helpers ----
 
-static void decode(const uint64_t *raw, size_t npages, uint64_t zero_pfn, struct umptui_probe_page *pages) {
+static void decode(const uint64_t *raw, const uint32_t *folio, size_t npages, uint64_t zero_pfn,
+                   struct umptui_probe_page *pages) {
     for (size_t i = 0; i < npages; i++) {
         uint64_t e = raw[i];
         struct umptui_probe_page *pg = &pages[i];
@@ -318,6 +477,7 @@ static void decode(const uint64_t *raw, size_t npages, uint64_t zero_pfn, struct
         pg->exclusive = (e & PM_EXCLUSIVE) ? 1 : 0;
         pg->pfn = pg->present ? (e & PM_PFN_MASK) : 0;
         pg->zero = (pg->present && pg->pfn == zero_pfn) ? 1 : 0;
+        pg->folio_pages = folio[i];
     }
 }
 
@@ -371,6 +531,8 @@ static int parent_expect(int fd, char want, const struct umptui_probe_op *ops, s
         }
         if (info[1] == -2)
             return fail(out, UMPTUI_PROBE_ECHILD, "child: reading /proc/self/status failed: %s", strerror(info[0]));
+        if (info[1] == -3)
+            return fail(out, UMPTUI_PROBE_ECHILD, "child: reading /proc/self/smaps failed: %s", strerror(info[0]));
         return fail(out, UMPTUI_PROBE_ECHILD, "child: reading /proc/self/pagemap failed: %s", strerror(info[0]));
     }
     return fail(out, UMPTUI_PROBE_ECHILD, "child sent unexpected byte 0x%02x", (unsigned char)tok);
@@ -386,8 +548,20 @@ static void child_error(int fd, int err, int op_index) {
     _exit(3);
 }
 
+// Reads a snapshot of `region` into raw[0..<npages] (entries past the region's end are 0: not
+// present) and the folio sizes into folio[]. Returns 0 or -1 with errno.
+static int read_region(int pm, int kpf, const struct region *region, size_t npages, size_t ps, uint64_t zero_pfn,
+                       uint64_t *raw, uint32_t *folio) {
+    size_t have = region->pages < npages ? region->pages : npages;
+    for (size_t i = have; i < npages; i++) raw[i] = 0;
+    if (have > 0 && read_pagemap(pm, (uintptr_t)region->buf, have, ps, raw) != 0) return -1;
+    folio_sizes(kpf, raw, npages, zero_pfn, folio);
+    return 0;
+}
+
 __attribute__((noreturn)) static void child_main(int fd, const struct umptui_probe_op *ops, int nops, int fork_index,
-                                                  char *buf, size_t npages, size_t ps, uint64_t *raw) {
+                                                  struct region region, size_t npages, size_t ps, uint64_t zero_pfn,
+                                                  int kpf, uint64_t *raw, uint32_t *folio) {
     int holder = UMPTUI_PROBE_PARENT;
     char tok;
     struct rings rings;  // the child's own rings; the parent's are inherited as fds and left alone
@@ -405,7 +579,7 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
             holder = actor;
         }
         if (actor == UMPTUI_PROBE_CHILD) {
-            int err = do_op(&ops[i], buf, ps, &rings);
+            int err = do_op(&ops[i], &region, ps, &rings);
             if (err != 0) child_error(fd, err, i);
         }
     }
@@ -417,15 +591,19 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
     if (read_all(fd, &tok, 1) != 0 || tok != TOK_TURN) _exit(2);
     int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pm < 0) child_error(fd, errno, -1);
-    if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0) child_error(fd, errno, -1);
+    if (read_region(pm, kpf, &region, npages, ps, zero_pfn, raw, folio) != 0) child_error(fd, errno, -1);
     close(pm);
-    int64_t vm_pin_kb = -1;
+    int64_t vm_pin_kb = -1, anon_huge_kb = -1;
     int err = read_vm_pin_kb(&vm_pin_kb);
     if (err != 0) child_error(fd, err, -2);
+    err = read_anon_huge_kb((uintptr_t)region.buf, (uintptr_t)region.buf + region.pages * ps, &anon_huge_kb);
+    if (err != 0) child_error(fd, err, -3);
     tok = TOK_DATA;
     if (write_all(fd, &tok, 1) != 0) _exit(2);
     if (write_all(fd, raw, npages * sizeof(uint64_t)) != 0) _exit(2);
+    if (write_all(fd, folio, npages * sizeof(uint32_t)) != 0) _exit(2);
     if (write_all(fd, &vm_pin_kb, sizeof vm_pin_kb) != 0) _exit(2);
+    if (write_all(fd, &anon_huge_kb, sizeof anon_huge_kb) != 0) _exit(2);
     _exit(0);  // closes the child's rings and its copies of the parent's
 }
 
@@ -434,24 +612,63 @@ __attribute__((noreturn)) static void child_main(int fd, const struct umptui_pro
 // process can still do that; the probe's own tests do not fork elsewhere.
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out);
+static int probe_run_locked(const struct umptui_probe_setup *setup, const struct umptui_probe_op *ops, int nops,
+                            size_t npages, struct umptui_probe_result *out);
 
-// The parent's snapshot: its pagemap entries for the buffer, decoded, and its VmPin.
-static int snapshot_parent(int pm, const char *buf, size_t npages, size_t ps, uint64_t *raw,
-                           struct umptui_probe_result *out) {
-    if (read_pagemap(pm, (uintptr_t)buf, npages, ps, raw) != 0)
+// The parent's snapshot: its pagemap entries for the buffer, decoded, its VmPin and AnonHugePages.
+static int snapshot_parent(int pm, int kpf, const struct region *region, size_t npages, size_t ps, uint64_t *raw,
+                           uint32_t *folio, struct umptui_probe_result *out) {
+    if (read_region(pm, kpf, region, npages, ps, out->zero_pfn, raw, folio) != 0)
         return fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/pagemap: %s", strerror(errno));
-    decode(raw, npages, out->zero_pfn, out->parent);
+    decode(raw, folio, npages, out->zero_pfn, out->parent);
     int err = read_vm_pin_kb(&out->parent_vm_pin_kb);
     if (err != 0) return fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/status: %s", strerror(err));
+    err = read_anon_huge_kb((uintptr_t)region->buf, (uintptr_t)region->buf + region->pages * ps, &out->parent_anon_huge_kb);
+    if (err != 0) return fail(out, UMPTUI_PROBE_ESYS, "reading /proc/self/smaps: %s", strerror(err));
     return 0;
 }
 
 int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out) {
+    return umptui_probe_run_setup(NULL, ops, nops, npages, out);
+}
+
+int umptui_probe_run_setup(const struct umptui_probe_setup *setup, const struct umptui_probe_op *ops, int nops,
+                           size_t npages, struct umptui_probe_result *out) {
+    static const struct umptui_probe_setup classic = {0};
     pthread_mutex_lock(&probe_lock);
-    int rc = probe_run_locked(ops, nops, npages, out);
+    int rc = probe_run_locked(setup ? setup : &classic, ops, nops, npages, out);
     pthread_mutex_unlock(&probe_lock);
     return rc;
+}
+
+int umptui_probe_mthp_mode(int kb, const char *set, char *mode, size_t mode_len) {
+    char path[128];
+    snprintf(path, sizeof path, "/sys/kernel/mm/transparent_hugepage/hugepages-%dkB/enabled", kb);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno ? errno : ENOENT;
+    char text[128];
+    ssize_t n = read(fd, text, sizeof text - 1);
+    int err = errno;
+    close(fd);
+    if (n < 0) return err ? err : EIO;
+    text[n] = 0;
+    char *open_b = strchr(text, '['), *close_b = open_b ? strchr(open_b, ']') : NULL;
+    if (open_b == NULL || close_b == NULL) return EPROTO;
+    size_t len = (size_t)(close_b - open_b - 1);
+    if (mode != NULL && mode_len > 0) {
+        if (len >= mode_len) len = mode_len - 1;
+        memcpy(mode, open_b + 1, len);
+        mode[len] = 0;
+    }
+    if (set == NULL) return 0;
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno ? errno : EACCES;
+    size_t setlen = strlen(set);
+    ssize_t w = write(fd, set, setlen);
+    err = errno;
+    close(fd);
+    if (w != (ssize_t)setlen) return err ? err : EIO;
+    return 0;
 }
 
 // ---- validation and the zero page ----
@@ -459,7 +676,7 @@ int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages,
 static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, int *fork_index,
                     struct umptui_probe_result *out) {
     *fork_index = -1;
-    int pins[2] = {0, 0};
+    int pins[2] = {0, 0}, pipes[2] = {0, 0};
     if (npages == 0 || npages > (size_t)1 << 24) return fail(out, UMPTUI_PROBE_EINVAL, "npages %zu out of range", npages);
     if (nops < 0 || (nops > 0 && ops == NULL)) return fail(out, UMPTUI_PROBE_EINVAL, "bad op list");
     for (int i = 0; i < nops; i++) {
@@ -474,22 +691,31 @@ static int validate(const struct umptui_probe_op *ops, int nops, size_t npages, 
             if (op->actor != UMPTUI_PROBE_PARENT) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: FORK must be done by the parent", i);
             *fork_index = i;
             break;
+        case UMPTUI_PROBE_MREMAP:
+            if (op->count < 1 || (size_t)op->count > npages)
+                return fail(out, UMPTUI_PROBE_EINVAL, "op %d: MREMAP to %lld pages, outside 1-%zu", i, (long long)op->count, npages);
+            if (op->first != 0 && op->first != 1) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: MREMAP flags %lld", i, (long long)op->first);
+            break;
         case UMPTUI_PROBE_PIN:
-            if (op->count < 1) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: PIN needs at least one page", i);
-            if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
-                return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN ops by one process", i, UMPTUI_PROBE_MAX_PINS);
-            __attribute__((fallthrough));  // and the range check
         case UMPTUI_PROBE_VMSPLICE:
-            if (op->count < 1 || op->count > 16) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: VMSPLICE takes 1 to 16 pages", i);
-            if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
-                return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN and VMSPLICE ops by one process", i, UMPTUI_PROBE_MAX_PINS);
-            __attribute__((fallthrough));
         case UMPTUI_PROBE_READ:
         case UMPTUI_PROBE_WRITE:
         case UMPTUI_PROBE_DONTNEED:
         case UMPTUI_PROBE_MPROTECT_R:
         case UMPTUI_PROBE_MPROTECT_RW:
         case UMPTUI_PROBE_PAGEOUT:
+        case UMPTUI_PROBE_COLLAPSE:
+        case UMPTUI_PROBE_DONTFORK:
+            if (op->kind == UMPTUI_PROBE_PIN) {
+                if (op->count < 1) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: PIN needs at least one page", i);
+                if (++pins[op->actor] > UMPTUI_PROBE_MAX_PINS)
+                    return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d PIN ops by one process", i, UMPTUI_PROBE_MAX_PINS);
+            }
+            if (op->kind == UMPTUI_PROBE_VMSPLICE) {
+                if (op->count < 1 || op->count > 16) return fail(out, UMPTUI_PROBE_EINVAL, "op %d: VMSPLICE takes 1 to 16 pages", i);
+                if (++pipes[op->actor] > UMPTUI_PROBE_MAX_PINS)
+                    return fail(out, UMPTUI_PROBE_EINVAL, "op %d: more than %d VMSPLICE ops by one process", i, UMPTUI_PROBE_MAX_PINS);
+            }
             if (op->first < 0 || op->count < 0 || (uint64_t)op->first + (uint64_t)op->count > npages)
                 return fail(out, UMPTUI_PROBE_EINVAL, "op %d: pages %lld+%lld outside the %zu-page buffer", i,
                             (long long)op->first, (long long)op->count, npages);
@@ -519,7 +745,8 @@ static int find_zero_pfn(int pm, size_t ps, uint64_t *zero_pfn, struct umptui_pr
     return 0;
 }
 
-static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out) {
+static int probe_run_locked(const struct umptui_probe_setup *setup, const struct umptui_probe_op *ops, int nops,
+                            size_t npages, struct umptui_probe_result *out) {
     if (out == NULL) return UMPTUI_PROBE_EINVAL;
     out->message[0] = 0;
     out->forked = 0;
@@ -528,20 +755,34 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     out->parent_vm_pin_before_kb = -1;
     out->parent_vm_pin_kb = -1;
     out->child_vm_pin_kb = -1;
+    out->parent_anon_huge_kb = -1;
+    out->child_anon_huge_kb = -1;
     int fork_index;
     int rc = validate(ops, nops, npages, &fork_index, out);
     if (rc != 0) return rc;
     if (out->parent == NULL) return fail(out, UMPTUI_PROBE_EINVAL, "result.parent is NULL");
     if (fork_index >= 0 && out->child == NULL) return fail(out, UMPTUI_PROBE_EINVAL, "the script forks but result.child is NULL");
+    if (setup->backing != UMPTUI_PROBE_BACKING_ANON && setup->backing != UMPTUI_PROBE_BACKING_MEMFD)
+        return fail(out, UMPTUI_PROBE_EINVAL, "unknown backing %d", (int)setup->backing);
+    if (setup->thp < UMPTUI_PROBE_THP_NOHUGEPAGE || setup->thp > UMPTUI_PROBE_THP_HUGEPAGE)
+        return fail(out, UMPTUI_PROBE_EINVAL, "unknown THP advice %d", (int)setup->thp);
+    if (setup->align_pages < 0 || setup->align_pages > 512 || (setup->align_pages & (setup->align_pages - 1)) != 0)
+        return fail(out, UMPTUI_PROBE_EINVAL, "alignment of %lld pages is not a power of two up to 512", (long long)setup->align_pages);
+    if (setup->initial_pages < 0 || (size_t)setup->initial_pages > npages)
+        return fail(out, UMPTUI_PROBE_EINVAL, "initial size of %lld pages outside 0-%zu", (long long)setup->initial_pages, npages);
 
     size_t ps = umptui_probe_page_size();
-    int pm = -1, sv[2] = {-1, -1};
-    char *reserve = MAP_FAILED, *buf = NULL;
+    size_t align = setup->align_pages > 1 ? (size_t)setup->align_pages : 1;
+    size_t initial = setup->initial_pages > 0 ? (size_t)setup->initial_pages : npages;
+    int pm = -1, kpf = -1, mfd = -1, sv[2] = {-1, -1};
+    char *reserve = MAP_FAILED;
+    struct region region = {.buf = NULL, .pages = 0};
     uint64_t *raw = NULL;
+    uint32_t *folio = NULL;
     pid_t pid = -1;
     struct rings rings = {.n = 0};
     int err;
-    size_t reserve_len = (npages + 2) * ps;
+    size_t reserve_len = (npages + 2 + align) * ps;
 
     pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pm < 0) {
@@ -550,9 +791,11 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     }
     rc = find_zero_pfn(pm, ps, &out->zero_pfn, out);
     if (rc != 0) goto done;
+    kpf = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);  // -1: folio sizes unknown (0)
 
     raw = calloc(npages, sizeof(uint64_t));
-    if (raw == NULL) {
+    folio = calloc(npages, sizeof(uint32_t));
+    if (raw == NULL || folio == NULL) {
         rc = fail(out, UMPTUI_PROBE_ESYS, "out of memory");
         goto done;
     }
@@ -561,14 +804,35 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         rc = fail(out, UMPTUI_PROBE_ESYS, "mmap (reservation): %s", strerror(errno));
         goto done;
     }
-    buf = mmap(reserve + ps, npages * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    uintptr_t at = ((uintptr_t)reserve + ps + align * ps - 1) & ~(uintptr_t)(align * ps - 1);
+    int flags = MAP_FIXED | (setup->backing == UMPTUI_PROBE_BACKING_MEMFD ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS);
+    if (setup->backing == UMPTUI_PROBE_BACKING_MEMFD) {
+        mfd = (int)syscall(SYS_memfd_create, "umptui-probe", MFD_CLOEXEC);
+        if (mfd < 0) {
+            rc = errno == ENOSYS ? fail(out, UMPTUI_PROBE_ENOTSUP, "memfd_create: %s", strerror(errno))
+                                 : fail(out, UMPTUI_PROBE_ESYS, "memfd_create: %s", strerror(errno));
+            goto done;
+        }
+        if (ftruncate(mfd, (off_t)(npages * ps)) != 0) {
+            rc = fail(out, UMPTUI_PROBE_ESYS, "ftruncate (memfd): %s", strerror(errno));
+            goto done;
+        }
+    }
+    char *buf = mmap((void *)at, initial * ps, PROT_READ | PROT_WRITE, flags, mfd, 0);
     if (buf == MAP_FAILED) {
-        buf = NULL;
         rc = fail(out, UMPTUI_PROBE_ESYS, "mmap (buffer): %s", strerror(errno));
         goto done;
     }
-    if (madvise(buf, npages * ps, MADV_NOHUGEPAGE) != 0) {
-        rc = fail(out, UMPTUI_PROBE_ESYS, "madvise(MADV_NOHUGEPAGE): %s", strerror(errno));
+    region.buf = buf;
+    region.pages = initial;
+    if (mfd >= 0) {
+        close(mfd);  // the mapping keeps the file
+        mfd = -1;
+    }
+    if (setup->thp != UMPTUI_PROBE_THP_DEFAULT &&
+        madvise(buf, initial * ps, setup->thp == UMPTUI_PROBE_THP_HUGEPAGE ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
+        rc = fail(out, UMPTUI_PROBE_ESYS, "madvise(%s): %s", setup->thp == UMPTUI_PROBE_THP_HUGEPAGE ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE",
+                  strerror(errno));
         goto done;
     }
 
@@ -581,10 +845,13 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     // Ops before FORK (or all of them).
     int end = fork_index >= 0 ? fork_index : nops;
     for (int i = 0; i < end; i++) {
-        err = do_op(&ops[i], buf, ps, &rings);
+        err = do_op(&ops[i], &region, ps, &rings);
         if (err != 0) {
             if (io_uring_unavailable(ops[i].kind, err))
                 rc = fail(out, UMPTUI_PROBE_ENOURING, "op %d (pin): io_uring_setup: %s (io_uring unavailable)", i, strerror(err));
+            else if (ops[i].kind == UMPTUI_PROBE_COLLAPSE && (err == EINVAL || err == ENOMEM || err == EAGAIN))
+                rc = fail(out, UMPTUI_PROBE_ENOTSUP, "op %d: MADV_COLLAPSE: %s (%s)", i, strerror(err),
+                          err == EINVAL ? "not supported here" : "no huge page could be allocated now");
             else
                 rc = fail(out, UMPTUI_PROBE_ESYS, "op %d (kind %d): %s", i, (int)ops[i].kind, strerror(err));
             goto done;
@@ -592,7 +859,7 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     }
 
     if (fork_index < 0) {
-        rc = snapshot_parent(pm, buf, npages, ps, raw, out);
+        rc = snapshot_parent(pm, kpf, &region, npages, ps, raw, folio, out);
         goto done;
     }
 
@@ -608,7 +875,7 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     if (pid == 0) {
         close(sv[0]);
         close(pm);
-        child_main(sv[1], ops, nops, fork_index, buf, npages, ps, raw);
+        child_main(sv[1], ops, nops, fork_index, region, npages, ps, out->zero_pfn, kpf, raw, folio);
     }
     out->child_pid = (int32_t)pid;
     close(sv[1]);
@@ -631,7 +898,7 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
             holder = actor;
         }
         if (actor == UMPTUI_PROBE_PARENT) {
-            err = do_op(&ops[i], buf, ps, &rings);
+            err = do_op(&ops[i], &region, ps, &rings);
             if (err != 0) {
                 if (io_uring_unavailable(ops[i].kind, err))
                     rc = fail(out, UMPTUI_PROBE_ENOURING, "parent: op %d (pin): io_uring_setup: %s (io_uring unavailable)", i, strerror(err));
@@ -646,7 +913,7 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
         if (rc != 0) goto done;
     }
     // Parent's snapshot while the child waits, alive.
-    rc = snapshot_parent(pm, buf, npages, ps, raw, out);
+    rc = snapshot_parent(pm, kpf, &region, npages, ps, raw, folio, out);
     if (rc != 0) goto done;
     // Child's snapshot while the parent waits, alive.
     if (send_token(fd, TOK_TURN) != 0) {
@@ -655,13 +922,15 @@ static int probe_run_locked(const struct umptui_probe_op *ops, int nops, size_t 
     }
     rc = parent_expect(fd, TOK_DATA, ops, out);
     if (rc != 0) goto done;
-    if (parent_read_all(fd, raw, npages * sizeof(uint64_t)) != 0) {
+    if (parent_read_all(fd, raw, npages * sizeof(uint64_t)) != 0 ||
+        parent_read_all(fd, folio, npages * sizeof(uint32_t)) != 0) {
         rc = fail(out, UMPTUI_PROBE_ECHILD, "child's pagemap entries cut short (%s)", errno ? strerror(errno) : "EOF");
         goto done;
     }
-    decode(raw, npages, out->zero_pfn, out->child);
-    if (parent_read_all(fd, &out->child_vm_pin_kb, sizeof out->child_vm_pin_kb) != 0) {
-        rc = fail(out, UMPTUI_PROBE_ECHILD, "child's VmPin cut short (%s)", errno ? strerror(errno) : "EOF");
+    decode(raw, folio, npages, out->zero_pfn, out->child);
+    if (parent_read_all(fd, &out->child_vm_pin_kb, sizeof out->child_vm_pin_kb) != 0 ||
+        parent_read_all(fd, &out->child_anon_huge_kb, sizeof out->child_anon_huge_kb) != 0) {
+        rc = fail(out, UMPTUI_PROBE_ECHILD, "child's VmPin and AnonHugePages cut short (%s)", errno ? strerror(errno) : "EOF");
         goto done;
     }
     out->forked = 1;
@@ -694,23 +963,44 @@ done:
     }
     release_rings(&rings);  // before munmap: unpin while the pages are still mapped (either order is valid)
     if (reserve != MAP_FAILED) munmap(reserve, reserve_len);
+    // A mapping MREMAP moved out of the reservation.
+    if (region.buf != NULL && region.pages > 0 &&
+        ((uintptr_t)region.buf < (uintptr_t)reserve || (uintptr_t)region.buf >= (uintptr_t)reserve + reserve_len))
+        munmap(region.buf, region.pages * ps);
+    if (mfd >= 0) close(mfd);
     free(raw);
+    free(folio);
+    if (kpf >= 0) close(kpf);
     if (pm >= 0) close(pm);
     return rc;
 }
 
 #else  // !__linux__
 
+#include <errno.h>
 #include <stdio.h>
 
 size_t umptui_probe_page_size(void) { return 4096; }
 
 int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages, struct umptui_probe_result *out) {
+    return umptui_probe_run_setup(NULL, ops, nops, npages, out);
+}
+
+int umptui_probe_run_setup(const struct umptui_probe_setup *setup, const struct umptui_probe_op *ops, int nops,
+                           size_t npages, struct umptui_probe_result *out) {
+    (void)setup;
     (void)ops;
     (void)nops;
     (void)npages;
     if (out != NULL) snprintf(out->message, sizeof out->message, "the real-kernel probe needs Linux (/proc/self/pagemap)");
     return UMPTUI_PROBE_ESYS;
+}
+
+int umptui_probe_mthp_mode(int kb, const char *set, char *mode, size_t mode_len) {
+    (void)kb;
+    (void)set;
+    if (mode != NULL && mode_len > 0) mode[0] = 0;
+    return ENOSYS;
 }
 
 #endif

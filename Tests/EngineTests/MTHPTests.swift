@@ -61,7 +61,10 @@ final class MTHPTests: XCTestCase {
         // app alone maps the folio again, but its subpages lost PageAnonExclusive at fork, and
         // wp_can_reuse_anon_folio never reuses a large folio (mm/memory.c:3586): a copy again.
         let again = r.ok("app write buf 8K 4K")
-        XCTAssertEqual(again.events[.wpPageCopy(.sharedPage)], 1, again.text)
+        XCTAssertEqual(again.events[.wpPageCopy(.largeFolio)], 1, again.text)
+        XCTAssertEqual(again.events[.wpPageCopy(.sharedPage)], 0, again.text)
+        XCTAssertTrue(again.text.contains("a page of a large folio copied though nothing else maps it"), again.text)
+        XCTAssertEqual(again.counts.map(\.0), ["wp_page_copy:large"])
         // A read-only pin of a subpage fork left shared unshares it first: a small copy, pinned with the bias.
         XCTAssertEqual(r.ok("app pin buf 12K 4K").events[.unshare], 1)
         XCTAssertEqual(r.refcount(r.pfns("app", "buf")[3]), 1025)

@@ -233,11 +233,11 @@ final class ProbeComparisonTests: XCTestCase {
     func testComparisonAgrees() throws {
         XCTAssertEqual(try ProbeComparison.compare(engine: agreeing, real: kernel), [])
         XCTAssertEqual(try ProbeComparison.table(engine: agreeing, real: kernel), """
-            pages        parent engine/kernel  child engine/kernel   shared engine/kernel
-            page 0       anon/anon             anon/anon             yes/yes
-            page 1       excl/excl             excl/excl             no/no
-            page 2       zero/zero             zero/zero             no/no
-            page 3       -/-                   -/-                   no/no
+            pages          parent engine/kernel  child engine/kernel   shared engine/kernel
+            page 0         anon/anon             anon/anon             yes/yes
+            page 1         excl/excl             excl/excl             no/no
+            page 2         zero/zero             zero/zero             no/no
+            page 3         -/-                   -/-                   no/no
             """)
     }
 
@@ -258,11 +258,11 @@ final class ProbeComparisonTests: XCTestCase {
             "page 3: parent present engine=true kernel=false",
         ])
         XCTAssertEqual(ProbeComparison.table(engine: wrong, kernel: ProbeComparison.kernelSide(kernel)), """
-            pages        parent engine/kernel  child engine/kernel   shared engine/kernel
-            page 0       anon/anon             anon/anon             yes/yes
-            page 1       anon/excl             anon/excl             yes/no  <-- differs
-            page 2       zero/zero             -/zero                no/no  <-- differs
-            page 3       zero/-                -/-                   no/no  <-- differs
+            pages          parent engine/kernel  child engine/kernel   shared engine/kernel
+            page 0         anon/anon             anon/anon             yes/yes
+            page 1         anon/excl             anon/excl             yes/no  <-- differs
+            page 2         zero/zero             -/zero                no/no  <-- differs
+            page 3         zero/-                -/-                   no/no  <-- differs
             """)
     }
 
@@ -292,12 +292,12 @@ final class ProbeComparisonTests: XCTestCase {
         pinned.childVmPinKB = 0
         let report = try ProbeComparison.report(engine: agreeing, real: pinned)
         XCTAssertEqual(report.mismatches, ["parent VmPin engine=0 kB kernel=8 kB"])
-        XCTAssertEqual(report.table.split(separator: "\n").last, "VmPin kB     0/8                   0/0  <-- differs")
+        XCTAssertEqual(report.table.split(separator: "\n").last, "VmPin kB       0/8                   0/0  <-- differs")
 
         pinned.parentVmPinKB = 4
         let agreeingReport = try ProbeComparison.report(engine: agreeing, real: pinned)
         XCTAssertEqual(agreeingReport.mismatches, [])
-        XCTAssertEqual(agreeingReport.table.split(separator: "\n").last, "VmPin kB     0/0                   0/0")
+        XCTAssertEqual(agreeingReport.table.split(separator: "\n").last, "VmPin kB       0/0                   0/0")
 
         // Without VmPin on the kernel side nothing is compared and no row is shown (see testComparisonAgrees).
         let engineOnly = ProbeComparison.Side(bufferSize: 0, parent: [], child: nil, parentPinnedKB: 28)

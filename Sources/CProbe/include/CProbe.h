@@ -1,7 +1,8 @@
-// Real-kernel probe: performs a tiny script of page actions on one anonymous private mapping
-// (mmap / touch / fork / MADV_DONTNEED / io_uring buffer registration) and reads /proc/self/pagemap
-// and VmPin (/proc/self/status) in the parent and, when the script forks, in the child while both
-// are still alive. The Swift side (RealProbe.swift) wraps it.
+// Real-kernel probe: performs a tiny script of page actions on one mapping (anonymous private, or a
+// memfd mapped shared; mmap / touch / fork / madvise / mprotect / mremap / vmsplice / io_uring
+// buffer registration) and reads /proc/self/pagemap, /proc/kpageflags (folio sizes), AnonHugePages
+// (/proc/self/smaps) and VmPin (/proc/self/status) in the parent and, when the script forks, in the
+// child while both are still alive. The Swift side (RealProbe.swift) wraps it.
 //
 // Linux only. PFNs in pagemap need CAP_SYS_ADMIN; without it the probe fails with
 // UMPTUI_PROBE_ENOPFN instead of returning zeros.
@@ -32,6 +33,33 @@ enum umptui_probe_op_kind {
     /// until after the final snapshot; at most 16 pages (PIPE_DEF_BUFFERS), SPLICE_F_NONBLOCK.
     UMPTUI_PROBE_VMSPLICE = 8,
     UMPTUI_PROBE_PAGEOUT = 9,      ///< madvise(MADV_PAGEOUT) on the range (needs swap to do anything)
+    /// mremap(2) of the actor's whole mapping to `count` pages (at most npages); `first` 1 means
+    /// MREMAP_MAYMOVE, 0 none. A PROT_NONE reservation lies above the mapping, so growing always moves.
+    UMPTUI_PROBE_MREMAP = 10,
+    UMPTUI_PROBE_COLLAPSE = 11,    ///< madvise(MADV_COLLAPSE) on the range
+    UMPTUI_PROBE_DONTFORK = 12,    ///< madvise(MADV_DONTFORK) on the range (splits the VMA)
+};
+
+/// What backs the probe buffer.
+enum umptui_probe_backing {
+    UMPTUI_PROBE_BACKING_ANON = 0,   ///< MAP_PRIVATE|MAP_ANONYMOUS
+    UMPTUI_PROBE_BACKING_MEMFD = 1,  ///< memfd_create + ftruncate, mapped MAP_SHARED
+};
+
+/// The buffer's THP advice right after mmap.
+enum umptui_probe_thp {
+    UMPTUI_PROBE_THP_NOHUGEPAGE = 0, ///< madvise(MADV_NOHUGEPAGE): small pages only (the default)
+    UMPTUI_PROBE_THP_DEFAULT = 1,    ///< no advice: the sysfs settings decide
+    UMPTUI_PROBE_THP_HUGEPAGE = 2,   ///< madvise(MADV_HUGEPAGE)
+};
+
+/// How the buffer is set up. A zeroed struct is the classic probe: anonymous, MADV_NOHUGEPAGE,
+/// page aligned, npages long.
+struct umptui_probe_setup {
+    int32_t backing;        ///< enum umptui_probe_backing
+    int32_t thp;            ///< enum umptui_probe_thp
+    int64_t align_pages;    ///< the buffer starts at a multiple of this many pages (0 or 1: any page)
+    int64_t initial_pages;  ///< the mapping's first size in pages (0: npages); MREMAP may change it up to npages
 };
 
 /// At most this many PIN ops per process (parent, child) in one script.
@@ -58,6 +86,9 @@ struct umptui_probe_page {
     uint8_t swapped;   ///< bit 62
     uint8_t exclusive; ///< bit 56: page exclusively mapped (mapcount 1)
     uint8_t zero;      ///< present and pfn == zero_pfn
+    /// Pages in the folio mapping this page (/proc/kpageflags: 1 for a small page, 16 for a 64 KiB
+    /// folio, 512 for a THP); 0 when not present, the zero page, or kpageflags is unreadable.
+    uint32_t folio_pages;
 };
 
 /// Filled by umptui_probe_run. The caller provides the two page arrays (npages entries each).
@@ -74,6 +105,10 @@ struct umptui_probe_result {
     int64_t parent_vm_pin_kb;
     /// out: VmPin (kB) read in the child right after its final pagemap read; -1 if absent or no fork.
     int64_t child_vm_pin_kb;
+    /// out: AnonHugePages (kB, PMD-mapped THPs) summed over the VMAs overlapping the buffer in
+    /// /proc/self/smaps, per process; -1 when unknown or no fork.
+    int64_t parent_anon_huge_kb;
+    int64_t child_anon_huge_kb;
     char message[256];                 ///< out: human-readable error when the return value < 0
 };
 
@@ -83,6 +118,7 @@ struct umptui_probe_result {
 #define UMPTUI_PROBE_ENOPFN  (-3)  ///< pagemap hides PFNs (not root / no CAP_SYS_ADMIN)
 #define UMPTUI_PROBE_ECHILD  (-4)  ///< the child failed or died before reporting
 #define UMPTUI_PROBE_ENOURING (-5) ///< io_uring is unavailable (ENOSYS, EPERM/EACCES: seccomp, kernel.io_uring_disabled)
+#define UMPTUI_PROBE_ENOTSUP (-6)  ///< the kernel lacks something the script needs (memfd_create, MADV_COLLAPSE: EINVAL/ENOSYS)
 
 /// Run the script. Returns 0 on success, a negative UMPTUI_PROBE_E* code with out->message on error.
 /// Never aborts the process. Safe to call from a multithreaded process: the child only uses
@@ -90,6 +126,14 @@ struct umptui_probe_result {
 /// through syscall(2) (io_uring_setup, io_uring_register).
 int umptui_probe_run(const struct umptui_probe_op *ops, int nops, size_t npages,
                      struct umptui_probe_result *out);
+
+/// The same with a buffer set up as `setup` says (NULL: the classic setup).
+int umptui_probe_run_setup(const struct umptui_probe_setup *setup, const struct umptui_probe_op *ops, int nops,
+                           size_t npages, struct umptui_probe_result *out);
+
+/// Reads the mode of /sys/kernel/mm/transparent_hugepage/hugepages-<kb>kB/enabled (the bracketed
+/// word) into `mode` and, when `set` is not NULL, writes `set` there. 0, or an errno value.
+int umptui_probe_mthp_mode(int kb, const char *set, char *mode, size_t mode_len);
 
 /// The page size the probe uses (sysconf(_SC_PAGESIZE)).
 size_t umptui_probe_page_size(void);

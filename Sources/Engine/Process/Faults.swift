@@ -276,12 +276,13 @@ extension Engine {
             j.events.add(.wpPageReuse(state.config.kernel == .legacy ? .mapcount : .refcount))
             return .ok
         }
-        return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, &j)
+        return wpPageCopy(p, vma: v, vpn: vpn, from: pfn, largeSole: sole, &j)
     }
 
     /// wp_page_copy: a new exclusive page (zeroed when copying from the zero page), the PTE switched
     /// to it, then the old page's mapping and reference dropped (folio_remove_rmap_pte, folio_put).
-    mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, _ j: inout StepJournal) -> FaultResult {
+    /// `largeSole`: `old` is a page of a large folio that a small page's rule would have reused.
+    mutating func wpPageCopy(_ p: Int, vma v: Int, vpn: UInt64, from old: Int?, largeSole: Bool = false, _ j: inout StepJournal) -> FaultResult {
         let fromCache = old.map { state.phys.frameUse($0) == .file || state.phys.frameUse($0) == .shmem } ?? false
         anonVMAPrepare(p, vma: v, &j)
         guard let pfn = allocPageOrReclaim(use: .anon, owner: state.processes[p].meta.pid, exclusive: true, mapcount: 1, &j) else { return .oom }
@@ -299,7 +300,7 @@ extension Engine {
         } else {
             updateCounters(p, &j) { $0.rssPages += 1 }
         }
-        j.events.add(.wpPageCopy(old == nil ? .zeroPage : fromCache ? .pageCache : .sharedPage))
+        j.events.add(.wpPageCopy(old == nil ? .zeroPage : fromCache ? .pageCache : largeSole ? .largeFolio : .sharedPage))
         return .ok
     }
 

@@ -14,6 +14,7 @@ extension KernelEvent {
         case .wpPageCopy(.zeroPage): "wp_page_copy:zero"
         case .wpPageCopy(.sharedPage): "wp_page_copy"
         case .wpPageCopy(.pageCache): "wp_page_copy:file"
+        case .wpPageCopy(.largeFolio): "wp_page_copy:large"
         case .pageCacheHit: "filemap_fault"
         case .pageCacheRead: "filemap_fault:read"
         case .cowFault: "do_cow_fault"
@@ -70,6 +71,7 @@ extension KernelEvent {
         case .wpPageCopy(.zeroPage): "do_wp_page → wp_page_copy: zero page replaced by a new zeroed page"
         case .wpPageCopy(.sharedPage): "do_wp_page → wp_page_copy: shared page copied (COW)"
         case .wpPageCopy(.pageCache): "do_wp_page → wp_page_copy: a private copy of the file's page-cache page (the page cache keeps its own)"
+        case .wpPageCopy(.largeFolio): "do_wp_page → wp_page_copy: a page of a large folio copied though nothing else maps it (wp_can_reuse_anon_folio reuses no large folio that is not PageAnonExclusive in 6.12; 6.15 reuses one a single mm maps)"
         case .pageCacheHit: "filemap_fault: the page was in the page cache, mapped from there"
         case .pageCacheRead: "filemap_fault: a page-cache miss, read from the file (filemap_read_folio)"
         case .cowFault: "do_cow_fault: a write to a private file mapping, an anonymous copy of the file's page"
@@ -111,7 +113,7 @@ public enum Narration {
     static let order: [KernelEvent] = [
         .mthpAnonymousFolio(order: 8), .mthpAnonymousFolio(order: 7), .mthpAnonymousFolio(order: 6), .mthpAnonymousFolio(order: 5),
         .mthpAnonymousFolio(order: 4), .mthpAnonymousFolio(order: 3), .mthpAnonymousFolio(order: 2),
-        .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageCopy(.pageCache), .pageCacheHit, .pageCacheRead, .cowFault, .wpPageShared, .wpPageReuse(.exclusive),
+        .anonymousPage, .zeroPageMapped, .wpPageCopy(.zeroPage), .wpPageCopy(.sharedPage), .wpPageCopy(.largeFolio), .wpPageCopy(.pageCache), .pageCacheHit, .pageCacheRead, .cowFault, .wpPageShared, .wpPageReuse(.exclusive),
         .wpPageReuse(.refcount), .wpPageReuse(.mapcount), .thpDirectCompaction, .collapseHugePage, .hugeAnonymousPage, .hugeZeroPageMapped, .thpFallback, .hugeWPPageReuse, .splitHugePMD,
         .swapIn, .shmemFault, .faultAround, .shmemEvict, .copyPresentPTEs, .copyZeroPTEs, .copyNonpresentPTEs,
         .copyHugePMD, .zapFreed, .zapKept, .zapZero, .zapSwap, .zapHugePMD, .pageTableAlloc, .pageTableFree,

@@ -98,6 +98,9 @@ public enum WPCopySource: Hashable, Sendable {
     case sharedPage
     /// A page of the page cache, in a private file mapping.
     case pageCache
+    /// A page of a large folio that only this PTE references: a small page would be reused, but
+    /// 6.12's wp_can_reuse_anon_folio never reuses a large folio's page that is not PageAnonExclusive.
+    case largeFolio
 }
 
 public enum WPReuseReason: Hashable, Sendable {
