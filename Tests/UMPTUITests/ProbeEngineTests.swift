@@ -127,7 +127,7 @@ final class ProbeLaterKernelTests: XCTestCase {
         XCTAssertNil(KernelVersion(release: "linux"))
         XCTAssertNil(ProbeScript.standard.unavailableReason(swap: false, thpMode: nil, mthpKnobs: []))
         XCTAssertEqual(ProbeScript.pageoutAfterFork.unavailableReason(swap: false, thpMode: "madvise", mthpKnobs: []),
-                       "this machine has no swap (/proc/swaps lists none), so MADV_PAGEOUT cannot page anything out")
+                       "this machine has no swap (/proc/swaps lists none), so MADV_PAGEOUT cannot page anything out (a swap file turned on with mkswap and swapon is enough)")
         XCTAssertEqual(ProbeScript.splitTHPThenFork.unavailableReason(swap: true, thpMode: "never", mthpKnobs: []),
                        "transparent_hugepage/enabled is [never] here; the script is written for always or madvise")
         XCTAssertNotNil(ProbeScript.collapseThenFork.unavailableReason(swap: true, thpMode: nil, mthpKnobs: []))

@@ -205,7 +205,7 @@ public struct ProbeScript: Sendable, Hashable {
     /// `mthpModes`: the sizes (KiB) whose hugepages-<size>kB/enabled knob exists.
     public func unavailableReason(swap: Bool, thpMode: String?, mthpKnobs: Set<Int>) -> String? {
         if needsSwap && !swap {
-            return "this machine has no swap (/proc/swaps lists none), so MADV_PAGEOUT cannot page anything out"
+            return "this machine has no swap (/proc/swaps lists none), so MADV_PAGEOUT cannot page anything out (a swap file turned on with mkswap and swapon is enough)"
         }
         if let modes = thpModes {
             guard let mode = thpMode else { return "this kernel has no transparent huge pages (/sys/kernel/mm/transparent_hugepage)" }
