@@ -8,8 +8,16 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <stdio.h>
 
 // Macros and globals Swift cannot see, wrapped as functions.
+
+// stdio's stdout (a global Swift 6 will not touch): flush it; nonzero when that or an earlier write failed.
+static inline int umptui_stdout_flush_failed(void) {
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    clearerr(stdout);
+    return bad;
+}
 static inline WINDOW *umptui_stdscr(void) { return stdscr; }
 static inline int umptui_lines(void) { return LINES; }
 static inline int umptui_cols(void) { return COLS; }

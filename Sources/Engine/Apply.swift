@@ -5,7 +5,8 @@ extension Engine {
     /// not steps (the runner handles them); given here they come back as an EINVAL outcome.
     public mutating func apply(_ st: Statement, step: Int, notes: [String] = [], traces: (any TraceProvider)? = nil) -> StepRecord {
         // Without a control nothing can cancel the step, so there is always a record.
-        apply(st, step: step, notes: notes, traces: traces, control: nil)!
+        apply(st, step: step, notes: notes, traces: traces, control: nil)
+            ?? .impossible(st, step: step, "apply: a step without a control was cancelled")
     }
 
     /// `apply` watched by `control`: nil when the control cancelled the step, and then the state
@@ -34,6 +35,7 @@ extension Engine {
                                 text: Narration.stepText(result.text, j.events), notes: notes, changes: j.changes,
                                 events: j.events, hazards: j.hazards, deviceDeltas: deltas)
         record.trace = j.trace
+        record.bugs = j.bugs
         // Numbers in notes come from the step itself ({wp_page_copy}, {misses}, {app.rss}).
         if notes.contains(where: { $0.contains("{") || $0.contains("}") }) {
             record.notes = notes.map { NoteText.fill($0, record: record, engine: self) }

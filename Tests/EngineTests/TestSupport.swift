@@ -159,7 +159,10 @@ struct EngineRun {
                 XCTFail("'\(line)' is not a statement", file: file, line: l)
                 return last
             }
-            return timeline.apply(st)
+            let r = timeline.apply(st)
+            // Debug builds check the whole state after each step (machines up to 1 GiB): no test may break it.
+            XCTAssertEqual(r.bugs, [], "'\(line)' left the Engine in a state it should never reach", file: file, line: l)
+            return r
         } catch {
             XCTFail("'\(line)' does not parse: \(error.rendered)", file: file, line: l)
             return last
@@ -341,6 +344,7 @@ extension XCTestCase {
         for st in plan.steps {
             let rec = r.timeline.apply(st.statement, notes: st.notes)
             XCTAssertEqual(rec.outcome, .ok, "setup step '\(st.statement.text)': \(rec.text)", file: file, line: line)
+            XCTAssertEqual(rec.bugs, [], "setup step '\(st.statement.text)' broke an invariant", file: file, line: line)
         }
         return r
     }

@@ -87,7 +87,7 @@ extension VMASplitTHPTests {
         _ = r.step("app fork child")
         _ = r.step("child exit")
         let rec = r.step("app write buf 0 4K")
-        XCTAssertEqual(rec.events[.wpPageCopy(.sharedPage)], 1, "copied, not reused: \(rec.text)")
+        XCTAssertEqual(rec.events[.wpPageCopy(.largeFolio)], 1, "copied, not reused: \(rec.text)")
         XCTAssertEqual(rec.events[.wpPageReuse(.refcount)], 0)
         XCTAssertNotEqual(r.pageFrames("app", "buf")[0], before)
     }

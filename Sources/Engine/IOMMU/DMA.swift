@@ -98,31 +98,46 @@ struct DMACounts {
 }
 
 extension Engine {
-    /// Offsets of one pass of a pattern over `length` bytes.
-    func dmaOffsets(_ pattern: DMAPattern, length: UInt64, size: UInt64, count: UInt64?, rng: inout SplitMix64) -> [UInt64] {
+    /// Offsets of one pass of a pattern over `length` bytes; nil when the pass would make more than
+    /// DMAPatterns.maxAccessesPerPass accesses (so memory stays bounded whatever the buffer's size).
+    func dmaOffsets(_ pattern: DMAPattern, length: UInt64, size: UInt64, count: UInt64?, rng: inout SplitMix64) -> [UInt64]? {
+        let limit = DMAPatterns.maxAccessesPerPass
         var out: [UInt64] = []
-        let size = max(size, 1)
+        let size = max(size, 1), span = max(length, 1)
         switch pattern {
-        case .seq:
-            let n = count ?? max(1, length / size)
+        case .seq, .stride:
+            let step: UInt64
+            if case let .stride(s) = pattern { step = max(s, 1) } else { step = size }
+            let n = count ?? max(1, length / step)
+            guard n <= limit else { return nil }
+            out.reserveCapacity(Int(n))
+            // Wrapping at the end of the buffer, as the offsets always did; kept below `span`.
             var o: UInt64 = 0
-            for _ in 0..<n { out.append(o % max(length, 1)); o += size }
+            let advance = step % span
+            for _ in 0..<n {
+                out.append(o)
+                o = o >= span - advance ? o - (span - advance) : o + advance
+            }
         case .random:
             let slots = max(1, length / size)
             let n = count ?? slots
+            guard n <= limit else { return nil }
+            out.reserveCapacity(Int(n))
             for _ in 0..<n { out.append((rng.next() % slots) * size) }
-        case let .stride(s):
-            let n = count ?? max(1, length / max(s, 1))
-            var o: UInt64 = 0
-            for _ in 0..<n { out.append(o % max(length, 1)); o += s }
         case let .tile(w, h, pitch):
+            // Rows and columns past the buffer's end are skipped, not walked: the work is what is kept.
             let perRow = (w + size - 1) / size
-            var n = count ?? (perRow * h)
+            let (all, overflow) = perRow.multipliedReportingOverflow(by: h)
+            var n = count ?? (overflow ? UInt64.max : all)
             outer: for row in 0..<h {
+                let rowStart = row * pitch  // (h - 1) × pitch is checked at parse time
+                if rowStart >= length { break }
                 for k in 0..<perRow {
                     if n == 0 { break outer }
-                    let o = row * pitch + k * size
-                    if o < length { out.append(o) }
+                    let o = rowStart + k * size
+                    if o >= length { break }
+                    out.append(o)
+                    if out.count > limit { return nil }
                     n -= 1
                 }
             }
@@ -219,11 +234,20 @@ extension Engine {
         }
         guard let p = state.processIndex(named: ref.process) else { return .fail(.errno("ESRCH"), "no process \(ref.process)") }
         let b = state.processes[p].meta.buffer(named: ref.buffer)
-        let bufStart = b?.start ?? mapping.va
-        let length = b?.size ?? mapping.size
+        // The device reaches the part of the buffer its mapping covers (all of it, or a range).
+        let bufStart = max(b?.start ?? mapping.va, mapping.va)
+        let bufEnd = min(b.map { $0.start + $0.size } ?? (mapping.va + mapping.size), mapping.va + mapping.size)
+        let length = bufEnd > bufStart ? bufEnd - bufStart : 0
         let base = mapping.iova + (bufStart - mapping.va)
         var rng = state.devices[d].dmaRng
-        let offsets = dmaOffsets(pattern, length: length, size: size, count: count, rng: &rng)
+        let accessLimit = "a dma step makes at most \(DMAPatterns.maxAccesses) accesses, \(DMAPatterns.maxAccessesPerPass) a pass (UMPTUI's limit, not the kernel's): give count=, a larger size= or fewer passes="
+        guard let offsets = dmaOffsets(pattern, length: length, size: size, count: count, rng: &rng) else {
+            return .fail(.errno("E2BIG"), "\(devName) DMA over \(formatSize(length)) of \(ref.process).\(ref.buffer) \(describe(pattern)) in \(size) B bursts is more than \(DMAPatterns.maxAccessesPerPass) accesses a pass: \(accessLimit)")
+        }
+        guard UInt64(offsets.count).multipliedReportingOverflow(by: passes).partialValue <= DMAPatterns.maxAccesses,
+              UInt64(offsets.count) <= DMAPatterns.maxAccesses / passes else {
+            return .fail(.errno("E2BIG"), "\(devName) DMA of \(offsets.count) accesses × \(passes) passes: \(accessLimit)")
+        }
         updateDeviceCounters(d, &j) { $0.dmaRng = rng }
         var c = DMACounts()
         let write = access == .write

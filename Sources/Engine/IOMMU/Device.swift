@@ -181,8 +181,12 @@ extension Engine {
         let name = "\(state.processes[p].meta.name).\(b.name)"
         if b.kind == .ump || b.kind == .dmabuf {
             let kb = state.kernelBuffers[Int(b.kernelBuffer)]
-            let skip = Int((first - b.firstPage) >> pageShift)
-            let pfns = Array(kb.pfns[skip..<min(kb.pfns.count, skip + pages)])
+            // A range must lie inside the kernel buffer: its frames are all there is (no VMA to grow into).
+            let skip = first >= b.firstPage ? Int((first - b.firstPage) >> pageShift) : kb.pfns.count
+            guard skip < kb.pfns.count, pages <= kb.pfns.count - skip else {
+                return .failure(MapRefused(result: .fail(.errno("EINVAL"), "\(devName) cannot map \(hex(first))–\(hex(end)) of \(name): the \(b.kind == .ump ? "UMP buffer" : "dma-buf") has \(formatSize(UInt64(kb.pfns.count) << pageShift)) (\(hex(b.firstPage))–\(hex(b.firstPage + (UInt64(kb.pfns.count) << pageShift)))), and a range past its end has no frames")))
+            }
+            let pfns = Array(kb.pfns[skip..<(skip + pages)])
             updateKernelBuffer(Int(b.kernelBuffer), &j) { $0.deviceMaps += 1 }
             let text = "\(b.kind == .ump ? "UMP" : "dma-buf") memory is the kernel's own: nothing to pin, nothing charged to locked_vm"
             return .success((MapTaken(p: p, pfns: pfns, lockedPages: 0, kernelBuffer: b.kernelBuffer), text))

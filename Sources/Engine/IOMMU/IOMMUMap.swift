@@ -20,7 +20,9 @@ public func iommuPgsize(bitmap: UInt64, iova: UInt64, paddr: UInt64, size: UInt6
     let addrMerge = iova | paddr
     var pgsizes = bitmap & genmask(fls64(size))
     if addrMerge != 0 { pgsizes &= genmask(ffs64(addrMerge)) }
-    precondition(pgsizes != 0, "iommu_pgsize: no page size fits (the caller checks min alignment)")
+    // No page size fits: the kernel's callers check min alignment first (as the Engine's do), so
+    // this is their bug. A zero run says so; the loops below stop on it rather than spin.
+    if pgsizes == 0 { return PgsizeRun(pgsize: 0, count: 0) }
     let pgsizeIdx = fls64(pgsizes)
     let pgsize = UInt64(1) << pgsizeIdx
     var size = size
@@ -42,6 +44,7 @@ public func iommuMapRuns(bitmap: UInt64, iova: UInt64, paddr: UInt64, size: UInt
     var iova = iova, paddr = paddr, size = size
     while size > 0 {
         let run = iommuPgsize(bitmap: bitmap, iova: iova, paddr: paddr, size: size)
+        if run.count == 0 { break }
         runs.append(run)
         let mapped = run.pgsize * run.count
         iova += mapped
@@ -93,6 +96,11 @@ extension Engine {
         var iova = start, paddr = paddr, size = size
         while size > 0 {
             let run = iommuPgsize(bitmap: state.devices[d].pgsizeBitmap, iova: iova, paddr: paddr, size: size)
+            if run.count == 0 {
+                j.bug("iommu_pgsize: no page size of \(formatPageSizes(state.devices[d].pgsizeBitmap)) fits \(hex(iova)) → \(hex(paddr)), \(formatSize(size)) (the caller should have checked alignment)")
+                iommuUnmap(d, iova: start, size: iova - start, &j)
+                return false
+            }
             for _ in 0..<run.count {
                 guard ensureIOTables(d, iova: iova, size: run.pgsize, &j) else {
                     iommuUnmap(d, iova: start, size: iova - start, &j)

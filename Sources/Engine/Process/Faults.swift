@@ -152,7 +152,10 @@ extension Engine {
         var mthpFolios: [Int: Int] = [:]
         var mapped = 0, zeroMapped = 0, fresh = 0, freshTotal = 0
         // ensurePTETable made sure it exists.
-        var table = takePTETable(p, region: region)!
+        guard var table = takePTETable(p, region: region) else {
+            j.bug("touchPTERange: \(state.processes[p].meta.name) has no PTE table for \(hex(from << pageShift))")
+            return .ok
+        }
         var tableOut = true
         var vpn = from
         var result = FaultResult.ok
@@ -215,7 +218,7 @@ extension Engine {
     mutating func handlePTEFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let vma = state.processes[p].meta.vmas[v]
         let region = vpn >> 9, i = Int(vpn & 511)
-        let e = state.processes[p].pt.tables[region]!.entries[i]
+        let e = state.processes[p].pt.pte(vpn)
         if e.isNone {
             if vma.kind == .device { return .sigsegv(reason: "\(hex(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }
             if vma.kind == .file { return fileFault(p, vma: v, vpn: vpn, write: write, &j) }
@@ -232,7 +235,7 @@ extension Engine {
         if e.isSwap {
             let r = doSwapPage(p, vma: v, vpn: vpn, write: write, &j)
             if r != .ok { return r }
-            let now = state.processes[p].pt.tables[region]!.entries[i]
+            let now = state.processes[p].pt.pte(vpn)
             if !write || now.writable { return .ok }
             return doWPPage(p, vma: v, vpn: vpn, &j)
         }
@@ -243,7 +246,7 @@ extension Engine {
 
     /// do_wp_page: a write to a present, write-protected PTE of a private mapping.
     mutating func doWPPage(_ p: Int, vma v: Int, vpn: UInt64, _ j: inout StepJournal) -> FaultResult {
-        let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+        let e = state.processes[p].pt.pte(vpn)
         let writable = state.processes[p].meta.vmas[v].flags.contains(.write)
         if e.isZero {
             // vm_normal_page() is NULL for the zero page: no folio to reuse, wp_page_copy to a zeroed page.
@@ -309,7 +312,7 @@ extension Engine {
     /// first maps the neighbours already in the page cache (do_fault_around: a 64 KiB window).
     mutating func shmemFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         if !write { faultAround(p, vma: v, vpn: vpn, &j) }
-        if !state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)].isNone {
+        if !state.processes[p].pt.pte(vpn).isNone {
             j.events.add(.alreadyMapped)
             return .ok
         }
@@ -344,7 +347,7 @@ extension Engine {
         var mapped = 0
         let writable = faultAroundWritable(vma)
         for n in lo..<hi where n != vpn {
-            guard state.processes[p].pt.tables[n >> 9]!.entries[Int(n & 511)].isNone else { continue }
+            guard state.processes[p].pt.pte(n).isNone else { continue }
             let index = vma.shmemOffset + (n - (vma.start >> pageShift))
             guard let cached = state.shmem[vma.shmem]?[index] else { continue }
             let pfn = Int(cached)

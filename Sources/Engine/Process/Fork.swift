@@ -124,7 +124,7 @@ extension Engine {
         guard ensurePTETable(c, region: region, &j) else { return false }
         var shared = 0, zero = 0, swap = 0
         for vpn in lo..<hi {
-            let e = state.processes[p].pt.tables[region]!.entries[Int(vpn & 511)]
+            let e = state.processes[p].pt.pte(vpn)
             if e.isNone { continue }
             if e.isSwap {
                 // copy_nonpresent_pte: swap_duplicate, and the parent's entry loses its exclusive mark.

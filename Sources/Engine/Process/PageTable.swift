@@ -30,6 +30,12 @@ public struct PTETable: Equatable, Sendable {
 }
 
 public struct PageTable: Equatable, Sendable {
+    /// The entry of `vpn` in its PTE table; none when the region has no table (a huge PMD's pages
+    /// are read with `entry(vpn:)`).
+    @inline(__always) public func pte(_ vpn: UInt64) -> PTE {
+        tables[vpn >> 9]?.entries[Int(vpn & 511)] ?? .none
+    }
+
     /// PTE tables by 2 MiB region number (va >> 21).
     public fileprivate(set) var tables: [UInt64: PTETable] = [:]
     /// PMD leaf entries (THP mappings) by region number.
@@ -61,9 +67,12 @@ extension Engine {
     /// The change-log key that stands for the PGD slot.
     static let pgdKey: UInt64 = UInt64.max
 
-    /// Sets one PTE (the table must exist), logging the old value.
+    /// Sets one PTE (the table must exist: the callers make sure of it), logging the old value.
     @inline(__always) mutating func setPTE(_ p: Int, vpn: UInt64, _ new: PTE, _ j: inout StepJournal) {
-        state.processes[p].pt.tables[vpn >> 9]!.set(Int(vpn & 511), new, proc: Int32(p), vpn: vpn, &j)
+        guard state.processes[p].pt.tables[vpn >> 9]?.set(Int(vpn & 511), new, proc: Int32(p), vpn: vpn, &j) != nil else {
+            j.bug("setPTE: \(state.processes[p].meta.name) has no PTE table for \(hex(vpn << pageShift))")
+            return
+        }
     }
 
     mutating func setHugePMD(_ p: Int, region: UInt64, _ new: PTE?, _ j: inout StepJournal) {
@@ -110,7 +119,7 @@ extension Engine {
     mutating func undoPageTable(_ change: Change) {
         switch change {
         case let .pte(proc, vpn, old):
-            state.processes[Int(proc)].pt.tables[vpn >> 9]!.restore(Int(vpn & 511), old)
+            state.processes[Int(proc)].pt.tables[vpn >> 9]?.restore(Int(vpn & 511), old)
         case let .pteTableCreated(proc, region):
             state.processes[Int(proc)].pt.tables[region] = nil
         case let .pteTableFreed(proc, region, pfn):

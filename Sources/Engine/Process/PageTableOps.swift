@@ -42,7 +42,10 @@ extension Engine {
         for region in state.processes[p].pt.tables.keys.sorted() {
             let lo = region << 21
             guard !covered(lo, lo + (1 << 21)), let table = state.processes[p].pt.tables[region] else { continue }
-            precondition(table.used == 0, "freeing a PTE table that still maps pages")
+            guard table.used == 0 else {
+                j.bug("free_pgtables: \(meta.name)'s PTE table for \(hex(lo)) still maps \(table.used) pages, no VMA covers it")
+                continue
+            }
             guard let pfn = removePTETable(p, region: region, &j) else { continue }
             releaseTablePage(p, Int(pfn), &j)
         }

@@ -289,7 +289,7 @@ extension Engine {
 
     /// do_swap_page.
     mutating func doSwapPage(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
-        let e = state.processes[p].pt.tables[vpn >> 9]!.entries[Int(vpn & 511)]
+        let e = state.processes[p].pt.pte(vpn)
         let slot = e.number
         let pfn: Int
         if let cached = state.swapCache[Int32(slot)] {

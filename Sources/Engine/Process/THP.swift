@@ -61,7 +61,10 @@ extension Engine {
     mutating func hugePMDFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let region = vpn >> 9
         // The caller found the huge PMD.
-        let pmd = state.processes[p].pt.hugePMDs[region]!
+        guard let pmd = state.processes[p].pt.hugePMDs[region] else {
+            j.bug("hugePMDFault: \(state.processes[p].meta.name) has no huge PMD at \(hex(region << 21))")
+            return .ok
+        }
         if !write || pmd.writable {
             j.events.add(.alreadyMapped)
             return .ok

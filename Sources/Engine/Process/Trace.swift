@@ -263,7 +263,7 @@ extension Engine {
         for vma in vmas {
             guard let cls = TraceClass.allCases.first(where: { $0.label == vma.label }) else { continue }
             seen[cls, default: 0] += 1
-            let n = seen[cls]!
+            let n = seen[cls, default: 1]
             var name = n == 1 ? cls.rawValue : "\(cls.rawValue)\(n)"
             // A buffer the script named so keeps its name; the trace's takes a suffix.
             if let other = state.processes[p].meta.buffer(named: name), other.kind != .trace { name += "_trace" }

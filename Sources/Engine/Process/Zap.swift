@@ -25,7 +25,7 @@ extension Engine {
             }
             if let table = state.processes[p].pt.tables[region], table.used > 0 {
                 for v in vpn..<stop {
-                    let e = state.processes[p].pt.tables[region]!.entries[Int(v & 511)]
+                    let e = state.processes[p].pt.pte(v)
                     if e.isNone { continue }
                     if let pfn = zapPTE(p, vpn: v, e, &j), !exiting { pinned.append((v, pfn)) }
                 }

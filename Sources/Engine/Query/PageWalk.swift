@@ -69,7 +69,7 @@ extension EngineState {
         }
         levels.append(WalkLevel(name: "PMD", highBit: 29, lowBit: 21, index: idx(29, 21), tableFrame: pmd, entry: table("PTE", pte)))
         guard let pte else { return PageWalk(address: va, inputBits: 48, levels: levels, offsetBits: 12, end: .missing(level: "PMD")) }
-        let e = pt.tables[region]!.entries[Int(idx(20, 12))]
+        let e = pt.tables[region]?.entries[Int(idx(20, 12))] ?? .none
         let end: WalkEnd
         let entry: String
         if e.present {
@@ -139,7 +139,7 @@ extension EngineState {
                 return PageWalk(address: iova, inputBits: inputBits, levels: levels, offsetBits: 12, end: .missing(level: s.name))
             }
         }
-        return PageWalk(address: iova, inputBits: inputBits, levels: levels, offsetBits: 12, end: .missing(level: shape.last!.name))
+        return PageWalk(address: iova, inputBits: inputBits, levels: levels, offsetBits: 12, end: .missing(level: shape.last?.name ?? "PTE"))
     }
 
     /// The IOPTE of device `d` that translates `iova`, if any.

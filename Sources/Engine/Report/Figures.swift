@@ -154,7 +154,7 @@ public enum Figures {
         }
         let named = subjects.count > 1
         let parts = subjects.map { s in
-            (named && !s.isEmpty ? s + " " : "") + phrases[s]!.joined(separator: ", ")
+            (named && !s.isEmpty ? s + " " : "") + (phrases[s] ?? []).joined(separator: ", ")
         }
         let more = diffs.count > limit ? "; \(diffs.count - limit) more" : ""
         return "\(side): " + parts.joined(separator: "; ") + more
@@ -171,9 +171,9 @@ extension Engine {
         for d in state.devices {
             var bySize: [UInt64: Int] = [:]
             for e in d.ioptes.values { bySize[e.size, default: 0] += 1 }
-            for size in bySize.keys.sorted(by: >) {
+            for (size, count) in bySize.sorted(by: { $0.key > $1.key }) {
                 let s = formatSizeShort(size)
-                out.append(Figure("\(d.name).ioptes_\(s)", subject: d.name, noun: "\(s) IOPTEs", unit: .count, value: .integer(bySize[size]!)))
+                out.append(Figure("\(d.name).ioptes_\(s)", subject: d.name, noun: "\(s) IOPTEs", unit: .count, value: .integer(count)))
             }
             out.append(contentsOf: Engine.deviceFigures(d.name, d.stats))
         }

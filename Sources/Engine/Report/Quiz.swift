@@ -234,7 +234,7 @@ public enum Quiz {
         func grouped(_ runs: [PgsizeRun]) -> [(size: UInt64, count: Int)] {
             var by: [UInt64: Int] = [:]
             for run in runs { by[run.pgsize, default: 0] += Int(run.count) }
-            return by.keys.sorted(by: >).map { ($0, by[$0]!) }
+            return by.sorted { $0.key > $1.key }.map { ($0.key, $0.value) }
         }
         // Candidates: every page 4 KiB; the best the page sizes allow if the memory were one
         // physically contiguous, aligned run; the next larger page size rounding the buffer up

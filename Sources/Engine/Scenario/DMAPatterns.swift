@@ -3,6 +3,13 @@
 enum DMAPatterns {
     static let hint = "pattern is one of seq, random, stride:SIZE, tile:WxH@PITCH"
 
+    /// The most accesses one `dma` step makes (per pass × passes): about ten seconds of IOTLB work.
+    public static let maxAccesses: UInt64 = 1 << 30
+    /// The most accesses one pass makes (the offsets of a pass are kept: 8 bytes each).
+    public static let maxAccessesPerPass: UInt64 = 1 << 24
+    /// The largest burst (`size=`): one access touches at most its first and last page.
+    static let maxBurst: UInt64 = 1 << 30
+
     /// `seq`, `random`, `stride:SIZE`, `tile:WxH@PITCH`.
     static func parse(_ v: String) throws(ValueError) -> DMAPattern {
         switch v {
@@ -23,7 +30,20 @@ enum DMAPatterns {
     static func burstSize(_ v: String) throws(ValueError) -> UInt64 {
         let size = try Literal.size(v)
         guard size >= 1 else { throw ValueError("size must be at least 1 byte, got '\(v)'") }
+        guard size <= maxBurst else { throw ValueError("size must be at most 1G (one DMA burst), got '\(v)'") }
         return size
+    }
+
+    /// `count=` or `passes=`: at least 1, at most `maxAccesses` (or per pass, `maxAccessesPerPass`).
+    static func accesses(_ option: String, max: UInt64) -> @Sendable (String) throws(ValueError) -> UInt64 {
+        { (v: String) throws(ValueError) in
+            let n = try Literal.count(v)
+            guard n >= 1 else { throw ValueError("\(option) must be at least 1, got '\(v)'") }
+            guard n <= max else {
+                throw ValueError("\(option) must be at most \(max) (a dma step makes at most \(maxAccesses) accesses, \(maxAccessesPerPass) a pass), got '\(v)'")
+            }
+            return n
+        }
     }
 
     /// `WxH@PITCH`: W bytes wide, H rows, PITCH bytes from one row to the next (at least W).
@@ -44,13 +64,18 @@ enum DMAPatterns {
         guard pitch >= width else {
             throw ValueError("tile pitch \(pitchText) is smaller than its width \(widthText)", offset: base + dims.count + 1)
         }
+        // The tile's last row starts at (height - 1) × pitch: it must lie in an address space.
+        let (span, overflow) = (height - 1).multipliedReportingOverflow(by: pitch)
+        guard !overflow, span <= 1 << 46 else {
+            throw ValueError("a \(heightText)-row tile with pitch \(pitchText) spans more than a process's address space (64T)", offset: base + widthText.count + 1)
+        }
         return .tile(width: width, height: height, pitch: pitch)
     }
 
     /// A positive size inside the pattern; errors point at it.
     private static func part(_ text: String, at offset: Int, _ what: String) throws(ValueError) -> UInt64 {
         do throws(ValueError) {
-            let value = try Literal.size(text)
+            let value = try Literal.addressSpaceSize(text)
             guard value > 0 else { throw ValueError("\(what) must be positive, got '\(text)'") }
             return value
         } catch {

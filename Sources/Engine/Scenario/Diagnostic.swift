@@ -22,7 +22,11 @@ public struct Diagnostic: Error, Hashable, Sendable {
     public var rendered: String {
         var out = "\(file):\(location.line):\(location.column): error: \(message)"
         if let sourceLine {
-            out += "\n" + sourceLine
+            // Control and separator characters would move the terminal's cursor: one `?` each, so the caret still lines up.
+            out += "\n" + String(sourceLine.map { c -> Character in
+                guard let v = c.unicodeScalars.first?.value, c != "\t" else { return c }
+                return v < 0x20 || v == 0x7f || (0x80...0x9f).contains(v) || v == 0x2028 || v == 0x2029 ? "?" : c
+            })
             // Keep tabs so the caret lines up under tab-indented text.
             let prefix = sourceLine.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " as Character }
             out += "\n" + String(prefix) + "^"

@@ -82,14 +82,6 @@ struct EventParser {
         }
     }
 
-    private func atLeastOne(_ option: String) -> @Sendable (String) throws(ValueError) -> UInt64 {
-        { (v: String) throws(ValueError) in
-            let n = try Literal.count(v)
-            guard n >= 1 else { throw ValueError("\(option) must be at least 1, got '\(v)'") }
-            return n
-        }
-    }
-
     // MARK: Process verbs
 
     private static func shape(_ name: String, _ usage: String, needs: String = "a buffer name", required: Int = 1,
@@ -225,8 +217,8 @@ struct EventParser {
             return .dma(buffer, access: access,
                         pattern: try p.line.option(a, "pattern", DMAPatterns.parse) ?? .seq,
                         size: try p.line.option(a, "size", DMAPatterns.burstSize) ?? 64,
-                        count: try p.line.option(a, "count", p.atLeastOne("count")),
-                        passes: try p.line.option(a, "passes", p.atLeastOne("passes")) ?? 1,
+                        count: try p.line.option(a, "count", DMAPatterns.accesses("count", max: DMAPatterns.maxAccessesPerPass)),
+                        passes: try p.line.option(a, "passes", DMAPatterns.accesses("passes", max: DMAPatterns.maxAccesses)) ?? 1,
                         transient: a.has("transient"))
         },
         Verb(shape: shape("dma-trace", "DEV dma-trace FILE [unit=addr|page]", needs: "a trace file",

@@ -47,6 +47,24 @@ struct LexedLine: Hashable, Sendable {
 }
 
 enum Lexer {
+    /// Whitespace other than a space or a tab (a form feed, a no-break space, U+2028...): an error
+    /// that names it, since it looks like a space or a line end and is neither here.
+    static func invisible(_ c: Character, at column: Int) -> LineError {
+        let code = c.unicodeScalars.first.map { String($0.value, radix: 16, uppercase: true) } ?? "?"
+        let name: String
+        switch c.unicodeScalars.first?.value ?? 0 {
+        case 0x0B: name = "a vertical tab"
+        case 0x0C: name = "a form feed"
+        case 0x85: name = "a next-line character"
+        case 0xA0: name = "a no-break space"
+        case 0x2028: name = "a line separator"
+        case 0x2029: name = "a paragraph separator"
+        default: name = "a space character"
+        }
+        return LineError("\(name) (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code)) in the line: words are separated by spaces and tabs, and lines end with a newline",
+                         at: column)
+    }
+
     static func lex(_ line: String) throws(LineError) -> LexedLine {
         let chars = Array(line)
         var tokens: [Token] = []
@@ -54,6 +72,7 @@ enum Lexer {
         scan: while i < chars.count {
             let c = chars[i]
             if c.isWhitespace {
+                guard c == " " || c == "\t" else { throw invisible(c, at: i + 1) }
                 i += 1
             } else if c == "#" {
                 break scan

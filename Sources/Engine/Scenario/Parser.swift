@@ -31,10 +31,12 @@ public func parseStatement(_ line: String, lineNumber: Int = 1, fileName: String
     }
 }
 
-/// The lines of a scenario as `parseScript` numbers them (`\n`, `\r\n` or `\r` end a line),
-/// for `checkScript(_:sourceLines:fileExists:)` and for showing a line.
+/// The lines of a scenario as `parseScript` numbers them (`\n`, `\r\n` or `\r` end a line, and
+/// nothing else: a form feed, a vertical tab, U+0085 or U+2028 inside a line is the lexer's error,
+/// so every tool counts lines as an editor does), for `checkScript(_:sourceLines:fileExists:)` and
+/// for showing a line.
 public func scenarioSourceLines(_ source: String) -> [String] {
-    source.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).map(String.init)
+    source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }).map(String.init)
 }
 
 /// The words that start a statement rather than naming a process or device.

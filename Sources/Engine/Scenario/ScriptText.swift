@@ -34,8 +34,8 @@ public enum ScriptText {
     /// Whether a source is a recording: its first line starts with the recorder's header.
     public static func isRecording(_ source: String) -> Bool {
         guard source.hasPrefix(recordingHeader) else { return false }
-        let next = source.dropFirst(recordingHeader.count).first
-        return next == nil || next == " " || next == "\t" || next!.isNewline
+        guard let next = source.dropFirst(recordingHeader.count).first else { return true }
+        return next == " " || next == "\t" || next.isNewline
     }
 
     /// A recording killed while a line was being written ends without a newline: its last line is

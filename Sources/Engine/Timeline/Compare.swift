@@ -47,8 +47,8 @@ public enum ScenarioCompare {
             switch item {
             case let .step(s):
                 let r: StepRecord
-                if a.next != nil {
-                    r = a.stepForward()!
+                if a.next != nil, let rec = a.stepForward() {
+                    r = rec
                     failuresA += a.failures[a.current] ?? []
                 } else {
                     let (rec, failed, _) = a.insert(s)
@@ -58,8 +58,9 @@ public enum ScenarioCompare {
                 try follow()
                 failuresB += b.failures[b.current] ?? []
                 let fa = a.figures, fb = b.figures
-                onEvent(.step(CompareStep(a: r, b: b.last!, figuresA: fa, figuresB: fb, differences: Figures.differences(fa, fb),
-                                          stepDifferences: Figures.differences(a.engine.stepFigures(r), b.engine.stepFigures(b.last!)))))
+                let rb = b.last ?? .impossible(s.statement, step: b.current, "compare: side B has no step to show")
+                onEvent(.step(CompareStep(a: r, b: rb, figuresA: fa, figuresB: fb, differences: Figures.differences(fa, fb),
+                                          stepDifferences: Figures.differences(a.engine.stepFigures(r), b.engine.stepFigures(rb)))))
             case let .back(s):
                 if let r = a.stepBack() {
                     a.dropFuture()

@@ -117,7 +117,7 @@ public struct SnapshotFootprint: Sendable {
             bytes += s.phys.rest.smallArrayBytes
             for p in s.rest.processes {
                 for t in p.pt.tables.values {
-                    let id = t.entries.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+                    guard let id = t.entries.withUnsafeBufferPointer({ $0.baseAddress.map { UnsafeRawPointer($0) } }) else { continue }
                     if tables.insert(id).inserted { bytes += pagesPerPMD * MemoryLayout<PTE>.stride }
                 }
             }

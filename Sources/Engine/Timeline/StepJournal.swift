@@ -11,6 +11,12 @@ public struct StepJournal: Sendable {
     public internal(set) var hazards: [Hazard] = []
     /// What a `trace` step replayed.
     public internal(set) var trace: TraceSummary?
+    /// States the code found impossible (a bug in UMPTUI, not in the script): it carried on
+    /// without trapping, and the step's record says so (the command line exits 3).
+    public internal(set) var bugs: [String] = []
+
+    /// Notes an impossible state instead of trapping on it.
+    mutating func bug(_ what: String) { if bugs.count < 16 { bugs.append(what) } }
 
     // Small records are logged whole the first time a step touches them.
     var machineLogged = false

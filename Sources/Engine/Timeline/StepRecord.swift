@@ -66,6 +66,9 @@ public struct StepRecord: Sendable {
         set { traceStorage = newValue.map { [$0] } ?? [] }
     }
     var traceStorage: [TraceSummary] = []
+    /// Internal errors: impossible states the code met, and broken invariants when the Timeline
+    /// checks them. Empty unless UMPTUI has a bug; the command line then exits 3.
+    public var bugs: [String] = []
 
     /// The event counts as the JSON names them (kernel function → pages), first-happened first.
     public var counts: [(String, Int)] { Narration.counts(events) }
@@ -74,6 +77,14 @@ public struct StepRecord: Sendable {
     /// and every trace line read (the Timeline's snapshots and jumps weigh it).
     public var replayEffort: Int {
         deviceDeltas.values.reduce(0) { $0 + $1.accesses } + (trace?.lines ?? 0)
+    }
+
+    /// A record for a step that could not have one (a bug in UMPTUI): it did nothing, and says why.
+    static func impossible(_ st: Statement, step: Int, _ why: String) -> StepRecord {
+        var r = StepRecord(step: step, line: st.location.line, command: st.text, outcome: .errno("ECANCELED"),
+                           text: "nothing ran: \(why)", notes: [], changes: [], events: EventCounts(), hazards: [], deviceDeltas: [:])
+        r.bugs = [why]
+        return r
     }
 
     /// The step went wrong: an errno, a signal, OOM, an IOMMU fault, or a hazard (what the TUI's

@@ -32,6 +32,10 @@ public struct Timeline: Sendable {
     /// How the Timeline has moved: for the bench and the tests, never for the state.
     public private(set) var moves = TimelineMoves()
 
+    /// When the whole state's invariants are checked after a new step (EngineState.invariantViolations);
+    /// what breaks goes into the step's record as `bugs`.
+    public var invariantChecks = InvariantChecks.default
+
     /// The `machine` line the Engine booted from (overrides folded in), if any.
     public private(set) var machine: Statement?
     /// Expects about the booted machine.
@@ -116,9 +120,13 @@ public struct Timeline: Sendable {
     public mutating func stepForward(control: StepControl?) -> StepRecord? {
         guard current < steps.count else { return nil }
         let step = steps[current]
-        guard let r = engine.apply(step.statement, step: current + 1, notes: step.notes, traces: traces, control: control) else { return nil }
+        guard var r = engine.apply(step.statement, step: current + 1, notes: step.notes, traces: traces, control: control) else { return nil }
         moves.applied += 1
         if current == known.count {
+            // A replay gives the record it gave before: only a new step is checked.
+            if invariantChecks.applies(to: engine.state) {
+                r.bugs += engine.state.invariantViolations().map { "invariant broken: " + $0 }
+            }
             known.append(r)
             work.append(work[current] + r.changes.count + 1)
             effort.append(effort[current] + r.replayEffort)
@@ -188,7 +196,7 @@ public struct Timeline: Sendable {
         truncate(to: current)
         steps.insert(step, at: current)
         written.insert(step.statement, at: current)
-        let r = stepForward()!
+        let r = stepForward() ?? .impossible(step.statement, step: current + 1, "insert: the step just inserted did not run")
         return (r, failures[current] ?? [], dropped)
     }
 
@@ -508,18 +516,19 @@ public enum ScenarioRunner {
     }
 
     /// The same; `shouldStop` is asked before each item: true ends the run there (a sweep's Ctrl-C).
-    public static func run(_ script: Script, traces: (any TraceProvider)?, shouldStop: () -> Bool,
-                           onEvent: (RunEvent, Engine) -> Void) -> RunResult {
-        run(script, traces: traces, shouldStop: shouldStop, willStep: { _, _, _ in }, onEvent: onEvent)
+    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .default,
+                           shouldStop: () -> Bool, onEvent: (RunEvent, Engine) -> Void) -> RunResult {
+        run(script, traces: traces, invariants: invariants, shouldStop: shouldStop, willStep: { _, _, _ in }, onEvent: onEvent)
     }
 
     /// The same; `willStep` sees each step (its number and the Engine) just before it runs: a quiz asks there.
-    public static func run(_ script: Script, traces: (any TraceProvider)?, shouldStop: () -> Bool,
-                           willStep: (ScriptStep, Int, Engine) -> Void,
+    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .default,
+                           shouldStop: () -> Bool, willStep: (ScriptStep, Int, Engine) -> Void,
                            onEvent: (RunEvent, Engine) -> Void) -> RunResult {
         let plan = StepPlan(script)
         var timeline = Timeline(machine: plan.machineStatement, steps: [], bootExpects: plan.bootExpects, traces: traces,
                                 policy: .none)
+        timeline.invariantChecks = invariants
         var failures = timeline.failures[0] ?? []
         for item in plan.items {
             if shouldStop() { break }

@@ -13,10 +13,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Size of the buffer the benchmark writes (default 4G).")
     var touch: String = "4G"
 
-    @Option(help: "Lines of the page trace the IOTLB benchmark replays (default 10 million).")
+    @Option(parsing: .unconditional, help: "Lines of the page trace the IOTLB benchmark replays (default 10 million).")
     var traceLines: Int = 10_000_000
 
-    @Option(help: "Steps of the generated timeline the time-travel benchmark jumps around (default 100000).")
+    @Option(parsing: .unconditional, help: "Steps of the generated timeline the time-travel benchmark jumps around (default 100000).")
     var timelineSteps: Int = 100_000
 
     @Flag(help: "Run only the time-travel benchmark.")

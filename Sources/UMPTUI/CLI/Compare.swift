@@ -25,7 +25,7 @@ struct Compare: ParsableCommand {
     @Option(help: ArgumentHelp("Print the compare screen as text at COLSxROWS after --steps steps, and exit.", valueName: "COLSxROWS"))
     var printScreen: String?
 
-    @Option(help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
     var steps: Int = 0
 
     @OptionGroup var terminal: TerminalOptions
@@ -86,12 +86,12 @@ struct Compare: ParsableCommand {
                 out.flushIfLarge()
             }
         } catch {
-            out.flush()
+            try? out.flush()
             printError(error.rendered)
             throw ExitCode(2)
         }
         out.write(CompareJSON.final(result))
-        out.flush()
+        try out.flush()  // a failed write: Umptui.main says so, exit 2
         if !result.failuresA.isEmpty || !result.failuresB.isEmpty { throw ExitCode(1) }
     }
 }

@@ -29,10 +29,10 @@ struct Export: ParsableCommand {
     @Option(help: ArgumentHelp("Colours: 256, 8 or mono.", valueName: "256|8|mono"))
     var theme: String = "256"
 
-    @Option(help: ArgumentHelp("Export only the first N steps.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Export only the first N steps.", valueName: "N"))
     var steps: Int?
 
-    @Option(name: .customLong("step-time"), help: ArgumentHelp("Seconds per step where the script has no wait line.", valueName: "S"))
+    @Option(name: .customLong("step-time"), parsing: .unconditional, help: ArgumentHelp("Seconds per step where the script has no wait line.", valueName: "S"))
     var stepTime: Double = 1.5
 
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a declaration option, e.g. machine.ram=1G.", valueName: "KEY=VALUE"))
@@ -93,8 +93,11 @@ struct Export: ParsableCommand {
             }
             seen[id] = path
         }
-        let (width, height) = Export.parseSize(size)!
-        let theme = Theme(Export.parseTheme(theme)!)
+        // validate() refused anything these do not parse.
+        guard let (width, height) = Export.parseSize(size), let themeKind = Export.parseTheme(theme) else {
+            throw ValidationError("--size takes COLSxROWS and --theme 256, 8 or mono")
+        }
+        let theme = Theme(themeKind)
         // Every output is written as the steps render, so memory holds two screens, not all of them.
         var created: [String] = []
         var sinks: [FileSink] = []

@@ -27,7 +27,10 @@ final class FileSink: RecordingSink {
         var bytes = Array((line + "\n").utf8)
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Foundation.write(fd, $0.baseAddress!.advanced(by: done), $0.count - done) }
+            let n = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Foundation.write(fd, base.advanced(by: done), raw.count - done)
+            }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw OutputError(description: "cannot write \(path): " + String(cString: strerror(errno)))

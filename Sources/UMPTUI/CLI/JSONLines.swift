@@ -64,6 +64,11 @@ enum JSONLines {
         for (k, v) in r.counts { w.field(k, v) }
         w.endObject()
         w.field("changes", r.changes.count)
+        if !r.bugs.isEmpty {
+            w.beginArray("internal_errors")
+            for b in r.bugs { w.field(nil, b) }
+            w.endArray()
+        }
         if let t = r.trace { trace(t, r, &w) }
         w.endObject()
         return w.string

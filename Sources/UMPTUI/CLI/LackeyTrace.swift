@@ -40,7 +40,10 @@ final class LackeySource: MemoryAccessSource {
 
     private func refill() throws {
         compactLineBuffer(&buffer, start: &start, end: &end)
-        let n = buffer.withUnsafeMutableBufferPointer { b in gzread(file, b.baseAddress! + end, UInt32(b.count - end)) }
+        let n = buffer.withUnsafeMutableBufferPointer { b -> Int32 in
+            guard let base = b.baseAddress else { return 0 }
+            return gzread(file, base + end, UInt32(b.count - end))
+        }
         if n < 0 {
             var code: Int32 = 0
             let message = gzerror(file, &code).map { String(cString: $0) } ?? "read error"

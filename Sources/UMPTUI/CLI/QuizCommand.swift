@@ -108,7 +108,7 @@ struct QuizCommand: ParsableCommand {
             for warning in result.warnings { out.write("warning: " + warning) }
             out.write(result.score.text)
         }
-        out.flush()
+        try out.flush()  // a failed write: Umptui.main says so, exit 2
         if let badSet {
             printError(badSet)
             throw ExitCode(2)
@@ -152,9 +152,10 @@ struct QuizRun {
                 case .right: given = q.answer
                 case let .letters(list):
                     if next < list.count {
-                        given = list[next]
-                        if q.choice(given!) == nil {
-                            extra = "'\(given!)' is not a choice (\(q.choices.map(\.letter).joined(separator: ", ")))"
+                        let letter = list[next]
+                        given = letter
+                        if q.choice(letter) == nil {
+                            extra = "'\(letter)' is not a choice (\(q.choices.map(\.letter).joined(separator: ", ")))"
                         }
                     } else {
                         extra = "no answer given (--answers has \(list.count))"
@@ -183,7 +184,7 @@ struct QuizRun {
         for c in q.choices { s += report.wrap("\(c.letter)) \(c.text)", indent: "      ") }
         let verdict: String
         if a.right {
-            verdict = "answer \(a.given!): right"
+            verdict = "answer \(a.given ?? "-"): right"
         } else {
             verdict = "answer \(a.given ?? "-"): wrong" + (extra.map { " (\($0))" } ?? "") + "; right: \(q.answer)) \(q.answerText)"
         }

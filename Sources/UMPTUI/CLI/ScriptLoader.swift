@@ -93,17 +93,39 @@ enum ScriptLoader {
     /// The most a scenario file may hold: a recording of a long session is a few MiB.
     static let maxScriptBytes = 256 << 20
 
-    /// The file's bytes with read(2): a directory, an unreadable file or one past the limit (a
-    /// device like /dev/zero never ends) is an error that says which; a pipe and /dev/null read.
+    /// The file's bytes with read(2). Only a regular file is a script: a directory, a FIFO (which
+    /// would block with no writer), a device (/dev/null reads as empty, /dev/zero never ends), a
+    /// socket, an unreadable file or one past the limit is an error that says which and why.
     static func readScript(_ path: String) throws -> Data {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw LoadError(description: "\(path): error: is a directory, not a scenario file")
-        }
-        let fd = open(path, O_RDONLY)
+        guard !path.isEmpty else { throw LoadError(description: "error: the scenario file name is empty") }
+        // O_NONBLOCK: opening a FIFO nobody writes returns at once instead of waiting forever.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            throw LoadError(description: "\(path): error: cannot read the file: \(String(cString: strerror(errno)))")
+            let e = errno
+            let why = e == ELOOP ? "a symbolic link loop" : String(cString: strerror(e))
+            throw LoadError(description: "\(path): error: cannot read the file: \(why)")
         }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw LoadError(description: "\(path): error: cannot read the file: \(String(cString: strerror(e)))")
+        }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            close(fd)
+            let what: String
+            switch kind {
+            case S_IFDIR: what = "is a directory"
+            case S_IFIFO: what = "is a FIFO (a named pipe)"
+            case S_IFCHR: what = "is a character device"
+            case S_IFBLK: what = "is a block device"
+            case S_IFSOCK: what = "is a socket"
+            default: what = "is not a regular file"
+            }
+            throw LoadError(description: "\(path): error: \(what), not a scenario file: a scenario is a regular file (write one, or save a pipe's output to a file first)")
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         defer { close(fd) }
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -145,5 +167,5 @@ enum ScriptLoader {
 
 /// Writes to standard error.
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    StandardStreams.err(text + "\n")
 }

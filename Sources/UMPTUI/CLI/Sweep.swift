@@ -38,7 +38,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "JSON: {\"vary\":[...],\"metrics\":[...],\"runs\":[...]} (docs/scenario-language.md).")
     var json = false
 
-    @Option(help: ArgumentHelp("How many runs at once (default: one per core).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How many runs at once (default: one per core).", valueName: "N"))
     var jobs: Int?
 
     @Flag(help: "ASCII only in the table and the chart (the default when the locale is not UTF-8).")
@@ -79,7 +79,7 @@ struct Sweep: ParsableCommand {
             out.write(table.text(unicode: unicode))
             if let chart { out.write(table.chart(chart, width: TextReport.terminalWidth(), unicode: unicode)) }
         }
-        out.flush()
+        try out.flush()  // a failed write: Umptui.main says so, exit 2
         if stop.stopped {
             printError("umptui sweep: interrupted: \(table.rows.count) of \(plan.runs.count) runs finished")
             throw ExitCode(130)
@@ -138,7 +138,7 @@ struct SweepRun: Sendable {
                 throw SweepError(message: "umptui sweep: error: the combination \(combo.joined(separator: " ")) does not fit: "
                                  + (error.items.first?.message ?? "bad value"))
             }
-            runs.append((combo.map { String($0[$0.index(after: $0.firstIndex(of: "=")!)...]) }, s))
+            runs.append((combo.map { c in c.firstIndex(of: "=").map { i in String(c[c.index(after: i)...]) } ?? c }, s))
         }
         keys = parsed.map(\.key)
         self.runs = runs
@@ -280,12 +280,12 @@ final class Progress: @unchecked Sendable {
         let elapsed = now.timeIntervalSince(start)
         let left = done > 0 ? elapsed / Double(done) * Double(total - done) : 0
         let line = "sweep: \(done)/\(total) runs · \(String(format: "%.1f", elapsed)) s elapsed · about \(String(format: "%.1f", left)) s left"
-        FileHandle.standardError.write(Data(("\r\u{1b}[K" + line).utf8))
+        StandardStreams.err("\r\u{1b}[K" + line)
     }
 
     func finish() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\r\u{1b}[K".utf8))
+        StandardStreams.err("\r\u{1b}[K")
     }
 }
 

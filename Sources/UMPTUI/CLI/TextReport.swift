@@ -22,6 +22,7 @@ struct TextReport {
             for v in t.vmas { s += "   \(v.name) \(hex(v.start))-\(hex(v.end)): \(plural(v.pages, "page")) \(v.name.hasPrefix("text") ? "fetched" : "present")\n" }
         }
         for h in r.hazards { s += wrap("HAZARD: " + h.text, indent: "   ") }
+        for b in r.bugs { s += wrap("INTERNAL ERROR (a bug in UMPTUI, not in the script): " + b, indent: "   ") }
         return s
     }
 
@@ -58,7 +59,7 @@ struct TextReport {
                 if m.lockedVMPages > 0 { s += ", locked_vm \(formatSize(UInt64(m.lockedVMPages) << 12))" }
                 s += "\n"
             } else {
-                s += "  \(m.name) (pid \(m.pid)): \(m.exitReason == "exit" || m.exitReason == nil ? "exited" : m.exitReason!)\n"
+                s += "  \(m.name) (pid \(m.pid)): \(m.exitReason.map { $0 == "exit" ? "exited" : $0 } ?? "exited")\n"
             }
         }
         for d in st.devices {

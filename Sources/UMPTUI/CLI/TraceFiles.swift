@@ -20,7 +20,13 @@ func printable(_ s: String) -> String {
     guard s.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" || $0.value == 0x7f }) else { return s }
     var out = ""
     for u in s.unicodeScalars {
-        if u.value == 0x7f { out += "^?" } else if u.value < 0x20 && u != "\n" { out += "^" + String(UnicodeScalar(u.value + 0x40)!) } else { out.unicodeScalars.append(u) }
+        if u.value == 0x7f {
+            out += "^?"
+        } else if u.value < 0x20 && u != "\n", let shown = UnicodeScalar(u.value + 0x40) {
+            out += "^" + String(shown)
+        } else {
+            out.unicodeScalars.append(u)
+        }
     }
     return out
 }
@@ -29,7 +35,8 @@ func printable(_ s: String) -> String {
 func compactLineBuffer(_ buffer: inout [UInt8], start: inout Int, end: inout Int) {
     guard start > 0 else { return }
     buffer.withUnsafeMutableBufferPointer { b in
-        _ = memmove(b.baseAddress!, b.baseAddress! + start, end - start)
+        guard let base = b.baseAddress else { return }
+        _ = memmove(base, base + start, end - start)
     }
     end -= start
     start = 0
@@ -45,7 +52,20 @@ final class FileAddressSource: AddressSource {
     private var eof = false
     private(set) var line = 0
 
+    /// The longest line a trace may have (an address and a comment); a longer one is an error, so a
+    /// file without newlines (/dev/zero copied to disk, a binary) cannot grow the buffer forever.
+    static let maxLineBytes = 4096
+
     init(path: String) throws {
+        // Only a regular file: a FIFO with no writer would block, a device (/dev/zero) never ends.
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw TraceError(path: path, line: 0, message: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            let what = st.st_mode & S_IFMT == S_IFDIR ? "a directory" : "not a regular file"
+            throw TraceError(path: path, line: 0, message: "\(what): a trace is a regular file (a FIFO or a device would block or never end)")
+        }
         guard let f = fopen(path, "rb") else {
             throw TraceError(path: path, line: 0, message: "cannot open: \(String(cString: strerror(errno)))")
         }
@@ -56,11 +76,20 @@ final class FileAddressSource: AddressSource {
 
     deinit { fclose(file) }
 
-    private func refill() {
+    /// Reads more; the buffer (1 MiB) always has room, as no line may be longer than maxLineBytes.
+    private func refill() throws {
         compactLineBuffer(&buffer, start: &start, end: &end)
-        if end == buffer.count { buffer += [UInt8](repeating: 0, count: buffer.count) }
-        let n = buffer.withUnsafeMutableBufferPointer { b in fread(b.baseAddress! + end, 1, b.count - end, file) }
-        if n == 0 { eof = true }
+        if end - start > Self.maxLineBytes {
+            throw TraceError(path: path, line: line + 1, message: "the line is longer than \(Self.maxLineBytes) bytes (a trace has one address per line)")
+        }
+        let n = buffer.withUnsafeMutableBufferPointer { b -> Int in
+            guard let base = b.baseAddress else { return 0 }
+            return fread(base + end, 1, b.count - end, file)
+        }
+        if n == 0 {
+            if ferror(file) != 0 { throw TraceError(path: path, line: line + 1, message: "cannot read: \(String(cString: strerror(errno)))") }
+            eof = true
+        }
         end += n
     }
 
@@ -75,7 +104,7 @@ final class FileAddressSource: AddressSource {
                     if let v = try next() { batch.append(v) }
                     return !batch.isEmpty
                 }
-                refill()
+                try refill()
                 continue
             }
             var failure: (Int, Int)?
@@ -137,7 +166,7 @@ final class FileAddressSource: AddressSource {
                     if start == end { return nil }
                     nl = end
                 } else {
-                    refill()
+                    try refill()
                 }
             }
             line += 1
@@ -145,6 +174,10 @@ final class FileAddressSource: AddressSource {
             start = min(nl + 1, end)
             if let value = try parse(lineStart, nl) { return value }
         }
+    }
+
+    private func isDigit(_ c: UInt8, _ hex: Bool) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (hex && ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66))
     }
 
     /// nil for a blank or comment line.
@@ -167,9 +200,12 @@ final class FileAddressSource: AddressSource {
             case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt64(c - UInt8(ascii: "0"))
             case UInt8(ascii: "a")...UInt8(ascii: "f") where hex: d = UInt64(c - UInt8(ascii: "a") + 10)
             case UInt8(ascii: "A")...UInt8(ascii: "F") where hex: d = UInt64(c - UInt8(ascii: "A") + 10)
-            case UInt8(ascii: "_") where i > digitsStart: i += 1; continue
+            // 1_000_000: one underscore between two digits, as in a scenario's numbers.
+            case UInt8(ascii: "_") where i > digitsStart && i + 1 < j && isDigit(buffer[i - 1], hex) && isDigit(buffer[i + 1], hex):
+                i += 1
+                continue
             default:
-                let text = String(decoding: buffer[from..<to], as: UTF8.self)
+                let text = printable(String(decoding: buffer[from..<to], as: UTF8.self))
                 throw TraceError(path: path, line: line, message: "expected one \(hex ? "hex" : "decimal or 0x-hex") address, got '\(text.prefix(40))'")
             }
             let (m, o1) = value.multipliedReportingOverflow(by: hex ? 16 : 10)

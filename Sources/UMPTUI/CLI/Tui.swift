@@ -35,7 +35,7 @@ struct Tui: ParsableCommand {
     @Option(help: ArgumentHelp("Print the screen as text at COLSxROWS after --steps steps, and exit (no terminal needed).", valueName: "COLSxROWS"))
     var printScreen: String?
 
-    @Option(help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("With --print-screen: how many steps to run first.", valueName: "N"))
     var steps: Int = 0
 
     @Option(help: ArgumentHelp("Record the session to OUT.ump as it happens (R toggles recording in the TUI).", valueName: "OUT.ump"),

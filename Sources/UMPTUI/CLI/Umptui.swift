@@ -24,10 +24,27 @@ struct Umptui: ParsableCommand {
     /// As ArgumentParser's main, but a mistake on the command line exits 2 (SCENARIO.md's status for
     /// every error in the script, its files or the command line), not EX_USAGE (64).
     static func main() {
+        // `run -dash.ump` would read as the short options -d -a -s -h (help, exit 0).
+        if let odd = CommandLine.arguments.dropFirst().first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains(".") }) {
+            printError("Error: '\(odd)' reads as options; a file whose name starts with '-' is written ./\(odd) (or after --)")
+            exit(withError: ExitCode(2))
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
+            try StandardStreams.finishStandardOutput()
+        } catch let e as OutputWriteError {
+            printError("umptui: \(e)")
+            exit(withError: ExitCode(2))
         } catch {
+            // What the command printed before it failed must reach the reader; if it cannot, that is
+            // the error to report (exit 2), whatever else went wrong.
+            do throws(OutputWriteError) {
+                try StandardStreams.finishStandardOutput()
+            } catch let e {
+                printError("umptui: \(e)")
+                exit(withError: ExitCode(2))
+            }
             let code = exitCode(for: error)
             if code == .validationFailure {
                 printError(fullMessage(for: error))

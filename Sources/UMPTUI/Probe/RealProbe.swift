@@ -743,7 +743,7 @@ public enum RealProbe {
         if err != 0 {
             let path = "/sys/kernel/mm/transparent_hugepage/hugepages-\(kb)kB/enabled"
             throw RealProbeError(kind: .unsupported, code: 0,
-                                 message: "\(set == nil ? "reading" : "writing \"\(set!)\" to") \(path): \(String(cString: strerror(err)))")
+                                 message: "\(set.map { "writing \"\($0)\" to" } ?? "reading") \(path): \(String(cString: strerror(err)))")
         }
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

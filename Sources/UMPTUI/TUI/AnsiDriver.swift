@@ -20,7 +20,7 @@ enum AnsiDriver {
                 } else if cell.char == " " && style == Style() {
                     continue
                 }
-                if cursor == nil || cursor! != (x, y) { out += "\u{1b}[\(y + 1);\(x + 1)H" }
+                if cursor.map({ $0 != (x, y) }) ?? true { out += "\u{1b}[\(y + 1);\(x + 1)H" }
                 if current != style {
                     out += sgr(style)
                     current = style

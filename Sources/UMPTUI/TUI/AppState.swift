@@ -166,7 +166,8 @@ struct AppState {
             case (.inspector, .pageUp?), (.stepView, .pageUp?): inspectorScroll = max(0, min(inspectorScroll, Inspector.maxScroll(self)) - 10)
             // q closes an overlay, as in htop, less and tig; it quits from the main screen.
             case (_, .quit?): overlay = nil
-            case (.inspector, .step?), (.inspector, .back?), (.stepView, .step?), (.stepView, .back?): return perform(KeyTable.action(for: key)!)
+            case (.inspector, .step?), (.inspector, .back?), (.stepView, .step?), (.stepView, .back?):
+                if let action = KeyTable.action(for: key) { return perform(action) }
             case (.whatIf, let action?) where action != .close, (.quizReveal, let action?) where action != .close:
                 // The what-if panel and a quiz answer only inform: any other key closes them and does what it does.
                 overlay = nil
@@ -228,13 +229,14 @@ struct AppState {
         case .nextPane, .prevPane:
             let all = Pane.allCases
             // Pane.allCases holds every pane, the focused one included.
-            let i = all.firstIndex(of: focus)! + (action == .nextPane ? 1 : all.count - 1)
+            let i = (all.firstIndex(of: focus) ?? 0) + (action == .nextPane ? 1 : all.count - 1)
             setFocus(all[i % all.count])
         case .up, .down, .left, .right, .pageUp, .pageDown:
-            if compare != nil && !CompareScreen.isFull(width: width, height: height) && focus != .log {
+            if var cmp = compare, !CompareScreen.isFull(width: width, height: height), focus != .log {
                 // The compact compare view scrolls its table.
                 let d = [Action.up: -1, .down: 1, .pageUp: -10, .pageDown: 10][action] ?? 0
-                compare!.scroll = max(0, compare!.scroll + d)
+                cmp.scroll = max(0, cmp.scroll + d)
+                compare = cmp
                 return .redraw
             }
             return route(action, to: focus)

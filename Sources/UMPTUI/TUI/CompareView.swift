@@ -51,7 +51,7 @@ extension AppState {
         s.recorder = nil
         s.compare = nil
         (s.width, s.height) = (width, height)
-        let overrides = Screen.overrideText(isB ? compare!.b.overrides : session.overrides, room: width - 6) ?? "as written"
+        let overrides = Screen.overrideText(isB ? compare?.b.overrides ?? [] : session.overrides, room: width - 6) ?? "as written"
         s.sideLabel = (isB ? "B " : "A ") + glyphs.dot + " " + overrides
         guard isB, let c = compare else { return s }
         s.session = c.b
@@ -101,13 +101,12 @@ enum CompareScreen {
         var c = Canvas(width: app.width, height: app.height)
         c.asciiOnly = app.glyphs.isASCII
         let layout = ScreenLayout(width: app.width, height: app.height)
-        if layout.tooSmall {
+        guard !layout.tooSmall, let cmp = app.compare else {
             var plain = app
             plain.compare = nil
             return Screen.render(plain)
         }
         let g = app.glyphs
-        let cmp = app.compare!
         drawHeader(app, &c)
         let top = 1, paneRows = layout.narration.y - top
         if isFull(width: app.width, height: app.height) {

@@ -99,9 +99,9 @@ extension AppState {
             return .success([.page(proc: p, vpn: vma.start >> pageShift)])
         }
         // PROC.BUF, or BUF in every process that has one.
-        let parts = w.split(separator: ".").map(String.init)
+        let parts = w.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         var found: [FindMatch] = []
-        for (p, proc) in state.processes.enumerated() where proc.meta.alive {
+        for (p, proc) in state.processes.enumerated() where proc.meta.alive && (parts.count == 1 || parts.count == 2) && !parts.contains("") {
             let name = parts.count == 2 ? parts[1] : parts[0]
             if parts.count == 2 && proc.meta.name != parts[0] { continue }
             if let b = proc.meta.buffer(named: name) { found.append(.page(proc: p, vpn: b.start >> pageShift)) }

@@ -119,8 +119,7 @@ extension AppState {
             if !here {
                 if let set = h.ioptes[d], let i = list.firstIndex(where: { set.contains($0.iova) }) {
                     device.cursor.index = i
-                } else if switchTabs, let other = h.ioptes.keys.sorted().first {
-                    let set = h.ioptes[other]!
+                } else if switchTabs, let other = h.ioptes.keys.sorted().first, let set = h.ioptes[other] {
                     device.show(device: other, index: cache.ioptes(session, device: other).firstIndex { set.contains($0.iova) })
                 }
             }

@@ -72,7 +72,7 @@ struct LineEditor: Sendable {
             draft = chars
             historyIndex = history.count
         }
-        var i = historyIndex! + (older ? -1 : 1)
+        var i = (historyIndex ?? history.count) + (older ? -1 : 1)
         i = max(0, min(history.count, i))
         historyIndex = i
         chars = i == history.count ? draft : Array(history[i])

@@ -146,21 +146,22 @@ final class NcursesDriver {
 
     /// Draws `canvas`, touching only the cells that differ from the last frame.
     func draw(_ canvas: Canvas) {
-        let full = previous == nil || previous!.width != canvas.width || previous!.height != canvas.height
+        let last = previous.flatMap { $0.width == canvas.width && $0.height == canvas.height ? $0 : nil }
+        let full = last == nil
         if full { werase(umptui_stdscr()) }
         var run = ""
         for y in 0..<canvas.height {
             var x = 0
             while x < canvas.width {
                 let cell = canvas[x, y]
-                if !full, previous![x, y] == cell { x += 1; continue }
+                if let last, last[x, y] == cell { x += 1; continue }
                 // A run of changed cells of one style is written with one call.
                 let start = x
                 run.removeAll(keepingCapacity: true)
                 while x < canvas.width {
                     let c = canvas[x, y]
                     if c.role != cell.role || c.mark != cell.mark { break }
-                    if !full, previous![x, y] == c, x > start { break }
+                    if let last, last[x, y] == c, x > start { break }
                     run.append(c.char)
                     x += 1
                 }

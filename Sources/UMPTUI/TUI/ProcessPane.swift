@@ -266,7 +266,7 @@ struct ProcessPanel: Panel {
         let changed = ctx.changes.processes.contains(p)
         let x = c.text(r.x, y, m.name, Role.owner(p), mark: changed ? .changed : .none)
         guard m.alive else {
-            let why = m.exitReason == nil || m.exitReason == "exit" ? "exited" : m.exitReason!
+            let why = m.exitReason.map { $0 == "exit" ? "exited" : $0 } ?? "exited"
             // The reason in short where the whole does not fit: the pid goes first, then the words.
             let short = why.contains("OOM") ? "OOM-killed" : why.hasPrefix("killed by ") ? String(why.dropFirst("killed by ".count))
                 : why.hasPrefix("fork failed") ? "fork failed" : why
@@ -322,7 +322,7 @@ struct ProcessPanel: Panel {
         let variants: [[String]] = [[addr, size, vma.permissions, flags, scale], [size, vma.permissions, flags, scale],
                                     [size, flags, scale], [size, flags]]
         let room = r.width - 1 - label.count
-        let tail = variants.first { v in v.filter { !$0.isEmpty }.reduce(0) { $0 + 1 + $1.count } <= room } ?? variants.last!
+        let tail = variants.first { v in v.filter { !$0.isEmpty }.reduce(0) { $0 + 1 + $1.count } <= room } ?? variants.last ?? []
         let roles: [Role] = tail.count == 5 ? [.address, .normal, .dim, .warning, .dim] : tail.count == 4 ? [.normal, .dim, .warning, .dim] : [.normal, .warning, .dim]
         let tailWidth = tail.filter { !$0.isEmpty }.reduce(0) { $0 + 1 + $1.count }
         let labelWidth = max(3, min(label.count, r.width - 1 - tailWidth))

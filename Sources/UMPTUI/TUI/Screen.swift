@@ -133,7 +133,7 @@ enum Screen {
         if finding { keys = findKeys + keys }
         // While a question is up only its letters, Esc, Q and q do anything: the footer says so.
         if case let .quiz(q)? = app.overlay {
-            let letters = q.choices.count > 1 ? "\(q.choices.first!.letter)-\(q.choices.last!.letter)" : "a"
+            let letters = q.choices.count > 1 ? "\(q.choices.first?.letter ?? "a")-\(q.choices.last?.letter ?? "a")" : "a"
             keys = [(letters, "answer"), ("Esc", "put away"), ("Q", "end quiz"), ("q", "quit")]
         }
         for (key, word) in keys {

@@ -103,7 +103,7 @@ enum TUIApp {
     }
 
     private static func crash() -> Never {
-        FileHandle.standardError.write(Data("umptui: crashing on purpose (UMPTUI_TEST_CRASH=1)\n".utf8))
+        StandardStreams.err("umptui: crashing on purpose (UMPTUI_TEST_CRASH=1)\n")
         fatalError("a crash for the end-to-end test")
     }
 

@@ -1,0 +1,79 @@
+// The whole-state invariants (EngineState.invariantViolations): they hold after every step of
+// every Engine test (EngineRun asserts it), and each kind of corruption is caught and named.
+
+import XCTest
+
+@testable import Engine
+
+final class InvariantTests: XCTestCase {
+    let busy = """
+        machine ram=64M swap=16M
+        process app
+        device gpu
+        app malloc buf 1M
+        app write buf
+        app mmap big 4M hugepage
+        app write big 0 2M
+        app fork kid
+        kid write buf 0 64K
+        gpu map app.buf
+        app pin buf 0 64K write longterm
+        """
+
+    func testABusyStateKeepsEveryInvariant() {
+        let r = scenario(busy)
+        XCTAssertEqual(r.state.invariantViolations(), [])
+    }
+
+    func testEachCorruptionIsNamed() {
+        let r = scenario(busy)
+        let app = r.state.processIndex(named: "app")!
+        // Counters, changed as the Engine changes them (updateCounters), only wrong.
+        func broken(_ body: (inout ProcessCounters) -> Void) -> [String] {
+            var e = r.engine
+            var j = StepJournal()
+            e.updateCounters(app, &j, body)
+            return e.state.invariantViolations()
+        }
+        let rss = broken { $0.rssPages += 3 }
+        XCTAssertEqual(rss.count, 1)
+        XCTAssertTrue(rss[0].hasPrefix("app's rss is"), "\(rss)")
+        XCTAssertTrue(broken { $0.pinnedVMPages = -1 }.contains { $0.hasPrefix("app has a negative counter") })
+        // An exited process that still has page tables.
+        XCTAssertTrue(broken { $0.alive = false }.contains { $0 == "app has exited but still has page tables" })
+
+        var s = r.state
+        // A frame's counts: one mapping too many, and a pin the refcount does not cover.
+        s = r.state
+        let pfn = r.pfns("kid", "buf")[20]
+        let maps = s.phys.mapcount[pfn]
+        var j = StepJournal()
+        s.phys.update(pfn, &j) { $0.mapcount += 1 }
+        var broken = s.invariantViolations()
+        XCTAssertTrue(broken.contains { $0 == "pfn \(pfn) (anon) has mapcount \(maps + 1), \(maps) page-table entries map it" }, "\(broken)")
+        s = r.state
+        s.phys.update(pfn, &j) { $0.pincount += 1; $0.flags &= ~FrameFlag.anonExclusive }
+        broken = s.invariantViolations()
+        XCTAssertTrue(broken.contains { $0.contains("pfn \(pfn) (anon) has refcount") && $0.contains("1 pins") }, "\(broken)")
+        XCTAssertTrue(broken.contains { $0 == "pfn \(pfn) is pinned (FOLL_PIN) and mapped but not PageAnonExclusive" }, "\(broken)")
+
+        // A frame marked free that no list holds.
+        s = r.state
+        s.phys.update(pfn, &j) { $0.use = FrameUse.free.rawValue }
+        broken = s.invariantViolations()
+        XCTAssertTrue(broken.contains { $0 == "pfn \(pfn) is marked free but on no free list" }, "\(broken)")
+        XCTAssertTrue(broken.contains { $0.contains("maps free pfn \(pfn)") }, "\(broken)")
+        XCTAssertEqual(s.invariantViolations(limit: 1).count, 1)
+    }
+
+    /// What `--check-invariants` turns on: the Timeline checks after every new step and puts what
+    /// broke into the record (none here); release builds' default is off, debug builds' small machines.
+    func testTheTimelineChecksWhenAsked() throws {
+        let script = try parseScript(busy, fileName: "b.ump")
+        let result = ScenarioRunner.run(script, traces: nil, invariants: .everyStep, shouldStop: { false }, onEvent: { _, _ in })
+        XCTAssertEqual(result.records.flatMap(\.bugs), [])
+        XCTAssertTrue(InvariantChecks.everyStep.applies(to: result.engine.state))
+        XCTAssertFalse(InvariantChecks.off.applies(to: result.engine.state))
+        XCTAssertEqual(InvariantChecks.default, .smallMachines, "tests run debug builds")
+    }
+}
