@@ -75,5 +75,6 @@ final class InvariantTests: XCTestCase {
         XCTAssertTrue(InvariantChecks.everyStep.applies(to: result.engine.state))
         XCTAssertFalse(InvariantChecks.off.applies(to: result.engine.state))
         XCTAssertEqual(InvariantChecks.default, .smallMachines, "tests run debug builds")
+        XCTAssertEqual(Timeline(engine: Engine(config: MachineConfig())).invariantChecks, .off, "only run and the tests ask")
     }
 }

@@ -142,6 +142,8 @@ struct EngineRun {
 
     init(timeline: Timeline, traces: IOArrayTraces? = nil) {
         self.timeline = timeline
+        // Debug builds check the whole state after every step on machines up to 1 GiB.
+        self.timeline.invariantChecks = .default
         self.traces = traces
     }
 

@@ -121,6 +121,14 @@ extension Engine {
                 giveBack(taken, device: d, &j)
                 return .fail(.errno("EINVAL"), "iova=\(hex(wanted)) is not aligned to the smallest page size \(formatSize(minPage)) (__iommu_map: unaligned)")
             }
+            // Past the table's input address space: io-pgtable's -ERANGE (arm_lpae_map_pages,
+            // arm_v7s_map_pages), intel_iommu_map's -EFAULT beyond the domain's address width.
+            let bits = state.devices[d].info.inputBits
+            if bits < 64, wanted >= 1 << UInt64(bits) || mapSize > (1 << UInt64(bits)) - wanted {
+                giveBack(taken, device: d, &j)
+                return .fail(.errno(format == .vtd ? "EFAULT" : "ERANGE"),
+                             "iova=\(hex(wanted)) + \(formatSize(mapSize)) is past \(format.rawValue)'s \(bits)-bit IOVA space (\(format == .vtd ? "intel_iommu_map: beyond the domain's address width" : "io-pgtable: iova >= 1 << ias"))")
+            }
             if state.devices[d].mappings.contains(where: { $0.iova < wanted + mapSize && $0.iova + $0.size > wanted }) || iopte(d, covering: wanted) != nil {
                 giveBack(taken, device: d, &j)
                 return .fail(.errno("EEXIST"), "IOVA \(hex(wanted))–\(hex(wanted + mapSize)) overlaps an existing mapping: mapping over a mapping is refused")

@@ -22,6 +22,16 @@ public struct IOMMUFormatInfo: Equatable, Sendable {
         }
     }
 
+    /// Bits of IOVA the table translates: ARM v7s 32 (ias), else 12 + 9 a level (vtd and ARM LPAE
+    /// 48 with 4 levels, AMD v1 39 with the 3 the Engine builds); 64 for no IOMMU (physical addresses).
+    public var inputBits: Int {
+        switch format {
+        case .armV7s: 32
+        case .none: 64
+        default: 12 + 9 * levels
+        }
+    }
+
     /// How many levels a walk takes to reach a leaf of this size.
     public func walkLevels(forPageSize size: UInt64) -> Int {
         switch format {

@@ -103,7 +103,7 @@ extension EngineState {
             shape = [(2, 31, 20, "L1"), (1, 19, 12, "L2")]
         default:
             let top = dev.info.levels
-            inputBits = 12 + 9 * top
+            inputBits = dev.info.inputBits
             let names: [String]
             switch format {
             case .vtd: names = ["SL-PML4", "SL-PDP", "SL-PD", "SL-PT"]

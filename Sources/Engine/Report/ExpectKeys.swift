@@ -35,6 +35,24 @@ struct BufferSubject {
 }
 
 enum ExpectKeys {
+    /// Keys measured as true or false, and as a word (a name or null); every other key is a number.
+    static let booleans: Set<String> = ["ok", "alive"]
+    static let words: Set<String> = ["errno", "signal", "outcome"]
+
+    /// What a value for `key` must look like, when `value` is not that: the checker's message.
+    static func typeProblem(_ key: String, _ value: ExpectValue) -> String? {
+        switch value {
+        case .bool where booleans.contains(key), .word where words.contains(key), .integer where !booleans.contains(key) && !words.contains(key):
+            return nil
+        case .word(let w) where booleans.contains(key) && (w.lowercased() == "true" || w.lowercased() == "false"):
+            return nil
+        default:
+            let got = Engine.describe(value)
+            if booleans.contains(key) { return "\(key) is true or false, got '\(got)'" }
+            if words.contains(key) { return "\(key) is a name such as \(key == "signal" ? "SIGSEGV" : key == "errno" ? "ENOMEM" : "ok") (or null), got '\(got)'" }
+            return "\(key) is a number or a size, got '\(got)'"
+        }
+    }
     static let machine: [ExpectKey<EngineState>] = [
         ExpectKey("ram") { .integer($0.config.ram) },
         ExpectKey("frames") { .count($0.phys.frameCount) },

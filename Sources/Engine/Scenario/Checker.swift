@@ -38,6 +38,8 @@ struct ScriptChecker {
     private var processes: [String: Process] = [:]
     private var processOrder: [String] = []
     private var devices: [String: String] = [:]
+    /// Each declared device's IOMMU format, for the IOVAs its maps may name.
+    private var deviceFormats: [String: IOMMUFormat] = [:]
     /// Names of buffers created by `dmabuf-alloc` anywhere: a device `map` of such a name by a process
     /// that never received the fd is a runtime EBADF (the lesson), not a script error.
     private var dmabufNames = Set<String>()
@@ -107,10 +109,29 @@ struct ScriptChecker {
             }
             machineLine = machineLine ?? line
             declarations.append(s)
+            if case let .machine(m) = s.kind, let cma = m.cma, cma > 0 {
+                let ram = m.ram ?? MachineConfig().ram
+                if cma > ram / 2 {
+                    let column = s.text.firstRange(of: "cma=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[0]
+                    report(s, column, "cma=\(formatSizeShort(cma)) is more than half of ram=\(formatSizeShort(ram))",
+                           hint: "the kernel, its page tables and unmovable allocations need the rest (cma= is at most ram/2 here)")
+                }
+            }
         case .process(let d):
             if declareProcess(d.name, s, at[1], origin: "declared on line \(line)") { declarations.append(s) }
         case .device(let d):
+            // A page size the format does not have is a mistake, not a restriction to make.
+            if let sizes = d.pagesizes, case let format = d.iommu ?? .vtd, format != .none, format != .sva {
+                let info = IOMMUFormatInfo.of(format)
+                let missing = sizes.filter { $0 & info.pgsizeBitmap == 0 }
+                if !missing.isEmpty {
+                    let column = s.text.firstRange(of: "pagesizes=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[1]
+                    report(s, column, "\(format.rawValue) has no \(missing.map(formatSizeShort).joined(separator: ", ")) page\(missing.count > 1 ? "s" : "")",
+                           hint: "\(format.rawValue)'s page sizes: \(formatPageSizes(info.pgsizeBitmap))")
+                }
+            }
             if declarable(d.name, s, at[1]) {
+                deviceFormats[d.name] = d.iommu ?? .vtd
                 devices[d.name] = "declared on line \(line)"
                 deviceOrder.append(d.name)
                 declarations.append(s)
@@ -303,7 +324,15 @@ struct ScriptChecker {
 
     private mutating func checkDeviceEvent(_ event: DeviceEvent, _ s: Statement, _ at: Columns, fileExists: (String) -> Bool) {
         switch event {
-        case .map(let ref, _, _, _):
+        case .map(let ref, _, let iova, _):
+            // An iova= the device's table cannot translate (its format is known from its declaration).
+            if let iova, case let .deviceEvent(name, _) = s.kind, let format = deviceFormats[name] {
+                let bits = IOMMUFormatInfo.of(format).inputBits
+                if bits < 64, iova >= 1 << UInt64(bits) {
+                    let column = s.text.firstRange(of: "iova=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[2]
+                    report(s, column, "iova=\(hex(iova)) is past \(format.rawValue)'s \(bits)-bit IOVA space", hint: "IOVAs on \(name) lie below \(hex(1 << UInt64(bits)))")
+                }
+            }
             if dmabufNames.contains(ref.buffer), processes[ref.process] != nil, processes[ref.process]?.buffers[ref.buffer] == nil {
                 return
             }
@@ -342,9 +371,15 @@ struct ScriptChecker {
                 return
             }
         }
-        for clause in clauses where !keys.valid.contains(clause.key) {
-            report(s, clause.location.column, "unknown key '\(clause.key)' for \(keys.target)",
-                   hint: Suggest.prefix(clause.key, among: keys.valid) + "\(keys.label) keys: " + keys.valid.joined(separator: ", "))
+        for clause in clauses {
+            guard keys.valid.contains(clause.key) else {
+                report(s, clause.location.column, "unknown key '\(clause.key)' for \(keys.target)",
+                       hint: Suggest.prefix(clause.key, among: keys.valid) + "\(keys.label) keys: " + keys.valid.joined(separator: ", "))
+                continue
+            }
+            if let problem = ExpectKeys.typeProblem(clause.key, clause.value) {
+                report(s, clause.location.column, problem, hint: nil)
+            }
         }
     }
 

@@ -34,7 +34,9 @@ public struct Timeline: Sendable {
 
     /// When the whole state's invariants are checked after a new step (EngineState.invariantViolations);
     /// what breaks goes into the step's record as `bugs`.
-    public var invariantChecks = InvariantChecks.default
+    /// Off unless asked: `run` asks (every step with --check-invariants, small machines in debug
+    /// builds), and so do the Engine's tests; sweeps, compares and the TUI do not pay for it.
+    public var invariantChecks = InvariantChecks.off
 
     /// The `machine` line the Engine booted from (overrides folded in), if any.
     public private(set) var machine: Statement?
@@ -516,13 +518,13 @@ public enum ScenarioRunner {
     }
 
     /// The same; `shouldStop` is asked before each item: true ends the run there (a sweep's Ctrl-C).
-    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .default,
+    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .off,
                            shouldStop: () -> Bool, onEvent: (RunEvent, Engine) -> Void) -> RunResult {
         run(script, traces: traces, invariants: invariants, shouldStop: shouldStop, willStep: { _, _, _ in }, onEvent: onEvent)
     }
 
     /// The same; `willStep` sees each step (its number and the Engine) just before it runs: a quiz asks there.
-    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .default,
+    public static func run(_ script: Script, traces: (any TraceProvider)?, invariants: InvariantChecks = .off,
                            shouldStop: () -> Bool, willStep: (ScriptStep, Int, Engine) -> Void,
                            onEvent: (RunEvent, Engine) -> Void) -> RunResult {
         let plan = StepPlan(script)
