@@ -107,6 +107,9 @@ final class BadInputTests: XCTestCase {
         Case("app mmap big 64M\ngpu map app.big\ngpu dma app.big read size=1", .outcome(line: 7, "E2BIG", "more than 16777216 accesses a pass"),
              head: "machine ram=256M\nprocess app memlock=1G\ndevice gpu\napp malloc buf 1M\n"),
         Case("gpu dma app.buf read", .outcome(line: 5, "EINVAL", "no mapping of app.buf")),
+        // Ranges far wider than what is mapped: the work is the pages that exist (these took 15 s each).
+        Case("app mmap m 64M\napp write m 0 64K\napp madvise m dontneed 0 64T", .outcome(line: 7, "ENOMEM", "of the range is not mapped")),
+        Case("app mmap m 64M\napp write m 0 64K\napp munmap m 0 64T", .outcome(line: 7, "ok", "the VMA goes")),
         Case("app free buf\napp write buf", .error(line: 6, "buf")),
         Case("app mremap buf 0", .outcome(line: 5, "EINVAL", "not page aligned")),
         Case("app mmap m 64K\napp mremap m 0", .outcome(line: 6, "EINVAL", "a new length of 0 makes no sense")),

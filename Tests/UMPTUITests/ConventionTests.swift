@@ -106,4 +106,20 @@ final class FindTests: XCTestCase {
         XCTAssertEqual(app.editor?.problem?.message, "no process, device or buffer 'nic'")
         XCTAssertTrue(app.editor?.problem?.hint?.hasPrefix("did you mean 'nic2'?") == true, app.editor?.problem?.hint ?? "")
     }
+
+    /// `/` then `.` (or `..`, `app.`, `.buf`, `a.b.c`) trapped on an index; each is a name that is not there.
+    func testFindOfDotsIsANameNotATrap() throws {
+        var app = try makeApp("process app\napp mmap buf 64K", steps: 2)
+        for text in [".", "..", "app.", ".buf", "app.buf.x", "a.b.c"] {
+            _ = app.press(.char("/"))
+            app.type(text)
+            _ = app.press(.enter)
+            XCTAssertEqual(app.editor?.problem?.message, "no process, device or buffer '\(text)'", text)
+            _ = app.press(.escape)
+        }
+        _ = app.press(.char("/"))
+        app.type("app.buf")
+        _ = app.press(.enter)
+        XCTAssertNil(app.editor, "app.buf is found")
+    }
 }

@@ -8,17 +8,25 @@ extension Engine {
     /// it stops mapping are a hazard: the device keeps them.
     mutating func zapRange(_ p: Int, start: UInt64, end: UInt64, exiting: Bool = false, _ j: inout StepJournal) {
         var pinned: [(vpn: UInt64, pfn: Int)] = []
-        var vpn = start >> pageShift
-        let endVPN = end >> pageShift
-        while vpn < endVPN {
-            let region = vpn >> 9
+        let startVPN = start >> pageShift, endVPN = end >> pageShift
+        guard endVPN > startVPN else { return }
+        // The 2 MiB regions to visit: all of them for a range no wider than what is mapped, else
+        // only those with a PTE table or a huge PMD (zap_pmd_range skips pmd_none the same way),
+        // so the work is what exists, not the width of the range (64 TiB is 32M regions).
+        let firstRegion = startVPN >> 9, lastRegion = (endVPN - 1) >> 9
+        let pt = state.processes[p].pt
+        let mapped = pt.tables.count + pt.hugePMDs.count
+        let regions: [UInt64] = lastRegion - firstRegion < UInt64(mapped) * 4 + 64
+            ? Array(firstRegion...lastRegion)
+            : Set(pt.tables.keys).union(pt.hugePMDs.keys).filter { $0 >= firstRegion && $0 <= lastRegion }.sorted()
+        for region in regions {
+            let vpn = max(startVPN, region << 9)
             let regionEnd = (region + 1) << 9
             let stop = min(endVPN, regionEnd)
             if state.processes[p].pt.hugePMDs[region] != nil {
                 if vpn == region << 9 && stop == regionEnd {
                     zapHugePMD(p, region: region, &j)
                     j.events.add(.zapHugePMD)
-                    vpn = stop
                     continue
                 }
                 splitHugePMD(p, region: region, &j)
@@ -30,7 +38,6 @@ extension Engine {
                     if let pfn = zapPTE(p, vpn: v, e, &j), !exiting { pinned.append((v, pfn)) }
                 }
             }
-            vpn = stop
         }
         // One hazard per zap: pinned frames the process just stopped mapping (the device keeps them).
         if let (vpn, pfn) = pinned.first {
