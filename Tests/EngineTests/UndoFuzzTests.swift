@@ -87,40 +87,93 @@ struct FuzzTraces: TraceProvider {
 }
 
 final class UndoFuzzTests: XCTestCase {
-    /// 200 generated scripts (10,000 with UMPTUI_LONG_TESTS=1) through parse, check and run: no
-    /// crash. Each one that parses is run step by step; after every step the step is undone and the
-    /// whole state compared with the state before it, then redone.
+    /// 200 generated scripts (10,000 with UMPTUI_LONG_TESTS=1, or UMPTUI_FUZZ_SCRIPTS=N, from seed
+    /// UMPTUI_FUZZ_SEED) through parse, check and run: no crash. Each one that parses is run step
+    /// by step; every fourth script undoes each step and compares the whole state with the state
+    /// before it, then redoes it; after every step the invariants must hold. A failing script is
+    /// shrunk to the fewest lines that still fail and printed as a scenario file.
     func testGeneratedScriptsRunAndUndoExactly() throws {
-        var generator = ScriptGenerator(seed: 2026)
-        var parsed = 0, steps = 0, undoChecked = 0
-        let count = ProcessInfo.processInfo.environment["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 200
+        let env = ProcessInfo.processInfo.environment
+        var generator = ScriptGenerator(seed: env["UMPTUI_FUZZ_SEED"].flatMap { UInt64($0) } ?? 2026)
+        let count = env["UMPTUI_FUZZ_SCRIPTS"].flatMap { Int($0) } ?? (env["UMPTUI_LONG_TESTS"] == "1" ? 10_000 : 200)
+        var parsed = 0, steps = 0, undoChecked = 0, failures = 0
         for i in 0..<count {
             let text = generator.script()
-            guard let script = try? parseScript(text, fileName: "gen\(i).ump") else { continue }
-            _ = checkScript(script, sourceLines: scenarioSourceLines(text), fileExists: { _ in true })
+            guard let result = Self.failure(of: text, undo: i % 4 == 0, json: i % 10 == 0) else { continue }
             parsed += 1
-            let plan = StepPlan(script)
-            var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)), traces: FuzzTraces(), policy: .none)
-            timeline.invariantChecks = .off  // checked below, after the undo and redo too
-            for step in plan.steps {
-                let before = timeline.engine.state
-                let beforeJSON = i % 10 == 0 ? timeline.engine.stateJSON() : ""
-                let record = timeline.apply(step.statement)
-                steps += 1
-                if i % 4 == 0 {
-                    timeline.stepBack()
-                    XCTAssertTrue(timeline.engine.state == before, "script \(i), step \(record.step) '\(record.command)' did not undo exactly\n\(text)")
-                    if i % 10 == 0 { XCTAssertEqual(timeline.engine.stateJSON(), beforeJSON) }
-                    let again = timeline.apply(step.statement)
-                    XCTAssertEqual(again.outcome, record.outcome, "redo of '\(record.command)' gave another outcome")
-                    undoChecked += 1
-                }
-                try checkInvariants(timeline.engine, context: "script \(i) after '\(record.command)'\n\(text)")
+            steps += result.steps
+            undoChecked += result.undone
+            if let problem = result.problem {
+                failures += 1
+                let minimal = Self.shrink(text) { Self.failure(of: $0, undo: i % 4 == 0, json: i % 10 == 0)?.problem != nil }
+                XCTFail("script \(i): \(problem)\nshrunk to a minimal script:\n\(minimal)")
+                if failures >= 3 { break }  // the first few say enough
             }
         }
         XCTAssertGreaterThan(parsed, count / 2, "the generator should mostly write valid scripts")
         XCTAssertGreaterThan(undoChecked, count)
         XCTAssertGreaterThan(steps, count * 5)
+    }
+
+    /// What running `text` found: nil when it does not parse; else the steps run, the steps undone
+    /// and redone, and the first problem (an inexact undo, a redo with another outcome, a broken
+    /// invariant, an internal error), if any.
+    static func failure(of text: String, undo: Bool, json: Bool) -> (steps: Int, undone: Int, problem: String?)? {
+        guard let script = try? parseScript(text, fileName: "gen.ump") else { return nil }
+        _ = checkScript(script, sourceLines: scenarioSourceLines(text), fileExists: { _ in true })
+        let plan = StepPlan(script)
+        var timeline = Timeline(engine: Engine(config: MachineConfig(plan.machine)), traces: FuzzTraces(), policy: .none)
+        timeline.invariantChecks = .off  // checked below, after the undo and redo too
+        var steps = 0, undone = 0
+        for step in plan.steps {
+            let before = timeline.engine.state
+            let beforeJSON = json ? timeline.engine.stateJSON() : ""
+            let record = timeline.apply(step.statement)
+            steps += 1
+            if !record.bugs.isEmpty { return (steps, undone, "step \(record.step) '\(record.command)': \(record.bugs.joined(separator: "; "))") }
+            if undo {
+                timeline.stepBack()
+                if timeline.engine.state != before { return (steps, undone, "step \(record.step) '\(record.command)' did not undo exactly") }
+                if json, timeline.engine.stateJSON() != beforeJSON { return (steps, undone, "step \(record.step) '\(record.command)': the JSON after undo differs") }
+                let again = timeline.apply(step.statement)
+                if again.outcome != record.outcome { return (steps, undone, "redo of '\(record.command)' gave \(again.outcome.word), not \(record.outcome.word)") }
+                undone += 1
+            }
+            let broken = timeline.engine.state.invariantViolations()
+            if !broken.isEmpty { return (steps, undone, "after step \(record.step) '\(record.command)': " + broken.joined(separator: "; ")) }
+        }
+        return (steps, undone, nil)
+    }
+
+    /// The failing script with lines taken out while it still `fails` (the machine line stays):
+    /// one line at a time, until no single line can go.
+    static func shrink(_ text: String, fails: (String) -> Bool) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var removed = true
+        while removed {
+            removed = false
+            var i = lines.count - 1
+            while i >= 1 {
+                var trial = lines
+                trial.remove(at: i)
+                if fails(trial.joined(separator: "\n")) {
+                    lines = trial
+                    removed = true
+                }
+                i -= 1
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The shrinker keeps what makes a script fail and drops the rest (the "failure" here: a fork
+    /// by a process that was declared).
+    func testShrinkingKeepsOnlyTheLinesThatMatter() {
+        let text = "machine ram=16M\nprocess a\na mmap x 64K\na write x\na fork b\nb write x\na munmap x"
+        let minimal = Self.shrink(text) { t in t.contains(" fork ") && t.contains("process a") }
+        XCTAssertEqual(minimal, "machine ram=16M\nprocess a\na fork b\n")
+        // A script that passes has nothing to shrink for.
+        XCTAssertNil(Self.failure(of: text, undo: true, json: true)?.problem)
     }
 
     /// Same script, same seed: the same states byte for byte.
@@ -136,9 +189,4 @@ final class UndoFuzzTests: XCTestCase {
         }
     }
 
-    /// Whole-state invariants that every step must keep: the Engine's own checker, what
-    /// `--check-invariants` runs (the Timeline here leaves it to this call, once per step).
-    func checkInvariants(_ engine: Engine, context: String) throws {
-        XCTAssertEqual(engine.state.invariantViolations(), [], context)
-    }
 }
