@@ -185,6 +185,16 @@ final class BadInputTests: XCTestCase {
             _ = FileManager.default.createFile(atPath: p, contents: Data([0x70, 0x72, 0x6f, 0x63, 0xff, 0xfe, 0x0a]))
             return p
         }, ":1:5: error: the file is not UTF-8 text"),
+        ({ dir in
+            let p = dir.appendingPathComponent("long.ump").path
+            try ("machine\nnote \"" + String(repeating: "x", count: 70_000) + "\"\n").write(toFile: p, atomically: true, encoding: .utf8)
+            return p
+        }, ":2:1: error: the line is 70007 bytes long; a line may have at most 65536"),
+        ({ dir in
+            let p = dir.appendingPathComponent("junk.ump").path
+            try String(repeating: "zz qq\n", count: 100_000).write(toFile: p, atomically: true, encoding: .utf8)
+            return p
+        }, ":51:1: error: 50 errors before this line; the rest of the file (99950 lines) is not read"),
         ({ dir in try traceScript(dir, trace: "1\r2\r3x\r") }, "got '1^M2^M3x^M'"),
         ({ dir in try traceScript(dir, trace: "1__2\n") }, "got '1__2'"),
         ({ dir in try traceScript(dir, trace: String(repeating: "7", count: 5000)) }, "the line is longer than 4096 bytes"),

@@ -2,10 +2,28 @@
 // process and device events in EventParser.swift. Syntax only; names are checked by Checker.swift.
 
 /// Parses a whole scenario. Every bad line gives one diagnostic; all of them are thrown together.
+/// The longest line a scenario may have: a note of a few paragraphs fits many times over. The
+/// lexer holds a line as Characters (16 bytes each), so this bounds what one line can cost.
+public let maxScenarioLineLength = 65_536
+
+/// At most this many errors are reported; the parse stops there (a binary file is not 10 million errors).
+public let maxScenarioErrors = 50
+
 public func parseScript(_ source: String, fileName: String) throws(Diagnostics) -> Script {
     var statements: [Statement] = []
     var errors: [Diagnostic] = []
-    for (index, line) in scenarioSourceLines(source).enumerated() {
+    let lines = scenarioSourceLines(source)
+    for (index, line) in lines.enumerated() {
+        if errors.count == maxScenarioErrors {
+            errors.append(Diagnostic(file: fileName, location: SourceLocation(line: index + 1, column: 1),
+                                     message: "\(maxScenarioErrors) errors before this line; the rest of the file (\(lines.count - index - (lines.last == "" ? 1 : 0)) lines) is not read"))
+            break
+        }
+        if line.utf8.count > maxScenarioLineLength {
+            errors.append(Diagnostic(file: fileName, location: SourceLocation(line: index + 1, column: 1),
+                                     message: "the line is \(line.utf8.count) bytes long; a line may have at most \(maxScenarioLineLength)"))
+            continue
+        }
         do {
             if let statement = try parseStatement(line, lineNumber: index + 1, fileName: fileName) {
                 statements.append(statement)
