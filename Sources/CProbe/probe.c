@@ -275,7 +275,7 @@ static int read_anon_huge_kb(uintptr_t lo, uintptr_t hi, int64_t *kb) {
     if (fd < 0) return errno ? errno : EIO;
     char chunk[4096], line[160];
     size_t ll = 0;
-    int overlap = 0, truncated = 0;
+    int overlap = 0;
     int64_t total = 0;
     for (;;) {
         ssize_t n = read(fd, chunk, sizeof chunk);
@@ -289,7 +289,7 @@ static int read_anon_huge_kb(uintptr_t lo, uintptr_t hi, int64_t *kb) {
         for (ssize_t k = 0; k < n; k++) {
             char c = chunk[k];
             if (c != '\n') {
-                if (ll < sizeof line - 1) line[ll++] = c; else truncated = 1;
+                if (ll < sizeof line - 1) line[ll++] = c;  // the rest of a long line is not needed
                 continue;
             }
             line[ll] = 0;
@@ -325,10 +325,8 @@ static int read_anon_huge_kb(uintptr_t lo, uintptr_t hi, int64_t *kb) {
                 }
             }
             ll = 0;
-            truncated = 0;
         }
     }
-    (void)truncated;
     close(fd);
     *kb = total;
     return 0;
