@@ -18,6 +18,8 @@ extension EngineState {
     /// - A FOLL_PIN'ed anonymous page that is mapped is PageAnonExclusive (kernel=6.12: pinning
     ///   unshares first, and fork copies pinned pages for the child).
     /// - Counters are not negative: locked_vm, pinned_vm, rss; refcount, mapcount, pin count.
+    /// - An IOTLB entry that is not marked stale (a lazy unmap's) caches an IOPTE that is there
+    ///   (SVA's device TLB caches the process's page table instead, and is left out).
     public func invariantViolations(limit: Int = 8) -> [String] {
         var out: [String] = []
         func fail(_ s: @autoclosure () -> String) -> Bool {
@@ -176,6 +178,20 @@ extension EngineState {
             }
             if config.kernel == .v6_12, use == .anon, pins > 0, maps[pfn] > 0, phys.flags[pfn] & FrameFlag.anonExclusive == 0 {
                 guard fail("pfn \(pfn) is pinned (FOLL_PIN) and mapped but not PageAnonExclusive") else { return out }
+            }
+        }
+        // Devices: an IOTLB entry not marked stale caches a live IOPTE, as it was when cached.
+        // (An SVA device's TLB caches the process's own page table, which has no IOPTEs.)
+        for dev in devices where dev.info.format != .sva && dev.info.format != .none {
+            let tlb = dev.iotlb
+            for set in 0..<tlb.fill.count {
+                if tlb.fill[set] > tlb.ways { guard fail("\(dev.name)'s IOTLB set \(set) holds \(tlb.fill[set]) entries in \(tlb.ways) ways") else { return out }; continue }
+                for i in (set * tlb.ways)..<(set * tlb.ways + tlb.fill[set]) where !tlb.staleFlags[i] {
+                    let iopte = dev.ioptes[tlb.tags[i]]
+                    if iopte?.size != tlb.sizes[i] || iopte?.pa != tlb.pas[i] {
+                        guard fail("\(dev.name)'s IOTLB caches IOVA \(hex(tlb.tags[i])) (\(formatSizeShort(tlb.sizes[i]))) → \(hex(tlb.pas[i])), which no IOPTE maps so, and it is not marked stale") else { return out }
+                    }
+                }
             }
         }
         return out
