@@ -49,3 +49,24 @@ final class AttackRegressionTests: XCTestCase {
         XCTAssertEqual(r.dev("sv").iotlb.entryCount, 0)
     }
 }
+
+/// Found by the undo property test at 100,000 scripts (script 13658, shrunk to these lines): a
+/// process that imports its own UMP id holds the buffer twice; freeing one name freed the frames
+/// the other still mapped.
+final class FuzzFoundRegressionTests: XCTestCase {
+    func testFreeingOneOfTwoNamesForAKernelBufferKeepsIt() {
+        var r = scenario("machine ram=64M\nprocess c\nc ump-alloc x 1M linear\nc ump-import z 1")
+        let frames = r.pfns("c", "x")
+        let freed = r.ok("c free z")
+        XCTAssertTrue(freed.text.contains("others still hold it"), freed.text)
+        XCTAssertEqual(r.pfns("c", "x"), frames)
+        XCTAssertTrue(frames.allSatisfy { r.state.phys.frameUse($0) == .ump })
+        // The second name lets go: now the frames are freed; and exit frees an imported pair too.
+        XCTAssertTrue(r.ok("c free x").text.contains("its frames are freed"))
+        var e = scenario("machine ram=64M\nprocess c\nc ump-alloc x 1M\nc ump-import z 1")
+        let before = e.state.phys.freeFrames
+        e.ok("c exit")
+        XCTAssertGreaterThanOrEqual(e.state.phys.freeFrames, before + 256, "the UMP buffer's 256 frames are free again")
+        XCTAssertTrue(e.state.kernelBuffers.allSatisfy(\.freed))
+    }
+}

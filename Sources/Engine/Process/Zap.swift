@@ -103,7 +103,7 @@ extension Engine {
         pinReset(p, [], &j)
         let held = state.processes[p].meta.buffers.filter { $0.kernelBuffer >= 0 }
         for vma in state.processes[p].meta.vmas { zapRange(p, start: vma.start, end: vma.end, exiting: true, &j) }
-        for b in held { dropKernelBufferHold(p, b, &j) }
+        for b in held { dropKernelBufferHold(p, b, exiting: true, &j) }
         vmaReset(p, [], &j)
         mmPutHugeZeroFolio(p, &j)
         updateCounters(p, &j) {

@@ -155,9 +155,14 @@ extension Engine {
     }
 
     /// A process lets go of a kernel buffer (close, exit): the buffer is freed once nothing holds it.
-    mutating func dropKernelBufferHold(_ p: Int, _ b: Buffer, _ j: inout StepJournal) {
+    /// Process p lets go of b's kernel buffer (b is already out of its buffers). A process that
+    /// still holds the buffer under another name (it imported its own UMP id, or was sent its own
+    /// dma-buf) keeps its hold, as each of its fds and mappings holds a reference in Linux.
+    /// `exiting`: every one of its buffers goes at once.
+    mutating func dropKernelBufferHold(_ p: Int, _ b: Buffer, exiting: Bool = false, _ j: inout StepJournal) {
         guard b.kernelBuffer >= 0 else { return }
         let k = Int(b.kernelBuffer)
+        if !exiting, state.processes[p].meta.buffers.contains(where: { $0.kernelBuffer == b.kernelBuffer && $0.name != b.name }) { return }
         let name = state.processes[p].meta.name
         updateKernelBuffer(k, &j) { $0.holders.removeAll { $0 == name } }
         freeKernelBufferIfUnused(k, &j)
