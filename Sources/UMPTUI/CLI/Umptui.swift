@@ -25,7 +25,7 @@ struct Umptui: ParsableCommand {
     /// every error in the script, its files or the command line), not EX_USAGE (64).
     static func main() {
         // `run -dash.ump` would read as the short options -d -a -s -h (help, exit 0).
-        if let odd = CommandLine.arguments.dropFirst().first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 2 && $0.contains(".") }) {
+        if let odd = CommandLine.arguments.dropFirst().first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.hasSuffix(".ump") }) {
             printError("Error: '\(odd)' reads as options; a file whose name starts with '-' is written ./\(odd) (or after --)")
             exit(withError: ExitCode(2))
         }
