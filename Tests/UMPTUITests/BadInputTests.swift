@@ -58,6 +58,7 @@ final class BadInputTests: XCTestCase {
         Case("", .error(line: 1, "swap must be at most 64G"), head: "machine swap=8T\n"),
         Case("", .error(line: 1, "size '0xffffffffffffffffff' is too large for 64 bits"), head: "machine memlock=0xffffffffffffffffff\n"),
         Case("", .error(line: 1, column: 17, "cma=128M is more than half of ram=64M"), head: "machine ram=64M cma=128M\n"),
+        Case("", .error(line: 1, "cma must be at most 8G"), head: "machine ram=64M cma=0xffffffffffffffff\n"),
         Case("", .error(line: 1, "fragment"), head: "machine fragment=101\n"),
         Case("", .error(line: 1, "mthp sizes are 16K"), head: "machine mthp=2M\n"),
         Case("", .error(line: 1, "mthp sizes are 16K"), head: "machine mthp=24K\n"),

@@ -35,7 +35,12 @@ enum DeclarationOptions {
             guard swap <= 64 << 30 else { throw ValueError("swap must be at most 64G, got '\(v)'") }
             d.swap = swap
         },
-        .init(key: "cma") { (d: inout MachineDecl, v: String) throws(ValueError) in d.cma = try Literal.size(v) },
+        .init(key: "cma") { (d: inout MachineDecl, v: String) throws(ValueError) in
+            // At most half of the largest machine; the checker holds it to half of this one's ram.
+            let cma = try Literal.size(v)
+            guard cma <= 8 << 30 else { throw ValueError("cma must be at most 8G (half of the largest ram), got '\(v)'") }
+            d.cma = cma
+        },
         .init(key: "ump-limit") { (d: inout MachineDecl, v: String) throws(ValueError) in
             d.umpLimit = try Literal.choice(v, for: "ump-limit")
         },
