@@ -112,7 +112,7 @@ struct ScriptChecker {
             if case let .machine(m) = s.kind, let cma = m.cma, cma > 0 {
                 let ram = m.ram ?? MachineConfig().ram
                 if cma > ram / 2 {
-                    let column = s.text.firstRange(of: "cma=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[0]
+                    let column = Self.column(of: "cma=", in: s) ?? at[0]
                     report(s, column, "cma=\(formatSizeShort(cma)) is more than half of ram=\(formatSizeShort(ram))",
                            hint: "the kernel, its page tables and unmovable allocations need the rest (cma= is at most ram/2 here)")
                 }
@@ -125,7 +125,7 @@ struct ScriptChecker {
                 let info = IOMMUFormatInfo.of(format)
                 let missing = sizes.filter { $0 & info.pgsizeBitmap == 0 }
                 if !missing.isEmpty {
-                    let column = s.text.firstRange(of: "pagesizes=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[1]
+                    let column = Self.column(of: "pagesizes=", in: s) ?? at[1]
                     report(s, column, "\(format.rawValue) has no \(missing.map(formatSizeShort).joined(separator: ", ")) page\(missing.count > 1 ? "s" : "")",
                            hint: "\(format.rawValue)'s page sizes: \(formatPageSizes(info.pgsizeBitmap))")
                 }
@@ -329,7 +329,7 @@ struct ScriptChecker {
             if let iova, case let .deviceEvent(name, _) = s.kind, let format = deviceFormats[name] {
                 let bits = IOMMUFormatInfo.of(format).inputBits
                 if bits < 64, iova >= 1 << UInt64(bits) {
-                    let column = s.text.firstRange(of: "iova=").map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) } ?? at[2]
+                    let column = Self.column(of: "iova=", in: s) ?? at[2]
                     report(s, column, "iova=\(hex(iova)) is past \(format.rawValue)'s \(bits)-bit IOVA space", hint: "IOVAs on \(name) lie below \(hex(1 << UInt64(bits)))")
                 }
             }
@@ -345,6 +345,11 @@ struct ScriptChecker {
                        hint: "relative paths resolve against the script's directory")
             }
         }
+    }
+
+    /// The column where `option` (such as `iova=`) starts in the statement's text, for a message about its value.
+    static func column(of option: String, in s: Statement) -> Int? {
+        s.text.firstRange(of: option).map { s.location.column + s.text.distance(from: s.text.startIndex, to: $0.lowerBound) }
     }
 
     // MARK: expect
