@@ -188,7 +188,10 @@ extension Engine {
     private mutating func doTouch(_ p: Int, buffer b: Buffer, range: BufferRange?, write: Bool, _ j: inout StepJournal) -> OpResult {
         let start = b.start + (range?.offset ?? 0)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
-        let end = start + max(size, 1)
+        guard size > 0 else {
+            return OpResult(text: "\(state.processes[p].meta.name) \(write ? "writes" : "reads") 0 bytes of \(b.name): no page is touched, so nothing faults")
+        }
+        let end = start + size
         let pages = ((end + pageSize - 1) >> pageShift) - (start >> pageShift)
         let what = "\(state.processes[p].meta.name) \(write ? "writes" : "reads") \(formatSize(size)) of \(b.name) at \(hex(start)) (\(plural(Int(pages), "page")))"
         let r = touchRange(p, start: start, end: end, write: write, stores: write, &j)

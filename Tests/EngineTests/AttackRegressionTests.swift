@@ -70,3 +70,92 @@ final class FuzzFoundRegressionTests: XCTestCase {
         XCTAssertTrue(e.state.kernelBuffers.allSatisfy(\.freed))
     }
 }
+
+/// Scripts the invariant checker caught breaking the model (exit 3 from `run`): EngineRun checks every
+/// step's whole state, so each of these fails there first; the assertions say what the fix keeps.
+final class InvariantFoundRegressionTests: XCTestCase {
+    func testReclaimOfATHPThatOneProcessMapsByPMDAndAnotherByPTEs() {
+        // The child's COW fault split its PMD; reclaim met the folio through the parent's PMD and
+        // through the child's PTEs, and used to swap the child's subpages out twice.
+        var r = scenario("machine ram=64M swap=8M\nprocess p\np mmap b 2M hugepage\np write b\np fork c\nc write b 0 4K")
+        _ = r.ok("pressure 4M")
+        XCTAssertEqual(r.meta("p").swapPages, 512)
+        XCTAssertEqual(r.meta("c").swapPages, 512)
+        XCTAssertEqual(r.meta("c").rssPages, 0)
+        XCTAssertEqual(r.state.meta.swapUsed, 513, "511 slots shared since fork, and each process's own copy")
+        _ = r.ok("c read b")
+        _ = r.ok("p read b")
+        XCTAssertEqual(r.meta("p").rssPages + r.meta("c").rssPages, 1024)
+    }
+
+    func testPageoutLeavesAPinnedTHPWholeAndMapped() {
+        var r = scenario("machine thp=always swap=1M\nprocess p\np mmap b 2M\np write b\np pin b")
+        let before = r.state
+        let s = r.ok("p madvise b pageout")
+        XCTAssertTrue(s.text.contains("512 pages that may be pinned"), s.text)
+        XCTAssertEqual(r.state.processes, before.processes, "the PMD, the folio and the pin are as they were")
+        XCTAssertEqual(r.state.phys.refcount, before.phys.refcount)
+        // Half of it: split_folio fails on the pin, and the PMD stays too.
+        _ = r.ok("p madvise b pageout 0 1M")
+        XCTAssertEqual(r.state.processes, before.processes)
+    }
+
+    func testALongTermPinCannotMoveAPinnedTHPOutOfCMA() {
+        // It used to split the pinned folio (so its pins no longer matched its refcounts) first.
+        var r = scenario("machine ram=64M cma=32M thp=always\nprocess p\np mmap b 2M\np write b\np pin b")
+        let before = r.state
+        let s = r.expect("p pin b longterm", .errno("ENOMEM"))
+        XCTAssertTrue(s.text.contains("another pin holds it"), s.text)
+        XCTAssertEqual(r.state.processes, before.processes)
+        XCTAssertEqual(r.state.phys, before.phys, "nothing split, moved or pinned")
+        _ = r.ok("p unpin b")
+        XCTAssertTrue(r.ok("p pin b longterm").text.contains("512 pages migrated out of CMA"))
+    }
+
+    func testAForkedChildKeepsADmaBufWhoseVMAWasTrimmed() {
+        // The child's hold was taken only for a VMA starting at the buffer's start.
+        var r = scenario("machine ram=64M\nprocess p\np dmabuf-alloc b 64K\np munmap b 0 8K\np fork c")
+        let frames = r.pfns("c", "b")
+        XCTAssertEqual(frames.count, 14)
+        _ = r.ok("p exit")
+        XCTAssertTrue(frames.allSatisfy { r.state.phys.frameUse($0) == .dmabuf }, "the child's fd still holds the buffer")
+        let free = r.state.phys.freeFrames, tables = r.meta("c").pageTablePages
+        _ = r.ok("c exit")
+        XCTAssertEqual(r.state.phys.freeFrames - free, 16 + tables, "all 16 frames, and the child's page tables")
+        XCTAssertTrue(r.state.kernelBuffers.allSatisfy(\.freed))
+    }
+}
+
+final class ZeroLengthTests: XCTestCase {
+    /// A range of 0 bytes: each call does what Linux does with a length of 0, and the no-ops change nothing.
+    func testZeroLengthRangesDoWhatLinuxDoes() {
+        var r = scenario("machine ram=64M\nprocess p\np mmap b 64K\np write b 0 8K\ndevice d")
+        let before = r.state
+        for line in ["p write b 0 0", "p read b 64K", "p pin b 0 0", "p madvise b dontneed 0 0", "p madvise b pageout 64K 0",
+                     "p vmsplice b 0 0", "p mprotect b 0 0 r"] {
+            _ = r.ok(line)
+            XCTAssertEqual(r.state.processes, before.processes, line)
+            XCTAssertEqual(r.state.phys, before.phys, line)
+        }
+        XCTAssertTrue(r.meta("p").pins.isEmpty)
+        XCTAssertTrue(r.expect("p munmap b 0 0", .errno("EINVAL")).text.contains("a length of 0"))
+        XCTAssertTrue(r.expect("p uring-register b 0 0", .errno("EFAULT")).text.contains("io_buffer_validate"))
+        XCTAssertTrue(r.expect("d map p.b 0 0", .errno("EINVAL")).text.contains("size of 0"))
+        _ = r.expect("p mmap z 0", .errno("EINVAL"))
+        _ = r.expect("p dmabuf-alloc q 0", .errno("EINVAL"))
+        XCTAssertEqual(r.state.processes, before.processes, "none of the failures changed the process")
+        XCTAssertEqual(r.vmas("p").count, before.processes[r.p("p")].meta.vmas.count)
+    }
+}
+
+final class TracePageNumberTests: XCTestCase {
+    /// A provider that does not know the unit: the Engine itself refuses the page number that wraps.
+    func testAPageNumberPast2To52IsRefusedNotWrapped() {
+        let traces = IOArrayTraces(files: ["t": [0, 1, 1 << 52, 2]])
+        var r = scenario("machine ram=64M\nprocess p\np mmap b 64K\np write b\ndevice d\nd map p.b", traces: traces)
+        let s = r.expect("d dma-trace t unit=page", .errno("EINVAL"))
+        XCTAssertTrue(s.text.contains("entry 3: page number 0x10000000000000 × 4096 is past 2^64"), s.text)
+        // As addresses, the same numbers are fine (2^52 faults: nothing is mapped there).
+        XCTAssertEqual(r.step("d dma-trace t").outcome, .iommuFault)
+    }
+}

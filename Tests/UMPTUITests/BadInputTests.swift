@@ -198,6 +198,9 @@ final class BadInputTests: XCTestCase {
         }, ":51:1: error: 50 errors before this line; the rest of the file (99950 lines) is not read"),
         ({ dir in try traceScript(dir, trace: "1\r2\r3x\r") }, "got '1^M2^M3x^M'"),
         ({ dir in try traceScript(dir, trace: "1__2\n") }, "got '1__2'"),
+        // unit=page: a page number whose address does not fit in 64 bits (it used to wrap to IOVA 0).
+        ({ dir in try traceScript(dir, trace: "1\n4503599627370495\n4503599627370496\n") }, ".trace:3: error: page number 0x10000000000000 × 4096 is past 2^64"),
+        ({ dir in try traceScript(dir, trace: "# hex\n0xfffffffffffff000\n") }, ".trace:2: error: page number 0xfffffffffffff000 × 4096 is past 2^64"),
         ({ dir in try traceScript(dir, trace: String(repeating: "7", count: 5000)) }, "the line is longer than 4096 bytes"),
         ({ dir in try traceScript(dir, tracePath: "/dev/zero") }, "not a regular file"),
         ({ dir in try traceScript(dir, tracePath: dir.path) }, "a directory: a trace is a regular file"),
@@ -254,5 +257,12 @@ final class BadInputTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(message), "\(command): wanted '\(message)' in: \(r.stderr)")
             XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("Program crashed"), "\(command): \(r.stderr)")
         }
+        // A reader that goes away: EPIPE is a failed write like any other (no silent SIGPIPE death,
+        // status 141). The output must outgrow the pipe's 64 KiB for the write to fail.
+        let long = dir.appendingPathComponent("long.ump").path
+        try ("machine\nprocess app\n" + (0..<600).map { "app mmap b\($0) 4K\n" }.joined()).write(toFile: long, atomically: true, encoding: .utf8)
+        let piped = sh("{ \(u) run '\(long)'; echo \"status $?\" >&2; } | head -c 10 > /dev/null")
+        XCTAssertTrue(piped.stderr.contains("cannot write to standard output: Broken pipe"), piped.stderr)
+        XCTAssertTrue(piped.stderr.contains("status 2"), piped.stderr)
     }
 }

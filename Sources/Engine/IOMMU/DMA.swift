@@ -20,8 +20,20 @@ extension AddressSource {
 /// Opens the files `dma-trace` names.
 public protocol TraceProvider: Sendable {
     func open(_ path: String) throws -> any AddressSource
+    /// Opens a trace whose entries are in `unit`: a source that knows the unit refuses, with its
+    /// line, a page number too large for a 64-bit address once multiplied by 4096.
+    func open(_ path: String, unit: TraceUnit) throws -> any AddressSource
     /// Opens a `PROC trace` file (a valgrind lackey trace).
     func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource
+}
+
+/// A page number whose IOVA (× 4096) does not fit in 64 bits.
+public struct TracePageNumberTooLarge: Error, CustomStringConvertible {
+    public var value: UInt64
+    public var entry: Int
+    public var description: String {
+        "entry \(entry): page number \(hex(value)) × 4096 is past 2^64 (unit=page numbers are at most \(hex(UInt64.max >> pageShift)))"
+    }
 }
 
 /// What a provider without memory traces says.
@@ -30,6 +42,7 @@ public struct NoMemoryTraces: Error, CustomStringConvertible {
 }
 
 extension TraceProvider {
+    public func open(_ path: String, unit: TraceUnit) throws -> any AddressSource { try open(path) }
     public func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource { throw NoMemoryTraces() }
 }
 
@@ -369,7 +382,7 @@ extension Engine {
         }
         var source: any AddressSource
         do {
-            source = try traces.open(path)
+            source = try traces.open(path, unit: unit)
         } catch {
             return .fail(.errno("ENOENT"), "\(devName) dma-trace: \(error)")
         }
@@ -388,6 +401,10 @@ extension Engine {
         do {
             var done = 0
             while try source.nextBatch(&batch) {
+                // A page number past 2^52 would wrap to a small IOVA (a file source names its line first).
+                if shift > 0, let big = batch.first(where: { $0 > UInt64.max >> shift }) {
+                    throw TracePageNumberTooLarge(value: big, entry: done + (batch.firstIndex(of: big) ?? 0) + 1)
+                }
                 for a in batch {
                     translate(a << shift, write: false, tlb: &tlb, ioptes: ioptes, sizes: sizes, info: info, hitNs: hitNs, walkNs: walkNs, c: &c)
                 }

@@ -95,7 +95,9 @@ extension Engine {
         let format = state.devices[d].info.format
         let first = (b.start + (range?.offset ?? 0)) & ~(pageSize - 1)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
-        let end = alignUp(b.start + (range?.offset ?? 0) + max(size, 1), pageSize)
+        // vfio_dma_do_map: "if (!size || ...) return -EINVAL" (drivers/vfio/vfio_iommu_type1.c:1578).
+        guard size > 0 else { return .fail(.errno("EINVAL"), "a map of 0 bytes of \(ref.process).\(ref.buffer) fails with EINVAL: there is nothing to map (vfio_dma_do_map refuses a size of 0)") }
+        let end = alignUp(b.start + (range?.offset ?? 0) + size, pageSize)
 
         if format == .sva {
             updateDeviceCounters(d, &j) { $0.svaProcess = ref.process }

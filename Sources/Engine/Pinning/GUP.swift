@@ -12,7 +12,17 @@ struct GUPResult {
     var hugeZeroPinned = 0
     var unshared = 0
     var migrated = 0
+    /// A page in CMA that a long-term pin had to move, but another pin holds (so migrate_pages fails).
+    var unmovable: Int?
     var outcome: FaultResult = .ok
+
+    /// The ENOMEM sentence for a call that failed this way.
+    func enomem(_ call: String) -> String {
+        if let pfn = unmovable {
+            return "\(call) fails with ENOMEM: pfn \(pfn) is in CMA and a long-term pin must move it out (check_and_migrate_movable_pages), but another pin holds it, so migrate_pages cannot"
+        }
+        return "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages"
+    }
 }
 
 extension Engine {
@@ -51,7 +61,13 @@ extension Engine {
             }
             var pfn = e.number
             if flags.longterm && !flags.get && state.phys.isCMA(pfn) && !e.isZero {
-                // check_and_migrate_movable_pages: a long-term pin must not stay in CMA.
+                // check_and_migrate_movable_pages: a long-term pin must not stay in CMA. A folio
+                // another pin holds cannot move (migrate_pages fails on its references): ENOMEM.
+                if folioMaybePinned(pfn) {
+                    releaseAll(&result, get: flags.get, &j)
+                    result.unmovable = pfn
+                    return result
+                }
                 if state.processes[p].pt.hugePMDs[vpn >> 9] != nil { splitHugePMD(p, region: vpn >> 9, &j) }
                 if state.phys.isLarge(pfn) { splitFolio(state.phys.folioHead(pfn), &j) }
                 guard let moved = migratePage(pfn, avoidCMA: true, &j) else {

@@ -19,9 +19,11 @@ extension Engine {
     mutating func doPin(_ p: Int, buffer b: Buffer, range: BufferRange?, flags: FollFlags, _ j: inout StepJournal) -> OpResult {
         let start = b.start + (range?.offset ?? 0)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
-        let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
+        let first = start & ~(pageSize - 1), end = alignUp(start + size, pageSize)
         let pages = Int((end - first) >> pageShift)
         let call = "\(flags.get ? "get_user_pages" : "pin_user_pages")(\(flags.names))"
+        // __get_user_pages: "if (!nr_pages) return 0;" (mm/gup.c:1436).
+        guard size > 0 else { return OpResult(text: "\(call) of 0 bytes of \(b.name) asks for 0 pages and returns 0: nothing is pinned") }
         if b.kind == .ump || b.kind == .dmabuf {
             return .fail(.errno("EFAULT"), "\(call) of \(b.name) fails with EFAULT: it is a VM_PFNMAP mapping of kernel memory, which GUP refuses (check_vma_flags)")
         }
@@ -35,7 +37,7 @@ extension Engine {
         case .sigsegv(let reason), .sigbus(let reason):
             return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
         case .oom:
-            return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
+            return .fail(.errno("ENOMEM"), r.enomem(call))
         }
         pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: flags.get, longterm: flags.longterm, chargedPages: charge), &j)
         updateCounters(p, &j) { $0.pinnedVMPages += charge }
@@ -93,7 +95,10 @@ extension Engine {
         }
         let start = b.start + (range?.offset ?? 0)
         let size = range?.size ?? (b.size - min(b.size, range?.offset ?? 0))
-        let first = start & ~(pageSize - 1), end = alignUp(start + max(size, 1), pageSize)
+        // io_buffer_validate (io_uring/rsrc.c:100, :104): an empty iovec, or one over 1 GiB, is EFAULT.
+        guard size > 0 else { return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: an iovec of 0 bytes is refused (io_buffer_validate)") }
+        guard size <= 1 << 30 else { return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(formatSize(size)) is over the 1 GiB a registered buffer may have (io_buffer_validate)") }
+        let first = start & ~(pageSize - 1), end = alignUp(start + size, pageSize)
         let pages = Int((end - first) >> pageShift)
         if m.pins.contains(where: { $0.uring && $0.buffer == b.name && $0.start == first && $0.pfns.count == pages }) {
             return .fail(.errno("EBUSY"), "\(call) fails with EBUSY: that range is registered already (one table of fixed buffers per ring)")
@@ -108,7 +113,7 @@ extension Engine {
         switch r.outcome {
         case .ok: break
         case .sigsegv(let reason), .sigbus(let reason): return .fail(.errno("EFAULT"), "\(call) fails with EFAULT: \(reason)")
-        case .oom: return .fail(.errno("ENOMEM"), "\(call) fails with ENOMEM: out of memory while faulting in or migrating the pages")
+        case .oom: return .fail(.errno("ENOMEM"), r.enomem(call))
         }
         pinAppend(p, PinRecord(buffer: b.name, pfns: r.pfns, get: false, longterm: true, chargedPages: pages, uring: true, userCharged: charge, start: first), &j)
         updateCounters(p, &j) { $0.pinnedVMPages += pages }

@@ -24,6 +24,10 @@ extension Engine {
         // The child starts as execve made it, then takes the parent's address space and heap.
         vmaReset(c, vmas, &j)
         bufferReset(c, pm.buffers, &j)
+        // The child inherits the parent's file descriptors (dma-buf fds, the /dev/ump session), so it
+        // holds every kernel buffer the parent holds, whatever is left mapped of it: exit lets go of
+        // the same list.
+        for b in pm.buffers where b.kernelBuffer >= 0 { addHolder(Int(b.kernelBuffer), name, &j) }
         chunkReset(c, pm.heapChunks, &j)
         updateCounters(c, &j) {
             $0.brk = pm.brk
@@ -103,9 +107,6 @@ extension Engine {
             guard e.present else { continue }
             guard ensurePTETable(c, region: vpn >> 9, &j) else { return false }
             setPTE(c, vpn: vpn, e, &j)
-        }
-        if let b = state.processes[p].meta.buffers.first(where: { $0.start == vma.start && $0.kernelBuffer >= 0 }) {
-            addHolder(Int(b.kernelBuffer), state.processes[c].meta.name, &j)
         }
         return true
     }

@@ -58,7 +58,9 @@ extension Engine {
     /// mmap(MAP_PRIVATE|MAP_ANONYMOUS or MAP_SHARED|MAP_ANONYMOUS) of a named buffer.
     mutating func doMmap(_ p: Int, name: String, size: UInt64, shared: Bool, populate: Bool, locked: Bool, hugepage: Bool,
                          prot: Protection = .rw, _ j: inout StepJournal) -> OpResult {
-        let len = alignUp(max(size, 1), pageSize)
+        // do_mmap: "if (!len) return -EINVAL;" (mm/mmap.c:295).
+        guard size > 0 else { return .fail(.errno("EINVAL"), "mmap of \(name) fails with EINVAL: a length of 0") }
+        let len = alignUp(size, pageSize)
         let pages = Int(len >> pageShift)
         if locked {
             switch memlockCheck(p, pages: pages) {
@@ -135,7 +137,9 @@ extension Engine {
         guard start % pageSize == 0 else {
             return .fail(.errno("EINVAL"), "munmap(\(hex(start))) fails with EINVAL: the address is not page aligned (\(b.kind == .heap || b.chunkStart != b.start ? "malloc returns the chunk + 16 bytes" : "offset inside a page"))")
         }
-        let len = alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
+        let len = alignUp(range?.size ?? (b.size - min(b.size, range?.offset ?? 0)), pageSize)
+        // do_vmi_munmap: "if (end == start) return -EINVAL;" (mm/vma.c:1410).
+        guard len > 0 else { return .fail(.errno("EINVAL"), "munmap(\(hex(start)), 0) fails with EINVAL: a length of 0 unmaps nothing, and munmap refuses it") }
         let end = start + len
         unmapRange(p, start: start, end: end, &j)
         if range == nil || (start <= b.start && end >= b.start + b.size) {
@@ -150,7 +154,9 @@ extension Engine {
         guard start % pageSize == 0 else {
             return .fail(.errno("EINVAL"), "madvise(\(hex(start))) fails with EINVAL: the start is not page aligned\(b.kind == .heap || b.chunkStart != b.start ? " (malloc returns the chunk + 16 bytes; use mmap for page-aligned memory)" : "")")
         }
-        let end = start + alignUp(range?.size ?? (b.size - (range?.offset ?? 0)), pageSize)
+        let end = start + alignUp(range?.size ?? (b.size - min(b.size, range?.offset ?? 0)), pageSize)
+        // do_madvise: "if (end == start) return 0;" (mm/madvise.c:1351).
+        guard end > start else { return OpResult(text: "madvise of 0 bytes does nothing and returns 0") }
         let unmapped = unmappedBytes(p, start: start, end: end)
         let vmas = state.processes[p].meta.vmas.filter { $0.start < end && $0.end > start }
         switch advice {

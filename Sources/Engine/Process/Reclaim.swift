@@ -92,10 +92,15 @@ extension Engine {
         candidates.sort { (state.phys.stamp[$0], $0) < (state.phys.stamp[$1], $1) }
         let swapCached = Set(state.swapCache.values.map { Int($0) })
         var looked = 0
+        // Subpages of a THP handled through its PMD: their PTE mappings (another process's, after a
+        // split there) went with it, so the rmap built above is stale for them.
+        var handled = Set<Int>()
         for pfn in candidates where result.reclaimed < wanted {
             looked += 1
             if looked & 0xff == 0, !j.poll(result.reclaimed, of: wanted, .pages) { return result }
+            if handled.contains(pfn) { continue }
             if let maps = huge[pfn] {
+                for i in 0..<pagesPerPMD { handled.insert(pfn + i) }
                 // A THP is split (every PMD into PTEs, then the folio) and its subpages go one by one.
                 if maps.contains(where: { locked($0.0, $0.1 << 21) }) { result.skippedLocked += 1; continue }
                 if (0..<pagesPerPMD).contains(where: { state.phys.pincount[pfn + $0] > 0 }) { result.skippedPinned += 1; continue }
@@ -192,6 +197,10 @@ extension Engine {
             }
             if let pmd = state.processes[p].pt.hugePMDs[region], !pmd.isZero {
                 if state.phys.mapcount[pmd.number] > 1 { shared += Int(vmaStop - vpn); vpn = vmaStop; continue }
+                // A pinned THP stays whole and mapped: over the whole PMD shrink_folio_list keeps it
+                // (folio_maybe_dma_pinned), over part of it split_folio fails on the pin's references
+                // (can_split_folio), and madvise_cold_or_pageout_pte_range moves on.
+                if folioMaybePinned(pmd.number) { result.skippedPinned += Int(vmaStop - vpn); vpn = vmaStop; continue }
                 splitHugePMD(p, region: region, &j)
                 splitFolio(pmd.number, &j)
             }

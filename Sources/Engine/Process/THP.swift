@@ -144,12 +144,24 @@ extension Engine {
         if let pfn = removePTETable(p, region: region, &j) { releaseTablePage(p, Int(pfn), &j) }
     }
 
-    /// split_folio: a large folio that no PMD maps any more becomes small folios; unreferenced subpages are freed.
-    mutating func splitFolio(_ head: Int, _ j: inout StepJournal) {
+    /// can_split_folio (mm/huge_memory.c): every reference must be a mapping (or the page cache's).
+    /// A pin's references are not, so a pinned folio is never split; a FOLL_GET reference is let
+    /// through here, where the kernel refuses too, because the model keeps a small page's GUP reference
+    /// the same way a large folio's (one per page).
+    func canSplitFolio(_ head: Int) -> Bool {
+        !(0..<(1 << state.phys.folioOrder(head))).contains { state.phys.pincount[head + $0] > 0 }
+    }
+
+    /// split_folio: a large folio that no PMD maps any more becomes small folios; unreferenced
+    /// subpages are freed. False, and nothing changes, when the folio is pinned (canSplitFolio).
+    @discardableResult
+    mutating func splitFolio(_ head: Int, _ j: inout StepJournal) -> Bool {
+        guard canSplitFolio(head) else { return false }
         let pages = 1 << state.phys.folioOrder(head)
         state.phys.update(head..<(head + pages), &j) { _, f in f.flags &= ~(FrameFlag.head | FrameFlag.tail | FrameFlag.orderMask) }
         for i in 0..<pages where state.phys.refcount[head + i] == 0 {
             freePages(head + i, order: 0, &j)
         }
+        return true
     }
 }

@@ -78,7 +78,7 @@ enum ScriptLoader {
         for st in script.statements {
             do {
                 switch st.kind {
-                case let .deviceEvent(_, .dmaTrace(file, _)): _ = try traces.validate(file)
+                case let .deviceEvent(_, .dmaTrace(file, unit)): _ = try traces.validate(file, unit: unit)
                 case let .processEvent(_, .trace(file, _)): _ = try traces.validateMemoryTrace(file)
                 default: continue
                 }

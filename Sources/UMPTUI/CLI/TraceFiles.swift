@@ -51,12 +51,15 @@ final class FileAddressSource: AddressSource {
     private var end = 0
     private var eof = false
     private(set) var line = 0
+    /// The largest entry: with unit=page, a page number whose address (× 4096) fits in 64 bits.
+    private let limit: UInt64
 
     /// The longest line a trace may have (an address and a comment); a longer one is an error, so a
     /// file without newlines (/dev/zero copied to disk, a binary) cannot grow the buffer forever.
     static let maxLineBytes = 4096
 
-    init(path: String) throws {
+    init(path: String, unit: TraceUnit = .addr) throws {
+        limit = unit == .page ? UInt64.max >> pageShift : .max
         // Only a regular file: a FIFO with no writer would block, a device (/dev/zero) never ends.
         var st = stat()
         guard stat(path, &st) == 0 else {
@@ -119,7 +122,7 @@ final class FileAddressSource: AddressSource {
                     let c = b[i]
                     if c == 0x0A {
                         lines += 1
-                        if plain && digits > 0 && digits < 19 {
+                        if plain && digits > 0 && digits < 19 && value <= limit {
                             batch.append(value)
                         } else if !(plain && digits == 0 && isBlank(b, lineStart, i)) {
                             // Anything but plain decimal digits: leave it to the careful parser.
@@ -214,6 +217,9 @@ final class FileAddressSource: AddressSource {
             value = s
             i += 1
         }
+        if value > limit {
+            throw TraceError(path: path, line: line, message: "page number 0x\(String(value, radix: 16)) × 4096 is past 2^64 (unit=page numbers are at most 0x\(String(limit, radix: 16)))")
+        }
         return value
     }
 }
@@ -230,6 +236,8 @@ struct FileTraceProvider: TraceProvider, SessionFiles {
 
     func open(_ path: String) throws -> any AddressSource { try FileAddressSource(path: resolve(path)) }
 
+    func open(_ path: String, unit: TraceUnit) throws -> any AddressSource { try FileAddressSource(path: resolve(path), unit: unit) }
+
     func openMemoryTrace(_ path: String) throws -> any MemoryAccessSource { try LackeySource(path: resolve(path)) }
 
     /// Reads a whole lackey trace to find its first bad line; returns its accesses.
@@ -242,8 +250,8 @@ struct FileTraceProvider: TraceProvider, SessionFiles {
     }
 
     /// Reads a whole trace to find its first bad line (what `check` and `run` do before anything runs).
-    func validate(_ path: String) throws -> Int {
-        let source = try FileAddressSource(path: resolve(path))
+    func validate(_ path: String, unit: TraceUnit = .addr) throws -> Int {
+        let source = try FileAddressSource(path: resolve(path), unit: unit)
         var n = 0
         var batch: [UInt64] = []
         while try source.nextBatch(&batch) { n += batch.count }

@@ -24,6 +24,10 @@ struct Umptui: ParsableCommand {
     /// As ArgumentParser's main, but a mistake on the command line exits 2 (SCENARIO.md's status for
     /// every error in the script, its files or the command line), not EX_USAGE (64).
     static func main() {
+        // A reader that goes away (`umptui run x.ump | head`) makes write(2) fail with EPIPE, which
+        // StandardStreams reports (exit 2) after files being written are closed, instead of SIGPIPE
+        // killing the process in the middle of a recording or an export.
+        signal(SIGPIPE, SIG_IGN)
         // `run -dash.ump` would read as the short options -d -a -s -h (help, exit 0).
         if let odd = CommandLine.arguments.dropFirst().first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.hasSuffix(".ump") }) {
             printError("Error: '\(odd)' reads as options; a file whose name starts with '-' is written ./\(odd) (or after --)")
