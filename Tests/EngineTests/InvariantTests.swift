@@ -66,6 +66,53 @@ final class InvariantTests: XCTestCase {
         XCTAssertEqual(s.invariantViolations(limit: 1).count, 1)
     }
 
+    /// References and charges: each kind of holder, then one reference or one charge too many.
+    func testExactReferencesAndChargesAreChecked() {
+        let r = scenario("""
+            machine ram=64M swap=16M ump-limit=memlock
+            file f 64K
+            process app memlock=64M user=u
+            device gpu
+            app mmap buf 256K locked
+            app mmap m 64K file=f shared
+            app write m
+            app mmap v 64K
+            app write v
+            app vmsplice v 0 16K pipe=p
+            app uring-register v
+            app ump-alloc u 64K
+            gpu map app.buf
+            app pin buf 0 64K longterm
+            app fork kid
+            """)
+        XCTAssertEqual(r.state.invariantViolations(), [])
+        let app = r.state.processIndex(named: "app")!
+        var j = StepJournal()
+        let pfn = r.pfns("app", "v")[0]
+        var s = r.state
+        s.phys.update(pfn, &j) { $0.refcount += 1 }
+        XCTAssertTrue(s.invariantViolations().contains { $0.hasPrefix("pfn \(pfn) (anon) has refcount") && $0.contains("hold") }, "\(s.invariantViolations())")
+        let file = r.pfns("app", "m")[0]
+        s = r.state
+        s.phys.update(file, &j) { $0.refcount -= 1 }
+        XCTAssertTrue(s.invariantViolations().contains { $0.hasPrefix("pfn \(file) (shmem) has refcount") || $0.hasPrefix("pfn \(file) (file) has refcount") }, "\(s.invariantViolations())")
+        func charged(_ body: (inout ProcessCounters) -> Void) -> [String] {
+            var e = r.engine
+            e.updateCounters(app, &j, body)
+            return e.state.invariantViolations()
+        }
+        XCTAssertTrue(charged { $0.lockedVMPages += 1 }.contains { $0.hasPrefix("app's locked_vm is") }, "\(charged { $0.lockedVMPages += 1 })")
+        XCTAssertTrue(charged { $0.pinnedVMPages -= 1 }.contains { $0.hasPrefix("app's pinned_vm is") })
+        var e = r.engine
+        e.updateMachine(&j) { $0.userLockedVM["u", default: 0] += 1 }
+        XCTAssertTrue(e.state.invariantViolations().contains { $0.hasPrefix("user u's locked_vm is") }, "\(e.state.invariantViolations())")
+        // A frame the device maps, freed under it.
+        let mapped = r.pfns("app", "buf")[3]
+        s = r.state
+        s.phys.update(mapped, &j) { $0.use = FrameUse.free.rawValue }
+        XCTAssertTrue(s.invariantViolations(limit: 20).contains { $0.hasPrefix("gpu's IOPTE at IOVA") && $0.hasSuffix("maps free pfn \(mapped)") }, "\(s.invariantViolations(limit: 20))")
+    }
+
     /// What `--check-invariants` turns on: the Timeline checks after every new step and puts what
     /// broke into the record (none here); release builds' default is off, debug builds' small machines.
     func testTheTimelineChecksWhenAsked() throws {

@@ -18,6 +18,11 @@ extension EngineState {
     /// - A FOLL_PIN'ed anonymous page that is mapped is PageAnonExclusive (kernel=6.12: pinning
     ///   unshares first, and fork copies pinned pages for the child).
     /// - Counters are not negative: locked_vm, pinned_vm, rss; refcount, mapcount, pin count.
+    /// - refcount of each anonymous, shmem or file frame is exactly its mappings, its pins and GUP
+    ///   references (1024 a pin on a small folio, 1 on a large one), and the swap cache's and page
+    ///   cache's reference.
+    /// - locked_vm, pinned_vm and each user's locked_vm equal what their holders charged.
+    /// - No IOPTE maps a free frame (a pin or a kernel buffer holds what a device maps).
     /// - An IOTLB entry that is not marked stale (a lazy unmap's) caches an IOPTE that is there
     ///   (SVA's device TLB caches the process's page table instead, and is left out).
     public func invariantViolations(limit: Int = 8) -> [String] {
@@ -180,6 +185,23 @@ extension EngineState {
                 guard fail("pfn \(pfn) is pinned (FOLL_PIN) and mapped but not PageAnonExclusive") else { return out }
             }
         }
+        // References: each one to an anonymous, shmem or file frame has a holder the state names.
+        if !exactReferences(maps, limit: limit, &out) { return out }
+        // Charges: locked_vm, pinned_vm and the users' locked_vm are what their holders charged.
+        if !chargesMatch(limit: limit, &out) { return out }
+        // Devices: an IOPTE maps frames that are allocated (a pin or a kernel buffer holds them).
+        for dev in devices {
+            for (iova, e) in dev.ioptes.sorted(by: { $0.key < $1.key }) {
+                let first = Int(e.pa >> pageShift), count = Int(max(e.size, pageSize) >> pageShift)
+                guard first + count <= n else {
+                    guard fail("\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps \(hex(e.pa)), past memory") else { return out }
+                    continue
+                }
+                if let pfn = (first..<(first + count)).first(where: { phys.use[$0] == FrameUse.free.rawValue }) {
+                    guard fail("\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps free pfn \(pfn)") else { return out }
+                }
+            }
+        }
         // Devices: an IOTLB entry not marked stale caches a live IOPTE, as it was when cached.
         // (An SVA device's TLB caches the process's own page table, which has no IOPTEs.)
         for dev in devices where dev.info.format != .sva && dev.info.format != .none {
@@ -195,6 +217,81 @@ extension EngineState {
             }
         }
         return out
+    }
+}
+
+extension EngineState {
+    /// A pin's references: GUP_PIN_COUNTING_BIAS on a small folio, 1 on a large one (a THP, an
+    /// mTHP, the huge zero folio), as try_grab_folio takes them.
+    private func pinBias(_ pfn: Int) -> Int64 {
+        let hz = Int(meta.hugeZeroPfn)
+        return phys.isLarge(pfn) || (hz >= 0 && pfn >= hz && pfn < hz + pagesPerPMD) ? 1 : 1024
+    }
+
+    /// refcount = the page-table entries that map the frame (`maps`) + what each pin and GUP
+    /// reference holds (a process's pins, a pipe's buffers, io_uring's fixed buffers, a driver's
+    /// mapping) + the swap cache's and the page cache's own reference. False once `out` is full.
+    fileprivate func exactReferences(_ maps: [Int32], limit: Int, _ out: inout [String]) -> Bool {
+        let n = phys.frameCount
+        var held = [Int64](repeating: 0, count: n)
+        var holders = 0
+        func hold(_ pfn32: Int32, _ refs: (Int) -> Int64) {
+            let pfn = Int(pfn32)
+            guard pfn32 != meta.zeroPfn, pfn >= 0, pfn < n else { return }
+            held[pfn] += refs(pfn)
+            holders += 1
+        }
+        for proc in processes {
+            for r in proc.meta.pins { for pfn in r.pfns { hold(pfn) { r.get ? 1 : pinBias($0) } } }
+        }
+        for dev in devices {
+            for m in dev.mappings where m.pinnedPages > 0 { for pfn in m.pfns { hold(pfn, pinBias) } }
+        }
+        for pfn in swapCache.values { hold(pfn) { _ in 1 } }
+        for pages in shmem.values { for pfn in pages.values { hold(pfn) { _ in 1 } } }
+        var wrong: [Int] = []
+        let anon = FrameUse.anon.rawValue, shm = FrameUse.shmem.rawValue, file = FrameUse.file.rawValue
+        phys.use.withUnsafeBufferPointer { use in
+            phys.refcount.withUnsafeBufferPointer { ref in
+                for pfn in 0..<n {
+                    let u = use[pfn]
+                    guard u == anon || u == shm || u == file else { continue }
+                    if Int64(ref[pfn]) != Int64(maps[pfn]) + held[pfn], wrong.count < limit { wrong.append(pfn) }
+                }
+            }
+        }
+        for pfn in wrong {
+            guard out.count < limit else { return false }
+            out.append("pfn \(pfn) (\(phys.frameUse(pfn).name)) has refcount \(phys.refcount[pfn]), but \(maps[pfn]) page-table entries and its pins, GUP references and caches hold \(Int64(maps[pfn]) + held[pfn])")
+        }
+        return out.count < limit
+    }
+
+    /// A live process's locked_vm is its VM_LOCKED VMAs, the UMP buffers it made under
+    /// `ump-limit=memlock` and the driver mappings charged to it; pinned_vm its long-term pins'
+    /// charges; a user's locked_vm (io_uring) what its live processes' fixed buffers charged.
+    fileprivate func chargesMatch(limit: Int, _ out: inout [String]) -> Bool {
+        var locked: [String: Int] = [:], user: [String: Int] = [:]
+        for proc in processes where proc.meta.alive {
+            locked[proc.meta.name, default: 0] += proc.meta.vmas.reduce(0) { $0 + ($1.flags.contains(.locked) ? Int(($1.end - $1.start) >> pageShift) : 0) }
+            user[proc.meta.user, default: 0] += proc.meta.pins.reduce(0) { $0 + $1.userCharged }
+            let pinned = proc.meta.pins.reduce(0) { $0 + $1.chargedPages }
+            if pinned != proc.meta.pinnedVMPages {
+                guard out.count < limit else { return false }
+                out.append("\(proc.meta.name)'s pinned_vm is \(proc.meta.pinnedVMPages) pages; its long-term pins charged \(pinned)")
+            }
+        }
+        for kb in kernelBuffers where !kb.freed && kb.chargedPages > 0 && locked[kb.creator] != nil { locked[kb.creator, default: 0] += kb.chargedPages }
+        for dev in devices { for m in dev.mappings where locked[m.process] != nil { locked[m.process, default: 0] += m.lockedPages } }
+        for proc in processes where proc.meta.alive && locked[proc.meta.name] != proc.meta.lockedVMPages {
+            guard out.count < limit else { return false }
+            out.append("\(proc.meta.name)'s locked_vm is \(proc.meta.lockedVMPages) pages; its VM_LOCKED VMAs, UMP buffers and device mappings charged \(locked[proc.meta.name] ?? 0)")
+        }
+        for name in Set(user.keys).union(meta.userLockedVM.keys).sorted() where (user[name] ?? 0) != (meta.userLockedVM[name] ?? 0) {
+            guard out.count < limit else { return false }
+            out.append("user \(name)'s locked_vm is \(meta.userLockedVM[name] ?? 0) pages; its processes' io_uring buffers charged \(user[name] ?? 0)")
+        }
+        return out.count < limit
     }
 }
 
