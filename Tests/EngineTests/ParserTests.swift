@@ -746,4 +746,18 @@ extension ParserTests {
         }
         XCTAssertEqual(s, original)
     }
+
+    /// A script has at most maxScenarioStatements statements (here a limit of 3): the next one is
+    /// named with its line, and nothing past it is read.
+    func testTheStatementLimitNamesTheLineThatPassesIt() {
+        XCTAssertNoThrow(try parseScript("machine\n# c\nprocess a\na mmap x 4K", fileName: "l.ump", statementLimit: 3))
+        XCTAssertThrowsError(try parseScript("machine\n# c\nprocess a\na mmap x 4K\n  a write x\nbogus", fileName: "l.ump", statementLimit: 3)) { e in
+            XCTAssertEqual((e as? Diagnostics)?.items.map(\.rendered.firstLine), ["l.ump:5:3: error: more than 3 statements: a scenario may have at most 3; split it, or record a shorter session"])
+        }
+        XCTAssertEqual(maxScenarioStatements, 1_000_000)
+    }
+}
+
+private extension String {
+    var firstLine: String { components(separatedBy: "\n").first ?? self }
 }

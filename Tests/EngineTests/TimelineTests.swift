@@ -231,6 +231,14 @@ final class TimelineTests: XCTestCase {
                       ^
             hint: app has no buffers yet
             """])
+        // Only as many snapshots as `back` lines remain are kept; the backs still see the right names.
+        let many = "process app\n" + (0..<300).map { "app mmap b\($0) 4K\n" }.joined() + String(repeating: "back\n", count: 100)
+        let after = problems(many + "app mmap b200 4K\napp write b201")
+        XCTAssertEqual(after.count, 1, "\(after)")
+        XCTAssertTrue(after.first?.hasPrefix("c.ump:403:11: error: process 'app' has no buffer 'b201'") ?? false, "\(after)")
+        let exists = problems(many + "app mmap b199 4K")
+        XCTAssertTrue(exists.first?.hasPrefix("c.ump:402:10: error:") ?? false, "\(exists)")
+        XCTAssertEqual(problems("process app\napp malloc x 4K\nback\nback\nback").count, 1, "two steps undo; the third back has none")
         XCTAssertEqual(problems("back"), ["""
             c.ump:1:1: error: 'back' has no step before it to undo
             back

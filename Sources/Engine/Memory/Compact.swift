@@ -17,13 +17,15 @@ extension Engine {
     /// `untilOrder9Free`, stops once a free order-9 block exists (compact_finished for a THP).
     @discardableResult
     mutating func compactZone(untilOrder9Free: Bool, _ j: inout StepJournal) -> (moved: Int, pinned: Int, unmovable: Int) {
-        let phys = state.phys
         let lo = state.meta.kernelReservedFrames
-        let hi = phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount
+        let hi = state.phys.cmaEnd > state.phys.cmaStart ? state.phys.cmaStart : state.phys.frameCount
         var moved = 0, pinned = 0, unmovable = 0
         // Migrate scanner: 2 MiB blocks from the bottom; free scanner: free frames from the top.
         var block = lo / pagesPerPMD * pagesPerPMD
         var freeTop = hi
+        // Built at the first page that moves. The pages moved to are above the migrate scanner
+        // and never move again, so the map stays true for every page still to move.
+        var rmap: ReverseMap?
         while block + pagesPerPMD <= freeTop {
             for pfn in max(block, lo)..<(block + pagesPerPMD) where state.phys.use[pfn] != FrameUse.free.rawValue {
                 if !isMigratable(pfn) {
@@ -35,7 +37,8 @@ extension Engine {
                 while target >= block + pagesPerPMD && state.phys.use[target] != FrameUse.free.rawValue { target -= 1 }
                 guard target >= block + pagesPerPMD else { break }
                 freeTop = target
-                if migrate(pfn, to: target, &j) { moved += 1 }
+                if rmap == nil { rmap = ReverseMap(state) }
+                if migrate(pfn, to: target, rmap: rmap, &j) { moved += 1 }
             }
             block += pagesPerPMD
             if untilOrder9Free && largeFreeBlocks() > 0 { break }
@@ -49,9 +52,9 @@ extension Engine {
     }
 
     /// Moves a migratable page to a specific free frame.
-    private mutating func migrate(_ pfn: Int, to target: Int, _ j: inout StepJournal) -> Bool {
+    private mutating func migrate(_ pfn: Int, to target: Int, rmap: ReverseMap?, _ j: inout StepJournal) -> Bool {
         guard claimFrame(target, use: state.phys.frameUse(pfn), owner: state.phys.owner[pfn], &j) else { return false }
-        movePage(pfn, to: target, &j)
+        movePage(pfn, to: target, rmap: rmap, &j)
         return true
     }
 }

@@ -30,36 +30,66 @@ extension Engine {
     }
 
     /// The second half of a migration: the frame's record moves to `new` (already allocated), every
-    /// PTE and the page cache switch to it, the old frame is freed.
-    mutating func movePage(_ pfn: Int, to new: Int, _ j: inout StepJournal) {
+    /// PTE and the page cache switch to it, the old frame is freed. `rmap`, when given, says who maps
+    /// and caches the page (compaction builds it once for the whole zone instead of walking every
+    /// page table per page, which made `compact` quadratic).
+    mutating func movePage(_ pfn: Int, to new: Int, rmap: ReverseMap? = nil, _ j: inout StepJournal) {
         let old = state.phys.frame(pfn)
         state.phys.set(new, old, &j)   // the page keeps its LRU age: migration is not a new allocation
         state.phys.setData(new, state.phys.dataTag(pfn), &j)   // folio_migrate_copy
-        for m in state.mappers(of: pfn) where !m.huge {
+        let ptes = rmap.map { ($0.ptes[pfn] ?? []).sorted { ($0.process, $0.vpn) < ($1.process, $1.vpn) } }
+            ?? state.mappers(of: pfn).filter { !$0.huge }.map { (process: $0.process, vpn: $0.vpn) }
+        for m in ptes {
             let e = state.processes[m.process].pt.entry(vpn: m.vpn)
             setPTE(m.process, vpn: m.vpn, .page(pfn: new, writable: e.writable), &j)
         }
         if old.use == FrameUse.shmem.rawValue {
-            for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
-                for (index, f) in pages where Int(f) == pfn { setShmemPage(obj, index, Int32(new), &j) }
+            if let rmap {
+                for slot in (rmap.cache[pfn] ?? []).sorted(by: { ($0.object, $0.index) < ($1.object, $1.index) }) {
+                    setShmemPage(slot.object, slot.index, Int32(new), &j)
+                }
+            } else {
+                for (obj, pages) in state.shmem.sorted(by: { $0.key < $1.key }) {
+                    for (index, f) in pages where Int(f) == pfn { setShmemPage(obj, index, Int32(new), &j) }
+                }
             }
         }
         freePages(pfn, order: 0, &j)
         j.events.add(.migratePages)
     }
 
+    /// Who maps each frame by a PTE, and which page-cache slots hold it: built once by a walk of
+    /// every page table and the page cache (what the kernel's rmap keeps all the time).
+    struct ReverseMap {
+        var ptes: [Int: [(process: Int, vpn: UInt64)]] = [:]
+        var cache: [Int: [(object: Int32, index: UInt64)]] = [:]
+
+        init(_ state: EngineState) {
+            for (p, proc) in state.processes.enumerated() where proc.meta.alive {
+                for (region, table) in proc.pt.tables where table.used > 0 {
+                    for (i, e) in table.entries.enumerated() where e.present && !e.isZero {
+                        ptes[e.number, default: []].append((p, (region << 9) + UInt64(i)))
+                    }
+                }
+            }
+            for (object, pages) in state.shmem {
+                for (index, pfn) in pages { cache[Int(pfn), default: []].append((object, index)) }
+            }
+        }
+    }
+
     /// alloc_contig_range: `count` frames in one run, aligned to `align` frames, inside CMA or in
     /// ordinary memory; movable pages in the way are migrated out. nil when no run can be emptied.
     mutating func allocContig(count: Int, align: Int, cma: Bool, use: FrameUse, owner: Int32, _ j: inout StepJournal) -> Int? {
-        let phys = state.phys
-        let lo = cma ? phys.cmaStart : state.meta.kernelReservedFrames
-        let hi = cma ? phys.cmaEnd : (phys.cmaEnd > phys.cmaStart ? phys.cmaStart : phys.frameCount)
+        let (cmaStart, cmaEnd, frameCount) = (state.phys.cmaStart, state.phys.cmaEnd, state.phys.frameCount)
+        let lo = cma ? cmaStart : state.meta.kernelReservedFrames
+        let hi = cma ? cmaEnd : (cmaEnd > cmaStart ? cmaStart : frameCount)
         guard count > 0, hi - lo >= count else { return nil }
         var start = (lo + align - 1) / align * align
         // First fit: a run whose frames are all free or migratable.
         while start + count <= hi {
             var ok = true, blocker = start
-            for pfn in start..<(start + count) where phys.use[pfn] != FrameUse.free.rawValue && !isMigratable(pfn) {
+            for pfn in start..<(start + count) where state.phys.use[pfn] != FrameUse.free.rawValue && !isMigratable(pfn) {
                 ok = false
                 blocker = pfn
                 break

@@ -6,6 +6,7 @@
 /// `scenarioSourceLines` splits them (for the caret); `fileExists` gets `dma-trace` paths as written.
 public func checkScript(_ script: Script, sourceLines: [String], fileExists: (String) -> Bool) -> [Diagnostic] {
     var checker = ScriptChecker(fileName: script.fileName, sourceLines: sourceLines)
+    checker.backsRemaining = script.statements.reduce(0) { $0 + ($1.kind == .back ? 1 : 0) }
     // A note is about the step after it, which may create the process its placeholders name.
     for st in script.statements {
         switch st.kind {
@@ -52,8 +53,14 @@ struct ScriptChecker {
     private var declarations: [Statement] = []
     /// The overrides the `set` and `unset` lines so far put in force, as the Timeline keeps them.
     private var overrides: [String] = []
-    /// The names as they were before each step, newest last, for `back`.
+    /// The names as they were before each of the last steps, newest last, for `back`. Only as many
+    /// as `back` lines remain are kept: a snapshot per step of a long script (each a copy once the
+    /// step changes a name) made `check` quadratic in memory.
     private var beforeSteps: [Names] = []
+    /// Steps a `back` could still undo (more than `beforeSteps` holds when no `back` needs them).
+    private var undoableSteps = 0
+    /// The `back` lines still to come (all of them when nobody says: a line at a time, as the TUI checks).
+    var backsRemaining = Int.max
     /// Every process and device the script names, for the placeholders of notes.
     var noteProcesses: [String] = []
     var noteDevices: [String] = []
@@ -94,7 +101,11 @@ struct ScriptChecker {
 
     mutating func check(_ s: Statement, fileExists: (String) -> Bool) {
         if StepPlan.isStep(s.kind) {
-            beforeSteps.append(names)
+            undoableSteps += 1
+            if backsRemaining > 0 {
+                beforeSteps.append(names)
+                if beforeSteps.count > backsRemaining { beforeSteps.removeFirst(beforeSteps.count - backsRemaining) }
+            }
             pendingQuiz = nil
         }
         defer { if StepPlan.isStep(s.kind) { checkPendingNotes() } }
@@ -167,8 +178,10 @@ struct ScriptChecker {
             checkExpect(target, clauses, s, at)
         case .back:
             markEvent(line)
-            if let before = beforeSteps.popLast() {
-                names = before
+            if backsRemaining != Int.max { backsRemaining -= 1 }
+            if undoableSteps > 0 {
+                undoableSteps -= 1
+                if let before = beforeSteps.popLast() { names = before }
             } else {
                 report(s, at[0], "'back' has no step before it to undo", hint: "a recording writes 'back' after the step it undoes")
             }

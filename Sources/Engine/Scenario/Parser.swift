@@ -9,7 +9,15 @@ public let maxScenarioLineLength = 65_536
 /// At most this many errors are reported; the parse stops there (a binary file is not 10 million errors).
 public let maxScenarioErrors = 50
 
+/// At most this many statements (about 160 bytes each once parsed): a long recording is tens of
+/// thousands; a generated file of millions of lines is refused before it costs gigabytes.
+public let maxScenarioStatements = 1_000_000
+
 public func parseScript(_ source: String, fileName: String) throws(Diagnostics) -> Script {
+    try parseScript(source, fileName: fileName, statementLimit: maxScenarioStatements)
+}
+
+func parseScript(_ source: String, fileName: String, statementLimit: Int) throws(Diagnostics) -> Script {
     var statements: [Statement] = []
     var errors: [Diagnostic] = []
     let lines = scenarioSourceLines(source)
@@ -26,6 +34,11 @@ public func parseScript(_ source: String, fileName: String) throws(Diagnostics) 
         }
         do {
             if let statement = try parseStatement(line, lineNumber: index + 1, fileName: fileName) {
+                guard statements.count < statementLimit else {
+                    errors.append(Diagnostic(file: fileName, location: SourceLocation(line: index + 1, column: statement.location.column),
+                                             message: "more than \(statementLimit) statements: a scenario may have at most \(statementLimit); split it, or record a shorter session"))
+                    break
+                }
                 statements.append(statement)
             }
         } catch {
