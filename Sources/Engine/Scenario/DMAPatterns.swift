@@ -3,7 +3,9 @@
 enum DMAPatterns {
     static let hint = "pattern is one of seq, random, stride:SIZE, tile:WxH@PITCH"
 
-    /// The most accesses one `dma` step makes (per pass × passes): about ten seconds of IOTLB work.
+    /// The most accesses one `dma` step makes (per pass × passes). A step near it is long (tens of
+    /// nanoseconds an access in a release build, far more in a debug one): the loop reports progress
+    /// and stops on Esc every 65,536 accesses (StepJournal.poll), so it is never a hang.
     public static let maxAccesses: UInt64 = 1 << 30
     /// The most accesses one pass makes (the offsets of a pass are kept: 8 bytes each).
     public static let maxAccessesPerPass: UInt64 = 1 << 24
