@@ -72,13 +72,13 @@ extension Engine {
 
     /// Allocates the I/O page-table pages a leaf at `iova` needs (root excluded: it exists from the start).
     mutating func ensureIOTables(_ d: Int, iova: UInt64, size: UInt64, _ j: inout StepJournal) -> Bool {
-        let dev = state.devices[d]
-        let top = dev.info.format == .armV7s ? 2 : dev.info.levels
-        let leaf = Engine.leafLevel(size: size, format: dev.info.format)
+        let info = state.devices[d].info   // not the whole device: it would be copied by the first write below
+        let top = info.format == .armV7s ? 2 : info.levels
+        let leaf = Engine.leafLevel(size: size, format: info.format)
         // Tables below the root down to the one holding the leaf: levels top-1 ... leaf.
         var level = top - 1
         while level >= leaf {
-            let key = Engine.ioTableKey(level: level, iova: iova, format: dev.info.format)
+            let key = Engine.ioTableKey(level: level, iova: iova, format: info.format)
             if state.devices[d].tablePages[key] == nil {
                 guard let pfn = allocPageOrReclaim(use: .iopagetable, owner: 0, exclusive: false, &j) else { return false }
                 setIOTablePage(d, key: key, Int32(pfn), &j)

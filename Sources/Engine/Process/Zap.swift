@@ -14,11 +14,16 @@ extension Engine {
         // only those with a PTE table or a huge PMD (zap_pmd_range skips pmd_none the same way),
         // so the work is what exists, not the width of the range (64 TiB is 32M regions).
         let firstRegion = startVPN >> 9, lastRegion = (endVPN - 1) >> 9
-        let pt = state.processes[p].pt
-        let mapped = pt.tables.count + pt.hugePMDs.count
-        let regions: [UInt64] = lastRegion - firstRegion < UInt64(mapped) * 4 + 64
-            ? Array(firstRegion...lastRegion)
-            : Set(pt.tables.keys).union(pt.hugePMDs.keys).filter { $0 >= firstRegion && $0 <= lastRegion }.sorted()
+        // (In a scope of its own: a copy of the page tables alive during the zap would make its
+        // first write copy the whole table dictionary, once per VMA at exit.)
+        let regions: [UInt64]
+        do {
+            let pt = state.processes[p].pt
+            let mapped = pt.tables.count + pt.hugePMDs.count
+            regions = lastRegion - firstRegion < UInt64(mapped) * 4 + 64
+                ? Array(firstRegion...lastRegion)
+                : Set(pt.tables.keys).union(pt.hugePMDs.keys).filter { $0 >= firstRegion && $0 <= lastRegion }.sorted()
+        }
         for region in regions {
             let vpn = max(startVPN, region << 9)
             let regionEnd = (region + 1) << 9
