@@ -25,6 +25,17 @@ final class BuddyTests: XCTestCase {
         XCTAssertEqual(e.state.phys.freeBlocks, expected.map(\.count))
     }
 
+    // The boot fills whole arrays instead of setting each frame: the same memory, to the last field.
+    func testBootFillsGiveTheMemoryFrameByFrameBootGives() {
+        for line in ["machine ram=4M", "machine", "machine ram=100M cma=16M", "machine ram=256M", "machine ram=1G cma=64M", "machine ram=3000M"] {
+            let config = MachineConfig(parseMachine(line))
+            let fast = PhysicalMemory.booted(config), slow = PhysicalMemory.booted(config, frameByFrame: true)
+            XCTAssertEqual(fast.memory, slow.memory, line)
+            XCTAssertEqual(fast.zeroPfn, slow.zeroPfn, line)
+            XCTAssertEqual(fast.reserved, slow.reserved, line)
+        }
+    }
+
     // Allocation takes the first block of the smallest order that fits and gives the upper halves
     // back to the lower free lists (expand): one new block on each order below.
     func testAllocationSplitsTheSmallestBlockAndExpandsTheUpperHalves() {

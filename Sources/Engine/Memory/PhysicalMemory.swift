@@ -94,14 +94,21 @@ public struct PhysicalMemory: Equatable, Sendable {
     /// Which chunks of the per-frame arrays changed since the last snapshot (Snapshot.swift).
     fileprivate var chunks: ChunkTracker<FrameChunk>
 
-    init(frames: Int) {
+    /// Every frame a kernel frame with no references (what booted() starts from, frame by frame).
+    init(frames: Int) { self.init(frames: frames, kernelFrames: frames) }
+
+    /// Frames [0, kernelFrames) kernel memory (refcount 1, owner 0), the rest free (owner -1), in
+    /// whole-array fills: what setting each frame one by one gives, without a write per frame.
+    /// Nothing is on a free list yet.
+    init(frames: Int, kernelFrames k: Int, kernelRefcount: Int32 = 0) {
+        let k = min(max(0, k), frames)
         frameCount = frames
-        use = Array(repeating: FrameUse.kernel.rawValue, count: frames)
+        use = Array(repeating: FrameUse.kernel.rawValue, count: k) + Array(repeating: FrameUse.free.rawValue, count: frames - k)
         flags = Array(repeating: 0, count: frames)
-        refcount = Array(repeating: 0, count: frames)
+        refcount = Array(repeating: kernelRefcount, count: k) + Array(repeating: 0, count: frames - k)
         mapcount = Array(repeating: 0, count: frames)
         pincount = Array(repeating: 0, count: frames)
-        owner = Array(repeating: 0, count: frames)
+        owner = Array(repeating: 0, count: k) + Array(repeating: -1, count: frames - k)
         stamp = Array(repeating: 0, count: frames)
         data = Array(repeating: 0, count: frames)
         freeOrder = Array(repeating: -1, count: frames)
@@ -117,8 +124,11 @@ public struct PhysicalMemory: Equatable, Sendable {
         blockUseCounts = Array(repeating: 0, count: blocks * PhysicalMemory.useCount)
         blockPinned = Array(repeating: 0, count: blocks)
         chunks = ChunkTracker(elements: frames)
-        for pfn in 0..<frames {
-            blockUseCounts[(pfn / PhysicalMemory.summaryBlockFrames) * PhysicalMemory.useCount + Int(FrameUse.kernel.rawValue)] += 1
+        for block in 0..<blocks {
+            let lo = block * PhysicalMemory.summaryBlockFrames, hi = min(frames, lo + PhysicalMemory.summaryBlockFrames)
+            let kernel = max(0, min(hi, k) - lo)
+            blockUseCounts[block * PhysicalMemory.useCount + Int(FrameUse.kernel.rawValue)] = UInt16(kernel)
+            blockUseCounts[block * PhysicalMemory.useCount + Int(FrameUse.free.rawValue)] = UInt16(hi - lo - kernel)
         }
     }
 
@@ -474,14 +484,27 @@ extension PhysicalMemory {
     /// (__free_pages_core uses FPI_TO_TAIL), so a fresh machine allocates from low addresses up.
     /// Returns the memory, the zero page (empty_zero_page, in the kernel image's bss) and how many
     /// frames the kernel kept.
+    /// The boot layout: low memory, the memmap (64 bytes of struct page a frame) and the kernel
+    /// image are reserved; the rest is free in maximal aligned blocks.
     static func booted(_ config: MachineConfig) -> (memory: PhysicalMemory, zeroPfn: Int, reserved: Int) {
-        var m = PhysicalMemory(frames: config.frames)
-        let frames = m.frameCount
+        booted(config, frameByFrame: false)
+    }
+
+    /// `frameByFrame`: the reference way, setting each frame (kept for the test that the fills
+    /// give the same memory); otherwise whole-array fills, which a 16 GiB boot needs (4M frames).
+    static func booted(_ config: MachineConfig, frameByFrame: Bool) -> (memory: PhysicalMemory, zeroPfn: Int, reserved: Int) {
+        let frames = config.frames
         let low = min(256, frames / 16)
         let memmap = (frames * 64 + Int(pageSize) - 1) / Int(pageSize)
         let image = config.ram >= 256 << 20 ? 4096 : frames / 16
         let reserved = min(frames - 1, low + memmap + image)
-        for p in 0..<reserved { m.setFrame(p, Frame(use: .kernel, refcount: 1, owner: 0)) }
+        var m: PhysicalMemory
+        if frameByFrame {
+            m = PhysicalMemory(frames: frames)
+            for p in 0..<reserved { m.setFrame(p, Frame(use: .kernel, refcount: 1, owner: 0)) }
+        } else {
+            m = PhysicalMemory(frames: frames, kernelFrames: reserved, kernelRefcount: 1)
+        }
         let zero = low + memmap
         var zf = m.frame(zero)
         zf.use = FrameUse.zero.rawValue
@@ -497,7 +520,7 @@ extension PhysicalMemory {
             var order = maxPageOrder
             while order > 0 && (pfn & ((1 << order) - 1) != 0 || pfn + (1 << order) > frames
                                 || (pfn < m.cmaStart && pfn + (1 << order) > m.cmaStart)) { order -= 1 }
-            for i in 0..<(1 << order) { m.setFrame(pfn + i, .free) }
+            if frameByFrame { for i in 0..<(1 << order) { m.setFrame(pfn + i, .free) } }
             m.listInsertTail(order: order, pfn: pfn)
             pfn += 1 << order
         }
