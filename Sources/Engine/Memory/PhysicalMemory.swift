@@ -484,8 +484,6 @@ extension PhysicalMemory {
     /// (__free_pages_core uses FPI_TO_TAIL), so a fresh machine allocates from low addresses up.
     /// Returns the memory, the zero page (empty_zero_page, in the kernel image's bss) and how many
     /// frames the kernel kept.
-    /// The boot layout: low memory, the memmap (64 bytes of struct page a frame) and the kernel
-    /// image are reserved; the rest is free in maximal aligned blocks.
     static func booted(_ config: MachineConfig) -> (memory: PhysicalMemory, zeroPfn: Int, reserved: Int) {
         booted(config, frameByFrame: false)
     }

@@ -217,7 +217,6 @@ extension Engine {
     /// One PTE-level fault the fast loop did not handle: handle_pte_fault.
     mutating func handlePTEFault(_ p: Int, vma v: Int, vpn: UInt64, write: Bool, _ j: inout StepJournal) -> FaultResult {
         let vma = state.processes[p].meta.vmas[v]
-        let region = vpn >> 9, i = Int(vpn & 511)
         let e = state.processes[p].pt.pte(vpn)
         if e.isNone {
             if vma.kind == .device { return .sigsegv(reason: "\(hex(vpn << pageShift)) is in a VM_PFNMAP mapping with no page there") }

@@ -144,10 +144,10 @@ extension Engine {
         if let pfn = removePTETable(p, region: region, &j) { releaseTablePage(p, Int(pfn), &j) }
     }
 
-    /// can_split_folio (mm/huge_memory.c): every reference must be a mapping (or the page cache's).
-    /// A pin's references are not, so a pinned folio is never split; a FOLL_GET reference is let
-    /// through here, where the kernel refuses too, because the model keeps a small page's GUP reference
-    /// the same way a large folio's (one per page).
+    /// can_split_folio (mm/huge_memory.c:3392): every reference must be a mapping (or the page
+    /// cache's), so a pinned folio is never split. The kernel refuses a FOLL_GET reference too; the
+    /// model lets that split go ahead, because a GUP reference counts 1 on a page whatever the folio
+    /// size, so the split leaves it right (reclaim then keeps the page in the swap cache).
     func canSplitFolio(_ head: Int) -> Bool {
         !(0..<(1 << state.phys.folioOrder(head))).contains { state.phys.pincount[head + $0] > 0 }
     }

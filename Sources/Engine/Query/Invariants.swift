@@ -234,12 +234,10 @@ extension EngineState {
     fileprivate func exactReferences(_ maps: [Int32], limit: Int, _ out: inout [String]) -> Bool {
         let n = phys.frameCount
         var held = [Int64](repeating: 0, count: n)
-        var holders = 0
         func hold(_ pfn32: Int32, _ refs: (Int) -> Int64) {
             let pfn = Int(pfn32)
             guard pfn32 != meta.zeroPfn, pfn >= 0, pfn < n else { return }
             held[pfn] += refs(pfn)
-            holders += 1
         }
         for proc in processes {
             for r in proc.meta.pins { for pfn in r.pfns { hold(pfn) { r.get ? 1 : pinBias($0) } } }
