@@ -422,3 +422,28 @@ final class Tmux {
         var description: String { message }
     }
 }
+
+/// `umptui bench --boot-only --json`: the boot figure and its spread, as scripts read them.
+final class BenchBootTests: XCTestCase {
+    func testTheBootBenchReportsBothSidesAndTheDifference() throws {
+        guard let bin = EndToEndTests.binary else { throw XCTSkip("the umptui binary is not built beside the tests") }
+        let p = Process()
+        p.executableURL = bin
+        p.arguments = ["bench", "--boot-only", "--json"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let boot = try XCTUnwrap(obj["boot"] as? [String: Any])
+        func ms(_ key: String) -> Double { Double(boot[key] as? String ?? "") ?? -1 }
+        XCTAssertGreaterThan(ms("ram_64m_ms_median"), 0)
+        XCTAssertGreaterThanOrEqual(ms("ram_16g_ms_max"), ms("ram_16g_ms_median"))
+        XCTAssertLessThanOrEqual(ms("ram_16g_ms_min"), ms("ram_16g_ms_median"))
+        XCTAssertEqual(ms("added_ms"), ms("ram_16g_ms_median") - ms("ram_64m_ms_median"), accuracy: 0.02)
+        XCTAssertEqual(boot["target_added_ms"] as? Int, 5)
+    }
+}

@@ -31,6 +31,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run only the key latency benchmark (key press to frame at 200x60 on --keys-demo).")
     var keysOnly = false
 
+    @Flag(help: "Run only the boot benchmark (ram=16G against ram=64M, whole runs).")
+    var bootOnly = false
+
     @Option(help: "The scenario the key latency benchmark presses keys in (default demos/iotlb-reach.ump).")
     var keysDemo: String = "demos/iotlb-reach.ump"
 
@@ -53,6 +56,19 @@ struct Bench: ParsableCommand {
         }
         if sweepOnly {
             BenchSweep.print(try BenchSweep.run())
+            return
+        }
+        if bootOnly {
+            let boot = try BenchBoot.run()
+            if json {
+                var w = JSONWriter()
+                w.beginObject()
+                BenchBoot.write(boot, &w)
+                w.endObject()
+                print(w.string)
+            } else {
+                BenchBoot.print(boot)
+            }
             return
         }
         if lackeyOnly {
@@ -79,6 +95,7 @@ struct Bench: ParsableCommand {
         let scripts = [BenchScript.run(lines: 2_000), BenchScript.run(lines: 20_000)]
         let growth = scripts[1].median / max(scripts[0].median, 1e-9)
         let travel = BenchTimeline.run(steps: timelineSteps)
+        let boot = try BenchBoot.run()
         let sweep = try BenchSweep.run()
         let lackey = try BenchLackey.run(lines: traceLines)
         // The key latency needs a demo to press keys in: from the repository, or --keys-demo.
@@ -170,6 +187,7 @@ struct Bench: ParsableCommand {
             w.field("lines_per_second", Int(lackey.linesPerSecond))
             w.field("peak_rss_growth_kib", lackey.rssGrowthKiB)
             w.endObject()
+            BenchBoot.write(boot, &w)
             if let keys { BenchKeys.write(keys, &w) }
             w.endObject()
             print(w.string)
@@ -199,6 +217,7 @@ struct Bench: ParsableCommand {
         }
         print(String(format: "  ten times the lines took %.1f× as long (target ≤ 12: a step costs the same however many came before)", growth))
         Bench.printTimeTravel(travel)
+        BenchBoot.print(boot)
         BenchSweep.print(sweep)
         BenchLackey.print(lackey)
         if let keys { BenchKeys.print(keys) } else { print("  key latency skipped: cannot read \(keysDemo) (run from the repository, or give --keys-demo)") }
