@@ -278,3 +278,50 @@ final class IOTLBTests: XCTestCase {
         s.expect("gpu dma-trace missing.txt", .errno("ENOENT"))
     }
 }
+
+/// The fully associative IOTLB's O(1) index against the CAM scan it replaced: on random traces of
+/// mixed page sizes, with invalidations and lazy (stale) marks between them, every lookup finds the
+/// slot a scan in slot order finds, and every eviction takes the slot with the oldest stamp.
+final class IOTLBIndexTests: XCTestCase {
+    func testTheIndexAgreesWithTheScanForEveryPolicy() {
+        for policy in IOTLBPolicy.allCases {
+            for capacity in [1, 2, 7, 64, 300] {
+                var rng = SplitMix64(seed: UInt64(capacity) &* 31 &+ UInt64(IOTLBPolicy.allCases.firstIndex(of: policy) ?? 0))
+                var tlb = IOTLBState(capacity: capacity, ways: 0, policy: policy, seed: 5)
+                var hits = 0, misses = 0, evictions = 0
+                let sizes: [UInt64] = [4096, 64 << 10, 2 << 20]
+                for step in 0..<4000 {
+                    let r = rng.next()
+                    let size = sizes[Int(r % 3)]
+                    let iova = (r >> 8) % (64 << 20)
+                    if step % 97 == 96 {
+                        let start = iova & ~((1 << 20) - 1)
+                        if r & 0x100 == 0 { _ = tlb.invalidate(iova: start, size: 1 << 20) } else { tlb.markStale(iova: start, size: 1 << 20) }
+                        continue
+                    }
+                    let expected = tlb.scanLookup(iova)
+                    let slot = tlb.lookup(iova, sizes: [size])
+                    XCTAssertEqual(slot, expected, "\(policy) \(capacity) step \(step)")
+                    if slot >= 0 { hits += 1; continue }
+                    misses += 1
+                    // The reference victim: the lowest stamp (the first such slot) once the IOTLB is full.
+                    let full = tlb.entryCount == tlb.capacity
+                    let oldest = (0..<tlb.entryCount).min { (tlb.stamps[$0], $0) < (tlb.stamps[$1], $1) }
+                    var probe = tlb.rng
+                    let randomSlot = Int(probe.next() % UInt64(tlb.ways))
+                    let base = iova & ~(size - 1)
+                    tlb.insert(IOPTE(iova: base, pa: base, size: size, writable: true))
+                    if full {
+                        evictions += 1
+                        let victim = policy == .random ? randomSlot : oldest
+                        XCTAssertEqual(tlb.tags[victim ?? -1], base, "\(policy) \(capacity) step \(step): the victim")
+                    }
+                    XCTAssertEqual(tlb.scanLookup(iova), tlb.lookup(iova, sizes: [size]), "\(policy) \(capacity) step \(step): after the fill")
+                }
+                XCTAssertGreaterThan(hits, 0, "\(policy) \(capacity)")
+                if capacity < 300 { XCTAssertGreaterThan(evictions, 0, "\(policy) \(capacity)") }
+                XCTAssertGreaterThan(misses, 0)
+            }
+        }
+    }
+}

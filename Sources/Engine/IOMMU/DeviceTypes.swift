@@ -81,8 +81,29 @@ public struct IOTLBState: Equatable, Sendable {
     public var clock: UInt64 = 0
     public var rng: SplitMix64
 
+    // A fully associative IOTLB's index (IOTLB.swift): what a CAM finds in one cycle, found in O(1)
+    // instead of a scan of every slot. Derived from the slots above (and their stamps), so equality
+    // leaves it out; empty for a set-associative IOTLB, whose sets are scanned.
+    /// Open addressing, linear probing: slot + 1, 0 for empty.
+    var index: [Int32] = []
+    /// Replacement order, oldest stamp first: the next victim is `orderHead` (LRU and FIFO).
+    var orderPrev: [Int32] = []
+    var orderNext: [Int32] = []
+    var orderHead: Int32 = -1
+    var orderTail: Int32 = -1
+    /// Entries of each page size (by log2), and the sizes present: a lookup probes only those.
+    var sizeCounts: [Int32] = []
+    var presentSizes: UInt64 = 0
+
     public var setCount: Int { fill.count }
     public var entryCount: Int { fill.reduce(0, +) }
+
+    /// The same entries in the same slots with the same replacement state; the index is derived.
+    public static func == (a: IOTLBState, b: IOTLBState) -> Bool {
+        a.capacity == b.capacity && a.ways == b.ways && a.policy == b.policy && a.fill == b.fill && a.clock == b.clock
+            && a.rng == b.rng && a.tags == b.tags && a.sizes == b.sizes && a.pas == b.pas && a.stamps == b.stamps
+            && a.staleFlags == b.staleFlags
+    }
 
     /// The entries, set by set.
     public var sets: [[IOTLBEntry]] {

@@ -17,6 +17,97 @@ extension IOTLBState {
         stamps = Array(repeating: 0, count: slots)
         staleFlags = Array(repeating: false, count: slots)
         fill = Array(repeating: 0, count: sets)
+        if sets == 1 {
+            var size = 16
+            while size < slots * 4 { size <<= 1 }
+            index = Array(repeating: 0, count: size)
+            orderPrev = Array(repeating: -1, count: slots)
+            orderNext = Array(repeating: -1, count: slots)
+            sizeCounts = Array(repeating: 0, count: 64)
+        }
+    }
+
+    // MARK: The fully associative index
+
+    @inline(__always) private func home(_ tag: UInt64, _ size: UInt64) -> Int {
+        Int(truncatingIfNeeded: ((tag ^ (size &* 0x9E37_79B9)) &* 0x9E37_79B9_7F4A_7C15) >> 32) & (index.count - 1)
+    }
+
+    /// The slot holding (tag, size), or -1.
+    @inline(__always) private func find(_ tag: UInt64, _ size: UInt64) -> Int {
+        index.withUnsafeBufferPointer { ix in
+            let mask = ix.count - 1
+            var i = home(tag, size)
+            while true {
+                let v = Int(ix[i])
+                if v == 0 { return -1 }
+                if tags[v - 1] == tag && sizes[v - 1] == size { return v - 1 }
+                i = (i + 1) & mask
+            }
+        }
+    }
+
+    private mutating func indexInsert(_ slot: Int) {
+        let mask = index.count - 1
+        var i = home(tags[slot], sizes[slot])
+        while index[i] != 0 { i = (i + 1) & mask }
+        index[i] = Int32(slot + 1)
+        let lg = sizes[slot].trailingZeroBitCount
+        sizeCounts[lg] += 1
+        presentSizes |= 1 << UInt64(lg)
+    }
+
+    /// Removes the slot's key (backward-shift deletion keeps every probe run unbroken).
+    private mutating func indexRemove(_ slot: Int) {
+        let mask = index.count - 1
+        var i = home(tags[slot], sizes[slot])
+        while Int(index[i]) != slot + 1 { i = (i + 1) & mask }
+        var j = (i + 1) & mask
+        while index[j] != 0 {
+            let s = Int(index[j]) - 1
+            let h = home(tags[s], sizes[s])
+            if (j - h) & mask >= (j - i) & mask {
+                index[i] = index[j]
+                i = j
+            }
+            j = (j + 1) & mask
+        }
+        index[i] = 0
+        let lg = sizes[slot].trailingZeroBitCount
+        sizeCounts[lg] -= 1
+        if sizeCounts[lg] == 0 { presentSizes &= ~(1 << UInt64(lg)) }
+    }
+
+    @inline(__always) private mutating func unlink(_ s: Int) {
+        let p = orderPrev[s], n = orderNext[s]
+        if p >= 0 { orderNext[Int(p)] = n } else { orderHead = n }
+        if n >= 0 { orderPrev[Int(n)] = p } else { orderTail = p }
+    }
+
+    @inline(__always) private mutating func append(_ s: Int) {
+        orderPrev[s] = orderTail
+        orderNext[s] = -1
+        if orderTail >= 0 { orderNext[Int(orderTail)] = Int32(s) } else { orderHead = Int32(s) }
+        orderTail = Int32(s)
+    }
+
+    /// Builds the index and the order again from the slots (after entries moved between slots).
+    private mutating func rebuildIndex() {
+        guard fill.count == 1, !index.isEmpty else { return }
+        for i in index.indices { index[i] = 0 }
+        for i in sizeCounts.indices { sizeCounts[i] = 0 }
+        presentSizes = 0
+        orderHead = -1
+        orderTail = -1
+        for s in 0..<fill[0] { indexInsert(s) }
+        for s in (0..<fill[0]).sorted(by: { (stamps[$0], $0) < (stamps[$1], $1) }) { append(s) }
+    }
+
+    /// The slot a scan of every slot finds first for iova (the reference the index must agree
+    /// with: IOTLBTests compares them on random traces).
+    func scanLookup(_ iova: UInt64) -> Int {
+        for i in 0..<fill[0] where iova &- tags[i] < sizes[i] { return i }
+        return -1
     }
 
     @inline(__always) func setIndex(iova: UInt64, size: UInt64) -> Int {
@@ -26,16 +117,23 @@ extension IOTLBState {
     /// Looks iova up; on a hit LRU refreshes the entry. Returns the slot, or -1 on a miss.
     @inline(__always) public mutating func lookup(_ iova: UInt64, sizes probe: [UInt64]) -> Int {
         if fill.count == 1 {
-            let n = fill[0]
-            let hit: Int = tags.withUnsafeBufferPointer { t in
-                sizes.withUnsafeBufferPointer { z in
-                    for i in 0..<n where iova &- t[i] < z[i] { return i }
-                    return -1
-                }
+            // Every page size an entry has, not only `probe`: a stale entry may outlive its size's IOPTEs.
+            // Where entries of two sizes both cover iova, the lower slot wins, as a scan in slot order finds.
+            var hit = -1
+            var bits = presentSizes
+            while bits != 0 {
+                let size = UInt64(1) << UInt64(bits.trailingZeroBitCount)
+                bits &= bits - 1
+                let s = find(iova & ~(size - 1), size)
+                if s >= 0 && (hit < 0 || s < hit) { hit = s }
             }
             if hit >= 0 && policy == .lru {
                 clock &+= 1
                 stamps[hit] = clock
+                if Int32(hit) != orderTail {
+                    unlink(hit)
+                    append(hit)
+                }
             }
             return hit
         }
@@ -61,6 +159,27 @@ extension IOTLBState {
     /// Fills an entry for an IOPTE after a walk, evicting by policy when its set is full.
     @inline(__always) public mutating func insert(_ e: IOPTE) {
         clock &+= 1
+        if fill.count == 1 {
+            // Fully associative: the victim is the head of the replacement order, the entry with the
+            // oldest stamp, which is what the scan for the lowest stamp chose.
+            let slot: Int
+            if fill[0] < ways {
+                slot = fill[0]
+                fill[0] += 1
+            } else {
+                slot = policy == .random ? Int(rng.next() % UInt64(ways)) : Int(orderHead)
+                indexRemove(slot)
+                unlink(slot)
+            }
+            tags[slot] = e.iova
+            sizes[slot] = e.size
+            pas[slot] = e.pa
+            stamps[slot] = clock
+            staleFlags[slot] = false
+            indexInsert(slot)
+            append(slot)
+            return
+        }
         let si = setIndex(iova: e.iova, size: e.size)
         var slot: Int
         if fill[si] < ways {
@@ -109,6 +228,7 @@ extension IOTLBState {
         for si in 0..<fill.count {
             n += compact(set: si) { i in t[i] < iova + size && t[i] + z[i] > iova }
         }
+        if n > 0 { rebuildIndex() }
         return n
     }
 
