@@ -85,7 +85,7 @@ extension Engine {
     mutating func doDmabufAlloc(_ p: Int, name: String, size: UInt64, heap: DMAHeap, _ j: inout StepJournal) -> OpResult {
         let pages = Int(alignUp(max(size, 1), pageSize) >> pageShift)
         let call = "DMA_HEAP_IOCTL_ALLOC(\(heap == .cma ? "cma" : "system") heap, \(formatSize(size)))"
-        // dma_heap_buffer_alloc: "len = PAGE_ALIGN(len); if (!len) return -EINVAL;" (drivers/dma-buf/dma-heap.c:85).
+        // dma_heap_buffer_alloc: "len = PAGE_ALIGN(len); if (!len) return -EINVAL;" (drivers/dma-buf/dma-heap.c:86).
         guard size > 0 else { return .fail(.errno("EINVAL"), "\(call) fails with EINVAL: a length of 0") }
         if heap == .cma && state.phys.cmaEnd == state.phys.cmaStart {
             return .fail(.errno("ENODEV"), "\(call): this machine has no CMA region (machine cma=SIZE)")
