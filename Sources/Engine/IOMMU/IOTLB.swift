@@ -159,27 +159,7 @@ extension IOTLBState {
     /// Fills an entry for an IOPTE after a walk, evicting by policy when its set is full.
     @inline(__always) public mutating func insert(_ e: IOPTE) {
         clock &+= 1
-        if fill.count == 1 {
-            // Fully associative: the victim is the head of the replacement order, the entry with the
-            // oldest stamp, which is what the scan for the lowest stamp chose.
-            let slot: Int
-            if fill[0] < ways {
-                slot = fill[0]
-                fill[0] += 1
-            } else {
-                slot = policy == .random ? Int(rng.next() % UInt64(ways)) : Int(orderHead)
-                indexRemove(slot)
-                unlink(slot)
-            }
-            tags[slot] = e.iova
-            sizes[slot] = e.size
-            pas[slot] = e.pa
-            stamps[slot] = clock
-            staleFlags[slot] = false
-            indexInsert(slot)
-            append(slot)
-            return
-        }
+        let indexed = fill.count == 1
         let si = setIndex(iova: e.iova, size: e.size)
         var slot: Int
         if fill[si] < ways {
@@ -188,11 +168,18 @@ extension IOTLBState {
         } else {
             let base = si * ways
             switch policy {
+            case .lru where indexed, .fifo where indexed:
+                // The head of the replacement order: the entry with the oldest stamp.
+                slot = Int(orderHead)
             case .lru, .fifo:
                 slot = base
                 for i in (base + 1)..<(base + ways) where stamps[i] < stamps[slot] { slot = i }
             case .random:
                 slot = base + Int(rng.next() % UInt64(ways))
+            }
+            if indexed {
+                indexRemove(slot)
+                unlink(slot)
             }
         }
         tags[slot] = e.iova
@@ -200,6 +187,10 @@ extension IOTLBState {
         pas[slot] = e.pa
         stamps[slot] = clock
         staleFlags[slot] = false
+        if indexed {
+            indexInsert(slot)
+            append(slot)
+        }
     }
 
     /// Removes the entries of set `si` for which `drop` is true, keeping the rest in place order.

@@ -190,17 +190,18 @@ extension EngineState {
         // Charges: locked_vm, pinned_vm and the users' locked_vm are what their holders charged.
         if !chargesMatch(limit: limit, &out) { return out }
         // Devices: an IOPTE maps frames that are allocated (a pin or a kernel buffer holds them).
+        // (Only the IOPTEs that break it are sorted, for a stable report: a debug build checks every step.)
         for dev in devices {
-            for (iova, e) in dev.ioptes.sorted(by: { $0.key < $1.key }) {
+            var broken: [(iova: UInt64, text: String)] = []
+            for (iova, e) in dev.ioptes {
                 let first = Int(e.pa >> pageShift), count = Int(max(e.size, pageSize) >> pageShift)
-                guard first + count <= n else {
-                    guard fail("\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps \(hex(e.pa)), past memory") else { return out }
-                    continue
-                }
-                if let pfn = (first..<(first + count)).first(where: { phys.use[$0] == FrameUse.free.rawValue }) {
-                    guard fail("\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps free pfn \(pfn)") else { return out }
+                if first + count > n {
+                    broken.append((iova, "\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps \(hex(e.pa)), past memory"))
+                } else if let pfn = (first..<(first + count)).first(where: { phys.use[$0] == FrameUse.free.rawValue }) {
+                    broken.append((iova, "\(dev.name)'s IOPTE at IOVA \(hex(iova)) maps free pfn \(pfn)"))
                 }
             }
+            for b in broken.sorted(by: { $0.iova < $1.iova }) { guard fail(b.text) else { return out } }
         }
         // Devices: an IOTLB entry not marked stale caches a live IOPTE, as it was when cached.
         // (An SVA device's TLB caches the process's own page table, which has no IOPTEs.)
